@@ -1,0 +1,52 @@
+# Airlock developer entry points. Everything generated at run time lives under .airlock/ (gitignored).
+SHELL := /bin/bash
+NODE_BIN := $(shell bash hack/node.sh)
+export PATH := $(NODE_BIN):$(CURDIR)/node_modules/.bin:$(PATH)
+
+.PHONY: all deps tools build crds crds-check test test-unit cluster-up cluster-down up down bench lint clean
+
+all: build
+
+deps: node_modules/.installed
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund
+	@touch $@
+
+tools:
+	@bash hack/build-tools.sh >/dev/null
+
+build: deps
+	tsc -p tsconfig.json
+
+crds: build
+	node dist/src/api/generate.js
+
+crds-check: build
+	node dist/src/api/generate.js --check
+
+## test: the whole suite (unit + integration against a real control plane). Same command CI runs.
+test: deps tools build
+	npm test
+
+test-unit: deps
+	npm run test:unit
+
+## cluster-up / cluster-down: a local control plane only (state in .airlock/cluster)
+cluster-up: tools
+	bash hack/cluster.sh up
+
+cluster-down:
+	bash hack/cluster.sh down
+
+## up / down: Airlock end to end on an embedded control plane (or the current kube context with TARGET=context)
+up: deps tools build
+	bash hack/up.sh
+
+down:
+	bash hack/down.sh
+
+bench: deps tools build
+	npm run bench
+
+clean:
+	rm -rf dist .airlock

@@ -1,0 +1,241 @@
+// TypeScript types for Airlock's API (group airlock.dev, version v1alpha1). The JSON Schemas in
+// schemas.ts describe the same shapes; crds/*.yaml are generated from those schemas (src/api/generate.ts).
+
+export const GROUP = 'airlock.dev';
+export const VERSION = 'v1alpha1';
+export const API_VERSION = `${GROUP}/${VERSION}`;
+
+export interface ObjectMeta {
+  name?: string;
+  namespace?: string;
+  uid?: string;
+  resourceVersion?: string;
+  generation?: number;
+  creationTimestamp?: string;
+  labels?: Record<string, string>;
+  annotations?: Record<string, string>;
+  [k: string]: unknown;
+}
+
+export interface Condition {
+  type: string;
+  status: 'True' | 'False' | 'Unknown';
+  reason: string;
+  message: string;
+  lastTransitionTime: string;
+  observedGeneration?: number;
+}
+
+// ---------- AgentPolicy ----------
+
+export type Action = 'allow' | 'deny' | 'hold' | 'mutate' | 'audit';
+
+/** Who counts as an agent for this policy. An identity matches when any listed selector matches. */
+export interface AgentSelector {
+  /** Usernames; `*` globs allowed (e.g. `agent-*`). */
+  users?: string[];
+  /** Group names; globs allowed. */
+  groups?: string[];
+  /** ServiceAccounts (namespace and name, globs allowed). */
+  serviceAccounts?: { namespace: string; name: string }[];
+  /** OIDC claims (exposed by the proxy as user extra `oidc.airlock.dev/<claim>`). */
+  claims?: { claim: string; values: string[] }[];
+}
+
+export interface LabelSelectorRequirement {
+  key: string;
+  operator: 'In' | 'NotIn' | 'Exists' | 'DoesNotExist';
+  values?: string[];
+}
+export interface LabelSelector {
+  matchLabels?: Record<string, string>;
+  matchExpressions?: LabelSelectorRequirement[];
+}
+
+export interface RuleMatch {
+  /** Kubernetes verbs (get, list, watch, create, update, patch, delete, deletecollection, and `*`). */
+  verbs?: string[];
+  /** API groups ("" is core); `*` for all. */
+  apiGroups?: string[];
+  /** Resources, with subresources as `pods/exec`; `*`, `*\/status`, `pods/*` allowed. */
+  resources?: string[];
+  /** Namespace globs; a rule with namespaces never matches cluster-scoped requests. */
+  namespaces?: string[];
+  /** Object names; globs allowed. */
+  names?: string[];
+  /** Selects on the object's labels (new object, or the old one for delete). */
+  labelSelector?: LabelSelector;
+  /** Selects on the labels of the request's namespace (when known to the caller). */
+  namespaceSelector?: LabelSelector;
+  /** Restrict the rule to requests arriving via the proxy or the webhook. */
+  via?: ('proxy' | 'webhook')[];
+}
+
+export interface HoldSpec {
+  approvers?: { users?: string[]; groups?: string[] };
+  /** Distinct approvers needed (N of M). */
+  required?: number;
+  /** How long the Approval stays valid (Go duration such as 30m, 1h, 24h). */
+  ttl?: string;
+  /** proxy only: wait inline for a decision (`inline`) or answer at once with the Approval (`async`). */
+  mode?: 'inline' | 'async';
+  /** inline mode: how long the proxy waits before answering with the Approval name. */
+  inlineTimeout?: string;
+  /** How many admissions one approval allows (default 1: one-shot). */
+  uses?: number;
+}
+
+export interface JsonPatchOp {
+  op: 'add' | 'remove' | 'replace' | 'copy' | 'move' | 'test';
+  path: string;
+  value?: unknown;
+  from?: string;
+}
+
+export interface RegoRef {
+  /** Entry point in the compiled bundle, e.g. `airlock/deny`. The result is a list of messages (deny if non-empty) or a boolean. */
+  entrypoint: string;
+  /** Inline base64 of the compiled policy.wasm. */
+  wasmBase64?: string;
+  /** Or a ConfigMap holding policy.wasm under binaryData. */
+  configMapRef?: { namespace: string; name: string; key?: string };
+  /** Memory cap in MiB for the wasm instance (default 32). */
+  memoryLimitMiB?: number;
+}
+
+export interface Rule {
+  name: string;
+  match?: RuleMatch;
+  /** Built-in detectors; when set the rule applies only if at least one detector fires. */
+  detectors?: string[];
+  /** Rego condition; the rule applies only if the Rego policy reports a violation. */
+  rego?: RegoRef;
+  action: Action;
+  message?: string;
+  hold?: HoldSpec;
+  mutate?: { patch: JsonPatchOp[] };
+}
+
+export interface DetectorSettings {
+  /** Registries (prefixes such as `registry.example.com/`) images must come from; empty: any. */
+  allowedRegistries?: string[];
+  /** Whether tags other than digests are acceptable (default false: `:latest` and untagged flagged). */
+  allowMutableTags?: boolean;
+  /** Namespaces Airlock protects (its own); default [airlock-system]. */
+  protectedNamespaces?: string[];
+  /** Extra capabilities considered dangerous besides the built-in list. */
+  dangerousCapabilities?: string[];
+}
+
+export interface MaskingSpec {
+  /** Mask Secret data / stringData values (default true). */
+  secrets?: boolean;
+  /** Regexes for env var names whose values are masked. */
+  envNamePatterns?: string[];
+  /** Mask ConfigMap values and annotations that look like credentials (default true). */
+  configMaps?: boolean;
+  /** Mask secret-looking values in container logs (default true). */
+  logs?: boolean;
+  /** User-defined regexes masked wherever masking applies. */
+  patterns?: string[];
+}
+
+export interface RecordingSpec {
+  enabled?: boolean;
+  /** Record request/response bodies (after masking). */
+  bodies?: boolean;
+}
+
+export interface AgentPolicySpec {
+  agents: AgentSelector;
+  /** Namespaces the policy governs (globs). Empty: all namespaces and cluster-scoped resources. */
+  namespaces?: string[];
+  excludeNamespaces?: string[];
+  rules?: Rule[];
+  /** Action when no rule matches (default deny). */
+  defaultAction?: Exclude<Action, 'mutate'>;
+  detectorSettings?: DetectorSettings;
+  masking?: MaskingSpec;
+  recording?: RecordingSpec;
+  /** Defaults for hold rules that do not say. */
+  approvals?: HoldSpec;
+  /** What to do for this policy's agents when the policy cannot be evaluated (default deny). */
+  failurePolicy?: 'deny' | 'allow';
+}
+
+export interface AgentPolicyStatus {
+  observedGeneration?: number;
+  conditions?: Condition[];
+  rules?: number;
+}
+
+export interface AgentPolicy {
+  apiVersion: typeof API_VERSION;
+  kind: 'AgentPolicy';
+  metadata: ObjectMeta;
+  spec: AgentPolicySpec;
+  status?: AgentPolicyStatus;
+}
+
+// ---------- Approval ----------
+
+export type ApprovalPhase = 'Pending' | 'Approved' | 'Denied' | 'Expired' | 'Consumed';
+
+export interface ApprovalRequest {
+  user: string;
+  uid?: string;
+  groups?: string[];
+  verb: string;
+  /** Admission operation (CREATE, UPDATE, DELETE, CONNECT) when known. */
+  operation?: string;
+  apiGroup: string;
+  apiVersion: string;
+  resource: string;
+  subresource?: string;
+  namespace?: string;
+  name?: string;
+  via: 'proxy' | 'webhook';
+  /** sha256 of user, verb, resource and the normalised object. */
+  fingerprint: string;
+  /** Human-readable one-line summary. */
+  summary: string;
+  /** Unified diff against the live object (or the whole object for creates). */
+  diff?: string;
+  /** The normalised object as YAML (truncated past 64 KiB). */
+  object?: string;
+}
+
+export interface ApprovalSpec {
+  request: ApprovalRequest;
+  policy: { name: string; rule: string; message?: string };
+  approvers: { users?: string[]; groups?: string[] };
+  required: number;
+  uses: number;
+  expiresAt: string;
+}
+
+export interface ApprovalDecision {
+  decision: 'approve' | 'deny';
+  /** Username; must equal the API server's userInfo of whoever wrote it (checked by the webhook). */
+  by: string;
+  at: string;
+  comment?: string;
+}
+
+export interface ApprovalStatus {
+  phase?: ApprovalPhase;
+  decisions?: ApprovalDecision[];
+  usesConsumed?: number;
+  consumedBy?: string[];
+  conditions?: Condition[];
+  observedGeneration?: number;
+  message?: string;
+}
+
+export interface Approval {
+  apiVersion: typeof API_VERSION;
+  kind: 'Approval';
+  metadata: ObjectMeta;
+  spec: ApprovalSpec;
+  status?: ApprovalStatus;
+}

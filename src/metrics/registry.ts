@@ -1,0 +1,88 @@
+// Prometheus metrics (prom-client). Every component records here; src/main serves /metrics.
+// Durations are in seconds (histograms), following Prometheus naming conventions.
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+export const registry = new Registry();
+collectDefaultMetrics({ register: registry, prefix: 'airlock_process_' });
+
+const latencyBuckets = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
+
+export const decisionsTotal = new Counter({
+  name: 'airlock_decisions_total',
+  help: 'Policy decisions by action, policy, rule and source (proxy/webhook).',
+  labelNames: ['action', 'policy', 'rule', 'via'] as const,
+  registers: [registry],
+});
+export const decisionDuration = new Histogram({
+  name: 'airlock_decision_duration_seconds',
+  help: 'Time the policy engine took to decide.',
+  labelNames: ['via'] as const,
+  buckets: [0.00001, 0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01],
+  registers: [registry],
+});
+export const proxyRequestDuration = new Histogram({
+  name: 'airlock_proxy_request_duration_seconds',
+  help: 'Latency of requests through the agent proxy (to response headers), by verb and HTTP code.',
+  labelNames: ['verb', 'code'] as const,
+  buckets: latencyBuckets,
+  registers: [registry],
+});
+export const upstreamRequestDuration = new Histogram({
+  name: 'airlock_upstream_request_duration_seconds',
+  help: 'Latency of the kube-apiserver as seen by the proxy (to response headers).',
+  labelNames: ['verb'] as const,
+  buckets: latencyBuckets,
+  registers: [registry],
+});
+export const webhookRequestDuration = new Histogram({
+  name: 'airlock_webhook_request_duration_seconds',
+  help: 'Latency of admission reviews, by result (allowed/denied/error).',
+  labelNames: ['result'] as const,
+  buckets: latencyBuckets,
+  registers: [registry],
+});
+export const approvalsTotal = new Counter({
+  name: 'airlock_approvals_total',
+  help: 'Approval lifecycle events (created, approved, denied, expired, consumed).',
+  labelNames: ['event'] as const,
+  registers: [registry],
+});
+export const approvalsPending = new Gauge({
+  name: 'airlock_approvals_pending',
+  help: 'Approvals waiting for sign-off.',
+  registers: [registry],
+});
+export const maskedValuesTotal = new Counter({
+  name: 'airlock_masked_values_total',
+  help: 'Values masked in responses to agents, by kind (secret, env, configmap, log, pattern).',
+  labelNames: ['kind'] as const,
+  registers: [registry],
+});
+export const recordingBytesTotal = new Counter({
+  name: 'airlock_recording_bytes_total',
+  help: 'Bytes written to session recordings.',
+  registers: [registry],
+});
+export const recordingErrorsTotal = new Counter({
+  name: 'airlock_recording_errors_total',
+  help: 'Failed writes to session recordings.',
+  registers: [registry],
+});
+export const certificateExpiry = new Gauge({
+  name: 'airlock_certificate_expiry_timestamp_seconds',
+  help: 'Expiry time (unix seconds) of certificates Airlock serves with, by use (webhook, proxy).',
+  labelNames: ['use'] as const,
+  registers: [registry],
+});
+export const policiesLoaded = new Gauge({
+  name: 'airlock_policies',
+  help: 'AgentPolicies loaded, by readiness.',
+  labelNames: ['ready'] as const,
+  registers: [registry],
+});
+export const leaderStatus = new Gauge({
+  name: 'airlock_leader',
+  help: '1 when this replica holds the controller lease.',
+  labelNames: ['lease'] as const,
+  registers: [registry],
+});
