@@ -1,0 +1,27 @@
+// Contract between the proxy (src/proxy) and response masking (src/masking/index.ts).
+import type { Transform } from 'node:stream';
+import type { ResolvedMasking } from '../policy/types.js';
+
+export interface MaskTarget {
+  verb: string;
+  apiGroup: string;
+  apiVersion: string;
+  resource: string;
+  subresource?: string;
+  namespace?: string;
+  name?: string;
+  /** true for watch streams (newline-delimited JSON watch events). */
+  watch: boolean;
+  /** Response content type from the API server (JSON of any flavour, or text/plain for logs). */
+  contentType: string;
+}
+
+export interface MaskerFactory {
+  /**
+   * Whether responses for this request may need masking. The proxy then forces JSON from the API server
+   * (no protobuf), so masking can read them; false leaves the response untouched and streamed as is.
+   */
+  needsMasking(target: Omit<MaskTarget, 'contentType'>, rules: ResolvedMasking): boolean;
+  /** A streaming transform for the response body, or undefined when nothing needs masking. Never buffers a whole list. */
+  create(target: MaskTarget, rules: ResolvedMasking): Transform | undefined;
+}
