@@ -115,7 +115,7 @@ start_apiserver() {
     --authorization-mode=Node,RBAC --token-auth-file="$DIR/tokens.csv" \
     --service-cluster-ip-range=10.0.0.0/24 --allow-privileged=true \
     --enable-priority-and-fairness=false --profiling=false \
-    --cert-dir="$DIR/pki" --v=1 \
+    --cert-dir="$DIR/pki" --v=1 ${AIRLOCK_APISERVER_FLAGS:-} \
     >> "$DIR/logs/kube-apiserver.log" 2>&1 &
   echo $! > "$PIDS/kube-apiserver.pid"
 }
