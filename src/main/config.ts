@@ -1,0 +1,272 @@
+// Process configuration: defaults, then an optional YAML/JSON config file (--config), then flags.
+// Invalid values produce errors that name the flag or the config field.
+import { readFileSync } from 'node:fs';
+import { hostname } from 'node:os';
+import { parseArgs } from 'node:util';
+import yaml from 'js-yaml';
+
+export interface OidcIssuerConfig {
+  issuerURL: string;
+  audience: string;
+  usernameClaim?: string;
+  usernamePrefix?: string;
+  groupsClaim?: string;
+  groupsPrefix?: string;
+  /** CA bundle (PEM file) for the issuer's TLS, when not publicly trusted. */
+  caFile?: string;
+}
+
+export interface Config {
+  kubeconfig?: string;
+  context?: string;
+  namespace: string;
+  installCrds: boolean;
+  leaderElect: boolean;
+  leaseName: string;
+  identity: string;
+  healthPort: number;
+  metricsPort: number;
+  bindAddress: string;
+  proxy: {
+    enabled: boolean;
+    port: number;
+    certFile?: string;
+    keyFile?: string;
+    clientCAFile?: string;
+    maxBodyBytes: number;
+    tokenReview: boolean;
+    oidc: OidcIssuerConfig[];
+  };
+  webhook: {
+    enabled: boolean;
+    port: number;
+    /** Register the webhook by URL (local mode), e.g. https://127.0.0.1:9443/validate. */
+    url?: string;
+    serviceName: string;
+    failurePolicy: 'Fail' | 'Ignore';
+    timeoutSeconds: number;
+    exemptNamespaces: string[];
+    /** Where the serving certificate lives (Secret in the operator namespace). */
+    certSecretName: string;
+  };
+  recording: {
+    dir: string;
+    fsync: 'always' | 'interval';
+    auditLog?: string;
+  };
+  /** Identities that are Airlock itself (may mark Approvals consumed/expired). */
+  controllerUsers: string[];
+  controllerGroups: string[];
+  logLevel: 'debug' | 'info' | 'warn' | 'error';
+}
+
+export function defaultConfig(): Config {
+  return {
+    namespace: process.env.POD_NAMESPACE || 'airlock-system',
+    installCrds: true,
+    leaderElect: true,
+    leaseName: 'airlock-controller',
+    identity: process.env.POD_NAME || `${hostname()}-${process.pid}`,
+    healthPort: 8081,
+    metricsPort: 8080,
+    bindAddress: '0.0.0.0',
+    proxy: { enabled: true, port: 8443, maxBodyBytes: 3 * 1024 * 1024, tokenReview: true, oidc: [] },
+    webhook: {
+      enabled: true,
+      port: 9443,
+      serviceName: 'airlock-webhook',
+      failurePolicy: 'Fail',
+      timeoutSeconds: 10,
+      exemptNamespaces: [],
+      certSecretName: 'airlock-webhook-tls',
+    },
+    recording: { dir: '/var/lib/airlock/recordings', fsync: 'always' },
+    controllerUsers: [],
+    controllerGroups: ['airlock:controllers'],
+    logLevel: 'info',
+  };
+}
+
+export class ConfigError extends Error {}
+
+const port = (name: string, v: unknown): number => {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 0 || n > 65535) throw new ConfigError(`${name}: must be a port number 0-65535, got ${JSON.stringify(v)}`);
+  return n;
+};
+const bool = (name: string, v: unknown): boolean => {
+  if (typeof v === 'boolean') return v;
+  if (v === 'true' || v === '1') return true;
+  if (v === 'false' || v === '0') return false;
+  throw new ConfigError(`${name}: must be true or false, got ${JSON.stringify(v)}`);
+};
+const list = (v: string | undefined): string[] => (v ? v.split(',').map((s) => s.trim()).filter(Boolean) : []);
+
+function isObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+/** Deep-merges a config file's object into the config, rejecting unknown fields with their path. */
+function mergeFile(target: Record<string, unknown>, src: Record<string, unknown>, path: string): void {
+  for (const [k, v] of Object.entries(src)) {
+    const p = path ? `${path}.${k}` : k;
+    if (!(k in target) && !['kubeconfig', 'context', 'certFile', 'keyFile', 'clientCAFile', 'url', 'auditLog'].includes(k)) {
+      throw new ConfigError(`${p}: unknown field`);
+    }
+    const cur = target[k];
+    if (isObject(cur) && isObject(v)) mergeFile(cur, v, p);
+    else if (isObject(cur) && !isObject(v)) throw new ConfigError(`${p}: must be an object`);
+    else target[k] = v;
+  }
+}
+
+export function parseConfig(argv: string[]): Config {
+  const { values } = parseArgs({
+    args: argv,
+    strict: true,
+    allowPositionals: false,
+    options: {
+      config: { type: 'string' },
+      kubeconfig: { type: 'string' },
+      context: { type: 'string' },
+      namespace: { type: 'string' },
+      'install-crds': { type: 'string' },
+      'leader-elect': { type: 'string' },
+      'lease-name': { type: 'string' },
+      identity: { type: 'string' },
+      'bind-address': { type: 'string' },
+      'health-port': { type: 'string' },
+      'metrics-port': { type: 'string' },
+      'proxy-enabled': { type: 'string' },
+      'proxy-port': { type: 'string' },
+      'proxy-cert': { type: 'string' },
+      'proxy-key': { type: 'string' },
+      'proxy-client-ca': { type: 'string' },
+      'max-body-bytes': { type: 'string' },
+      'oidc-issuer-url': { type: 'string' },
+      'oidc-audience': { type: 'string' },
+      'oidc-username-claim': { type: 'string' },
+      'oidc-groups-claim': { type: 'string' },
+      'oidc-ca-file': { type: 'string' },
+      'webhook-enabled': { type: 'string' },
+      'webhook-port': { type: 'string' },
+      'webhook-url': { type: 'string' },
+      'webhook-service': { type: 'string' },
+      'failure-policy': { type: 'string' },
+      'webhook-timeout-seconds': { type: 'string' },
+      'exempt-namespaces': { type: 'string' },
+      'recording-dir': { type: 'string' },
+      'recording-fsync': { type: 'string' },
+      'audit-log': { type: 'string' },
+      'controller-users': { type: 'string' },
+      'log-level': { type: 'string' },
+      help: { type: 'boolean', short: 'h' },
+    },
+  });
+  if (values.help) throw new ConfigError(USAGE);
+  const cfg = defaultConfig();
+  if (values.config) {
+    let parsed: unknown;
+    try {
+      parsed = yaml.load(readFileSync(values.config, 'utf8'));
+    } catch (err) {
+      throw new ConfigError(`--config ${values.config}: ${(err as Error).message}`);
+    }
+    if (!isObject(parsed)) throw new ConfigError(`--config ${values.config}: must contain a mapping`);
+    mergeFile(cfg as unknown as Record<string, unknown>, parsed, '');
+  }
+  const v = values;
+  if (v.kubeconfig) cfg.kubeconfig = v.kubeconfig;
+  if (v.context) cfg.context = v.context;
+  if (v.namespace) cfg.namespace = v.namespace;
+  if (v['install-crds'] !== undefined) cfg.installCrds = bool('--install-crds', v['install-crds']);
+  if (v['leader-elect'] !== undefined) cfg.leaderElect = bool('--leader-elect', v['leader-elect']);
+  if (v['lease-name']) cfg.leaseName = v['lease-name'];
+  if (v.identity) cfg.identity = v.identity;
+  if (v['bind-address']) cfg.bindAddress = v['bind-address'];
+  if (v['health-port'] !== undefined) cfg.healthPort = port('--health-port', v['health-port']);
+  if (v['metrics-port'] !== undefined) cfg.metricsPort = port('--metrics-port', v['metrics-port']);
+  if (v['proxy-enabled'] !== undefined) cfg.proxy.enabled = bool('--proxy-enabled', v['proxy-enabled']);
+  if (v['proxy-port'] !== undefined) cfg.proxy.port = port('--proxy-port', v['proxy-port']);
+  if (v['proxy-cert']) cfg.proxy.certFile = v['proxy-cert'];
+  if (v['proxy-key']) cfg.proxy.keyFile = v['proxy-key'];
+  if (v['proxy-client-ca']) cfg.proxy.clientCAFile = v['proxy-client-ca'];
+  if (v['max-body-bytes'] !== undefined) {
+    const n = Number(v['max-body-bytes']);
+    if (!Number.isInteger(n) || n < 1024) throw new ConfigError(`--max-body-bytes: must be an integer >= 1024, got ${v['max-body-bytes']}`);
+    cfg.proxy.maxBodyBytes = n;
+  }
+  if (v['oidc-issuer-url']) {
+    if (!v['oidc-audience']) throw new ConfigError('--oidc-audience: required with --oidc-issuer-url');
+    cfg.proxy.oidc.push({
+      issuerURL: v['oidc-issuer-url'],
+      audience: v['oidc-audience'],
+      usernameClaim: v['oidc-username-claim'],
+      groupsClaim: v['oidc-groups-claim'],
+      caFile: v['oidc-ca-file'],
+    });
+  }
+  if (v['webhook-enabled'] !== undefined) cfg.webhook.enabled = bool('--webhook-enabled', v['webhook-enabled']);
+  if (v['webhook-port'] !== undefined) cfg.webhook.port = port('--webhook-port', v['webhook-port']);
+  if (v['webhook-url']) cfg.webhook.url = v['webhook-url'];
+  if (v['webhook-service']) cfg.webhook.serviceName = v['webhook-service'];
+  if (v['failure-policy']) {
+    if (v['failure-policy'] !== 'Fail' && v['failure-policy'] !== 'Ignore') throw new ConfigError(`--failure-policy: must be Fail or Ignore, got ${v['failure-policy']}`);
+    cfg.webhook.failurePolicy = v['failure-policy'];
+  }
+  if (v['webhook-timeout-seconds'] !== undefined) {
+    const n = Number(v['webhook-timeout-seconds']);
+    if (!Number.isInteger(n) || n < 1 || n > 30) throw new ConfigError(`--webhook-timeout-seconds: must be 1-30, got ${v['webhook-timeout-seconds']}`);
+    cfg.webhook.timeoutSeconds = n;
+  }
+  if (v['exempt-namespaces'] !== undefined) cfg.webhook.exemptNamespaces = list(v['exempt-namespaces']);
+  if (v['recording-dir']) cfg.recording.dir = v['recording-dir'];
+  if (v['recording-fsync']) {
+    if (v['recording-fsync'] !== 'always' && v['recording-fsync'] !== 'interval') throw new ConfigError(`--recording-fsync: must be always or interval`);
+    cfg.recording.fsync = v['recording-fsync'];
+  }
+  if (v['audit-log']) cfg.recording.auditLog = v['audit-log'];
+  if (v['controller-users'] !== undefined) cfg.controllerUsers = list(v['controller-users']);
+  if (v['log-level']) {
+    if (!['debug', 'info', 'warn', 'error'].includes(v['log-level'])) throw new ConfigError(`--log-level: must be debug, info, warn or error`);
+    cfg.logLevel = v['log-level'] as Config['logLevel'];
+  }
+  if (cfg.proxy.enabled && (!cfg.proxy.certFile || !cfg.proxy.keyFile)) {
+    throw new ConfigError('--proxy-cert and --proxy-key: required when the proxy is enabled (or --proxy-enabled=false)');
+  }
+  for (const [i, o] of cfg.proxy.oidc.entries()) {
+    if (!o.issuerURL?.startsWith('https://')) throw new ConfigError(`proxy.oidc[${i}].issuerURL: must be an https:// URL`);
+    if (!o.audience) throw new ConfigError(`proxy.oidc[${i}].audience: is required`);
+  }
+  return cfg;
+}
+
+export const USAGE = `Usage: airlock run [flags]
+
+Runs the Airlock operator (CRD install, AgentPolicy status, approval expiry, webhook certificate and
+registration), the validating admission webhook and the agent proxy in one process.
+
+  --config FILE               YAML/JSON config file (same fields as the flags, nested; see docs/install.md)
+  --kubeconfig FILE           kubeconfig (default: in-cluster, then KUBECONFIG / ~/.kube/config)
+  --context NAME              kubeconfig context
+  --namespace NS              operator namespace (default airlock-system; exempt from the webhook)
+  --install-crds BOOL         install/upgrade CRDs with server-side apply at start (default true)
+  --leader-elect BOOL         elect a leader for singleton controllers (default true)
+  --health-port N             /healthz and /readyz (default 8081)
+  --metrics-port N            Prometheus /metrics (default 8080)
+  --proxy-port N              agent proxy HTTPS port (default 8443)
+  --proxy-cert/--proxy-key    proxy serving certificate and key (PEM files)
+  --proxy-client-ca FILE      accept client certificates signed by this CA
+  --max-body-bytes N          largest request body the proxy accepts (default 3145728)
+  --oidc-issuer-url URL       OIDC issuer for agent JWTs (with --oidc-audience, --oidc-username-claim, --oidc-groups-claim)
+  --webhook-port N            admission webhook HTTPS port (default 9443)
+  --webhook-url URL           register the webhook by URL (local mode) instead of by Service
+  --webhook-service NAME      Service fronting the webhook in --namespace (default airlock-webhook)
+  --failure-policy Fail|Ignore  webhook failurePolicy (default Fail)
+  --webhook-timeout-seconds N   webhook timeoutSeconds, 1-30 (default 10)
+  --exempt-namespaces a,b     namespaces the webhook never sees (the operator namespace and kube-system always)
+  --recording-dir DIR         session recordings (default /var/lib/airlock/recordings)
+  --recording-fsync always|interval
+  --audit-log FILE            also append audit.k8s.io/v1 Events for every agent request
+  --log-level LEVEL           debug, info, warn, error
+`;

@@ -1,0 +1,39 @@
+import { describe, expect, it } from '@jest/globals';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { ConfigError, parseConfig } from '../../src/main/config.js';
+
+const base = ['--proxy-cert', 'c.pem', '--proxy-key', 'k.pem'];
+
+describe('process configuration', () => {
+  it('has production defaults', () => {
+    const c = parseConfig(base);
+    expect(c.namespace).toBe('airlock-system');
+    expect(c.webhook.failurePolicy).toBe('Fail');
+    expect(c.webhook.timeoutSeconds).toBe(10);
+    expect(c.proxy.maxBodyBytes).toBe(3 * 1024 * 1024);
+    expect(c.leaderElect).toBe(true);
+  });
+  it('applies flags over a config file, and names bad flags', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'cfg-'));
+    const f = join(dir, 'c.yaml');
+    writeFileSync(f, 'webhook:\n  timeoutSeconds: 5\n  failurePolicy: Ignore\nproxy:\n  oidc:\n  - issuerURL: https://issuer.example\n    audience: airlock\n');
+    const c = parseConfig([...base, '--config', f, '--webhook-timeout-seconds', '7']);
+    expect(c.webhook.timeoutSeconds).toBe(7);
+    expect(c.webhook.failurePolicy).toBe('Ignore');
+    expect(c.proxy.oidc).toEqual([{ issuerURL: 'https://issuer.example', audience: 'airlock' }]);
+    expect(() => parseConfig([...base, '--webhook-timeout-seconds', '60'])).toThrow('--webhook-timeout-seconds: must be 1-30');
+    expect(() => parseConfig([...base, '--failure-policy', 'Maybe'])).toThrow(ConfigError);
+    expect(() => parseConfig([...base, '--proxy-port', 'x'])).toThrow('--proxy-port: must be a port number');
+    expect(() => parseConfig(['--proxy-port', '1'])).toThrow('--proxy-cert and --proxy-key');
+  });
+  it('rejects unknown config-file fields with their path', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'cfg-'));
+    const f = join(dir, 'c.yaml');
+    writeFileSync(f, 'webhook:\n  timeoutSecs: 5\n');
+    expect(() => parseConfig([...base, '--config', f])).toThrow('webhook.timeoutSecs: unknown field');
+    writeFileSync(f, 'proxy:\n  oidc:\n  - issuerURL: http://plain\n    audience: a\n');
+    expect(() => parseConfig([...base, '--config', f])).toThrow('proxy.oidc[0].issuerURL: must be an https:// URL');
+  });
+});
