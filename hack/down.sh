@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# `make down`: stops everything `make up` started, by pid (Airlock first, gracefully, then the control plane).
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+STATE="$REPO_ROOT/.airlock"
+if [ -f "$STATE/pids/airlock.pid" ]; then
+  pid="$(cat "$STATE/pids/airlock.pid")"
+  if kill -0 "$pid" 2>/dev/null; then
+    kill -TERM "$pid"
+    for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    kill -9 "$pid" 2>/dev/null || true
+  fi
+  rm -f "$STATE/pids/airlock.pid"
+  log "airlock stopped"
+fi
+[ -d "$STATE/cluster" ] && bash "$HACK_DIR/cluster.sh" down "$STATE/cluster"
+rm -f "$STATE/ports.env"
+exit 0

@@ -1,0 +1,115 @@
+#!/usr/bin/env bash
+# `make up`: Airlock end to end on an embedded control plane (default) or on an existing cluster
+# (CONTEXT=<kube context>). Everything generated lives under .airlock/. `make down` stops it all.
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+STATE="$REPO_ROOT/.airlock"
+mkdir -p "$STATE/pids" "$STATE/logs" "$STATE/pki" "$STATE/recordings"
+export PATH="$(bash "$HACK_DIR/node.sh"):$PATH"
+TOOLS="$(bash "$HACK_DIR/build-tools.sh")"
+KUBECTL="$TOOLS/kubectl"
+NS=airlock-system
+POLICY="${POLICY:-$REPO_ROOT/examples/default-agent-policy.yaml}"
+
+if [ -f "$STATE/pids/airlock.pid" ] && kill -0 "$(cat "$STATE/pids/airlock.pid")" 2>/dev/null; then
+  log "Airlock is already running (pid $(cat "$STATE/pids/airlock.pid")); make down first"; exit 1
+fi
+
+free_port() {
+  local p
+  while :; do p=$(( 20000 + RANDOM % 30000 )); (exec 3<>/dev/tcp/127.0.0.1/$p) 2>/dev/null || { echo "$p"; return; }; done
+}
+
+# 1. The cluster: embedded control plane, or an existing context.
+if [ -n "${CONTEXT:-}" ]; then
+  log "targeting existing cluster context $CONTEXT"
+  src_kc="${KUBECONFIG:-$HOME/.kube/config}"
+  "$KUBECTL" --kubeconfig "$src_kc" config view --raw --minify --flatten --context "$CONTEXT" > "$STATE/admin.kubeconfig"
+  cp "$STATE/admin.kubeconfig" "$STATE/airlock.kubeconfig"
+  WEBHOOK_ARGS=(--webhook-enabled=false)
+  [ -n "${WEBHOOK_URL:-}" ] && WEBHOOK_ARGS=(--webhook-url "$WEBHOOK_URL")
+  EMBEDDED=0
+else
+  bash "$HACK_DIR/cluster.sh" up "$STATE/cluster" > /dev/null
+  for f in admin airlock; do cp "$STATE/cluster/$f.kubeconfig" "$STATE/$f.kubeconfig"; done
+  cp "$STATE/cluster/approver.kubeconfig" "$STATE/approver.kubeconfig"
+  cp "$STATE/cluster/approver2.kubeconfig" "$STATE/approver2.kubeconfig"
+  EMBEDDED=1
+fi
+ADMIN=("$KUBECTL" --kubeconfig "$STATE/admin.kubeconfig")
+
+# 2. Ports and the proxy's serving certificate (its own CA under .airlock/pki).
+[ -f "$STATE/ports.env" ] || printf 'PROXY_PORT=%s\nWEBHOOK_PORT=%s\nHEALTH_PORT=%s\nMETRICS_PORT=%s\n' \
+  "$(free_port)" "$(free_port)" "$(free_port)" "$(free_port)" > "$STATE/ports.env"
+source "$STATE/ports.env"
+if [ ! -f "$STATE/pki/proxy.crt" ]; then
+  openssl req -x509 -newkey rsa:2048 -nodes -days 825 -subj "/CN=airlock-proxy-ca" \
+    -keyout "$STATE/pki/proxy-ca.key" -out "$STATE/pki/proxy-ca.crt" 2>/dev/null
+  openssl req -newkey rsa:2048 -nodes -subj "/CN=airlock-proxy" -keyout "$STATE/pki/proxy.key" -out "$STATE/pki/proxy.csr" 2>/dev/null
+  printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\n' > "$STATE/pki/proxy.ext"
+  openssl x509 -req -in "$STATE/pki/proxy.csr" -CA "$STATE/pki/proxy-ca.crt" -CAkey "$STATE/pki/proxy-ca.key" \
+    -CAcreateserial -days 825 -extfile "$STATE/pki/proxy.ext" -out "$STATE/pki/proxy.crt" 2>/dev/null
+fi
+
+# 3. The operator namespace, then Airlock itself (operator + webhook + proxy in one process).
+"${ADMIN[@]}" create namespace "$NS" --dry-run=client -o yaml | "${ADMIN[@]}" apply -f - >/dev/null
+if [ "$EMBEDDED" = 1 ]; then WEBHOOK_ARGS=(--webhook-url "https://127.0.0.1:$WEBHOOK_PORT/validate"); fi
+node "$REPO_ROOT/dist/src/main/index.js" \
+  --kubeconfig "$STATE/airlock.kubeconfig" --namespace "$NS" \
+  --bind-address 127.0.0.1 \
+  --proxy-port "$PROXY_PORT" --proxy-cert "$STATE/pki/proxy.crt" --proxy-key "$STATE/pki/proxy.key" \
+  --webhook-port "$WEBHOOK_PORT" "${WEBHOOK_ARGS[@]}" \
+  --health-port "$HEALTH_PORT" --metrics-port "$METRICS_PORT" \
+  --recording-dir "$STATE/recordings" --audit-log "$STATE/logs/agent-audit.log" \
+  >> "$STATE/logs/airlock.log" 2>&1 &
+echo $! > "$STATE/pids/airlock.pid"
+for i in $(seq 1 300); do
+  curl -fsS "http://127.0.0.1:$HEALTH_PORT/readyz" >/dev/null 2>&1 && break
+  if ! kill -0 "$(cat "$STATE/pids/airlock.pid")" 2>/dev/null; then tail -30 "$STATE/logs/airlock.log" >&2; log "airlock exited"; exit 1; fi
+  [ "$i" = 300 ] && { tail -30 "$STATE/logs/airlock.log" >&2; log "airlock not ready after 30s"; exit 1; }
+  sleep 0.1
+done
+
+# 4. The example policy (the product default for CI/CD agents); wait until Ready.
+"${ADMIN[@]}" apply -f "$POLICY" >/dev/null
+for pol in $("${ADMIN[@]}" get agentpolicies -o name); do
+  "${ADMIN[@]}" wait --for=condition=Ready "$pol" --timeout=30s >/dev/null
+done
+
+# 5. The agent's kubeconfig: pointed at the proxy, token auth, the proxy's CA. The agent never sees the API server.
+if [ "$EMBEDDED" = 1 ]; then
+  source "$STATE/cluster/tokens.env"
+  AGENT_TOKEN="$agent_ci"
+else
+  "${ADMIN[@]}" create namespace agents --dry-run=client -o yaml | "${ADMIN[@]}" apply -f - >/dev/null
+  "${ADMIN[@]}" -n agents create serviceaccount agent-ci --dry-run=client -o yaml | "${ADMIN[@]}" apply -f - >/dev/null
+  AGENT_TOKEN="$("${ADMIN[@]}" -n agents create token agent-ci --duration=24h)"
+fi
+node "$REPO_ROOT/bin/kubectl-airlock.js" kubeconfig --agent agent-ci --server "https://127.0.0.1:$PROXY_PORT" \
+  --ca-file "$STATE/pki/proxy-ca.crt" --token "$AGENT_TOKEN" > "$STATE/agent.kubeconfig"
+
+cat <<EOF
+
+Airlock is up.$( [ "$EMBEDDED" = 1 ] && echo " Embedded control plane: $(grep -o '"server": "[^"]*"' "$STATE/cluster/env.json" | cut -d'"' -f4)")
+  proxy     https://127.0.0.1:$PROXY_PORT      (agents only)
+  webhook   https://127.0.0.1:$WEBHOOK_PORT/validate
+  health    http://127.0.0.1:$HEALTH_PORT/readyz     metrics http://127.0.0.1:$METRICS_PORT/metrics
+  logs      .airlock/logs/airlock.log         recordings .airlock/recordings
+
+Kubeconfigs (.airlock/):
+  agent.kubeconfig      the example agent "agent-ci", through the proxy
+  admin.kubeconfig      cluster-admin, direct
+  approver.kubeconfig   alice (airlock:approvers)     approver2.kubeconfig  bob (airlock:approvers)
+
+Try it:
+  export PATH=\$PWD/bin:$TOOLS:\$PATH   # kubectl, kubectl-approve, kubectl-airlock
+  kubectl --kubeconfig .airlock/agent.kubeconfig create namespace demo
+  kubectl --kubeconfig .airlock/agent.kubeconfig -n demo create deployment web --image=nginx:1.27
+  kubectl --kubeconfig .airlock/agent.kubeconfig -n demo get secrets -o yaml        # values are masked
+  kubectl --kubeconfig .airlock/agent.kubeconfig create clusterrolebinding x --clusterrole=cluster-admin --user=agent-ci   # denied
+  kubectl --kubeconfig .airlock/agent.kubeconfig delete namespace demo              # held for approval
+  KUBECONFIG=.airlock/approver.kubeconfig kubectl approve list
+  KUBECONFIG=.airlock/approver.kubeconfig kubectl approve <name> --comment "ok"
+  kubectl --kubeconfig .airlock/agent.kubeconfig delete namespace demo              # the retry passes
+  kubectl airlock sessions --dir .airlock/recordings
+  make down
+EOF
