@@ -3,10 +3,11 @@
 import { EventEmitter } from 'node:events';
 import { KubeApiError, type KubeClient, type WatchHandle } from './client.js';
 
+export interface KObjectMeta { name?: string; namespace?: string; resourceVersion?: string; uid?: string; generation?: number; [k: string]: unknown }
 export interface KObject {
   apiVersion?: string;
   kind?: string;
-  metadata: { name?: string; namespace?: string; resourceVersion?: string; uid?: string; generation?: number; [k: string]: unknown };
+  metadata: KObjectMeta;
   [k: string]: unknown;
 }
 
@@ -20,9 +21,9 @@ export interface InformerOptions {
   maxBackoffMs?: number;
 }
 
-const key = (o: KObject): string => (o.metadata.namespace ? `${o.metadata.namespace}/${o.metadata.name}` : String(o.metadata.name));
+const key = (o: { metadata: KObjectMeta }): string => (o.metadata.namespace ? `${o.metadata.namespace}/${o.metadata.name}` : String(o.metadata.name));
 
-export class Informer<T extends KObject = KObject> extends EventEmitter {
+export class Informer<T extends { metadata: KObjectMeta } = KObject> extends EventEmitter {
   private cache = new Map<string, T>();
   private handle: WatchHandle | undefined;
   private running = false;

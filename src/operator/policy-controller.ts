@@ -36,12 +36,12 @@ export function readyCondition(result: CompileResult, generation: number, previo
 }
 
 export class PolicyController {
-  readonly informer: Informer<AgentPolicy & { metadata: { name: string } }>;
+  readonly informer: Informer<AgentPolicy>;
   private readonly results = new Map<string, { generation: number; result: CompileResult }>();
   private queue: Promise<void> = Promise.resolve();
 
   constructor(private readonly opts: PolicyControllerOptions) {
-    this.informer = new Informer(opts.client, AGENTPOLICIES_PATH, {
+    this.informer = new Informer<AgentPolicy>(opts.client, AGENTPOLICIES_PATH, {
       onError: (err) => opts.log?.('agentpolicy watch error; relisting', { error: String(err) }),
     });
     this.informer.on('add', (p: AgentPolicy) => this.enqueue(p));
