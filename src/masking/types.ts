@@ -24,4 +24,9 @@ export interface MaskerFactory {
   needsMasking(target: Omit<MaskTarget, 'contentType'>, rules: ResolvedMasking): boolean;
   /** A streaming transform for the response body, or undefined when nothing needs masking. Never buffers a whole list. */
   create(target: MaskTarget, rules: ResolvedMasking): Transform | undefined;
+  /**
+   * Masks an already parsed value in place and returns it (e.g. a request body before it is recorded:
+   * an agent creating a Secret sends its data). Same rules and markers as create().
+   */
+  maskValue?(value: unknown, target: Omit<MaskTarget, 'contentType'>, rules: ResolvedMasking): unknown;
 }

@@ -30,8 +30,10 @@ export interface RequestRecord {
   /** Request and response bodies after masking (never raw secrets); truncated past the recorder's limit. */
   requestBody?: unknown;
   responseBody?: unknown;
-  /** For exec/attach: the asciicast file of the stream. */
+  /** For exec/attach: the asciicast file of the stream (stored relative to the recording directory). */
   asciicast?: string;
+  /** Filled by the recorder when the asciicast was closed before the record: sha256 of the file. */
+  asciicastSha256?: string;
 }
 
 export interface AsciicastWriter {

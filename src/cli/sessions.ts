@@ -1,0 +1,48 @@
+// kubectl airlock sessions [--dir D] [-o json]: lists recorded agent sessions.
+import { listSessionFiles, readSession, summarizeSession, type SessionSummary } from '../recording/index.js';
+import { EXIT_FAIL, EXIT_OK, EXIT_USAGE, accessGate, commonHelp, defaultDir, formatDuration, parse, stdio, table, type Io } from '../recording/cli-common.js';
+
+const usage = `Usage: kubectl airlock sessions [--dir DIR] [-o json|table]
+
+Lists recorded agent sessions: agent, start, duration, requests, denials, holds.
+
+Flags:
+  -o, --output FORMAT  table (default) or json
+${commonHelp}`;
+
+export async function main(argv: string[], io: Io = stdio): Promise<number> {
+  const args = parse(argv, { output: { type: 'string', short: 'o' } }, io, usage);
+  if (!args) return EXIT_USAGE;
+  const v = args.values;
+  if (v.help) return io.out(usage), EXIT_OK;
+  const format = (v.output as string | undefined) ?? 'table';
+  if (format !== 'json' && format !== 'table') return io.err(`error: unknown output format "${format}" (json, table)\n`), EXIT_USAGE;
+  if (args.positionals.length) return io.err(`error: unexpected arguments: ${args.positionals.join(' ')}\n\n${usage}`), EXIT_USAGE;
+  const denied = await accessGate(v, io);
+  if (denied !== undefined) return denied;
+  const dir = (v.dir as string | undefined) ?? defaultDir();
+  const summaries: SessionSummary[] = [];
+  let status = EXIT_OK;
+  for (const files of listSessionFiles(dir)) {
+    try {
+      summaries.push(summarizeSession(files, readSession(files)));
+    } catch (err) {
+      io.err(`warning: session ${files.sessionId}: ${(err as Error).message}\n`);
+      status = EXIT_FAIL;
+    }
+  }
+  summaries.sort((a, b) => a.start.localeCompare(b.start) || a.sessionId.localeCompare(b.sessionId));
+  if (format === 'json') {
+    io.out(JSON.stringify({ dir, sessions: summaries }, null, 2) + '\n');
+    return status;
+  }
+  if (!summaries.length) {
+    io.err(`No sessions found in ${dir}.\n`);
+    return status;
+  }
+  io.out(table(
+    ['SESSION', 'AGENT', 'START', 'DURATION', 'REQUESTS', 'DENIALS', 'HOLDS', 'STATE'],
+    summaries.map((s) => [s.sessionId, s.agent, s.start, formatDuration(s.durationMs), String(s.requests), String(s.denials), String(s.holds), s.ended ? 'ended' : 'open']),
+  ));
+  return status;
+}

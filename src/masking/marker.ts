@@ -1,0 +1,45 @@
+// Masked values keep their shape: a fixed marker plus a short keyed hash of the original value, so equal
+// values map to equal markers (an agent can still tell "these two secrets are the same") without the value
+// being guessable (HMAC with a per-process or per-installation key, never a bare hash).
+import { createHmac, createSecretKey, randomBytes, type KeyObject } from 'node:crypto';
+
+export const MARKER_PREFIX = 'airlock-masked:sha256:';
+/** Hex digits of the HMAC kept in a marker. */
+export const MARKER_HASH_LENGTH = 8;
+const MARKER_RE = /^airlock-masked:sha256:[0-9a-f]{8}$/;
+
+/** Reads AIRLOCK_MASKING_KEY (hex or base64, >= 16 bytes) or falls back to a random per-process key. */
+export function maskingKeyFromEnv(env: NodeJS.ProcessEnv = process.env): Buffer {
+  const raw = env.AIRLOCK_MASKING_KEY;
+  if (raw) {
+    const key = /^[0-9a-fA-F]+$/.test(raw) && raw.length % 2 === 0 ? Buffer.from(raw, 'hex') : Buffer.from(raw, 'base64');
+    if (key.length < 16) throw new Error('AIRLOCK_MASKING_KEY must hold at least 16 bytes (hex or base64)');
+    return key;
+  }
+  return randomBytes(32);
+}
+
+export class Marker {
+  // A KeyObject, created once: passing a raw Buffer to createHmac re-imports the key on every call.
+  private readonly key: KeyObject;
+  constructor(key: Buffer) {
+    if (key.length < 16) throw new Error('masking key must hold at least 16 bytes');
+    this.key = createSecretKey(Buffer.from(key));
+  }
+
+  /** The marker for a value (string or raw bytes). */
+  mark(value: string | Buffer): string {
+    const h = createHmac('sha256', this.key).update(value).digest('hex');
+    return MARKER_PREFIX + h.slice(0, MARKER_HASH_LENGTH);
+  }
+
+  /** The marker for a value, base64-encoded (for base64 fields such as Secret data). */
+  markBase64(decoded: Buffer): string {
+    return Buffer.from(this.mark(decoded), 'utf8').toString('base64');
+  }
+}
+
+/** Whether a string is exactly a marker (already masked). */
+export function isMarker(s: string): boolean {
+  return MARKER_RE.test(s);
+}
