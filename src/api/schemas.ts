@@ -89,6 +89,7 @@ const rule: Schema = {
         labelSelector,
         namespaceSelector: labelSelector,
         via: { type: 'array', maxItems: 2, items: str({ enum: ['proxy', 'webhook'] }) },
+        nonResourceURLs: strList(64, { maxLength: 1024 }),
       },
     },
     detectors: strList(64, { maxLength: 63 }),

@@ -69,6 +69,8 @@ export interface RuleMatch {
   namespaceSelector?: LabelSelector;
   /** Restrict the rule to requests arriving via the proxy or the webhook. */
   via?: ('proxy' | 'webhook')[];
+  /** Non-resource paths (globs, e.g. `/metrics`, `/logs/*`); a rule with these matches only non-resource requests. */
+  nonResourceURLs?: string[];
 }
 
 export interface HoldSpec {

@@ -1,0 +1,67 @@
+// Detectors on specific object kinds: scale to zero, exposed Services, externalIPs, host-path PVs.
+import type { Detector } from './types.js';
+import { arr, hit, isWrite, objectsOf, rec, str } from './util.js';
+
+const SCALABLE = new Set(['Deployment', 'ReplicaSet', 'StatefulSet', 'ReplicationController', 'Scale']);
+const SCALABLE_RESOURCES = new Set(['deployments', 'replicasets', 'statefulsets', 'replicationcontrollers']);
+
+export const scaleToZero: Detector = (req) => {
+  if (!isWrite(req)) return [];
+  const out = [];
+  for (const { obj, path, kind } of objectsOf(req)) {
+    const scaleSub = req.subresource === 'scale';
+    const known = SCALABLE.has(kind) || scaleSub || (kind === '' && SCALABLE_RESOURCES.has(req.resource));
+    if (!known) continue;
+    const replicas = rec(obj.spec)?.replicas;
+    if (replicas === 0) {
+      const was = rec(rec(req.oldObject)?.spec)?.replicas;
+      out.push(hit('scaleToZero', path ? `${path}.spec.replicas` : 'spec.replicas', `scales ${kind || req.resource} to 0 replicas${typeof was === 'number' ? ` (from ${was})` : ''}`));
+    }
+  }
+  return out;
+};
+
+const services = (req: Parameters<Detector>[0]) =>
+  isWrite(req) ? objectsOf(req).filter((o) => o.kind === 'Service' || (o.kind === '' && req.resource === 'services' && !req.subresource)) : [];
+
+export const externalIPs: Detector = (req) =>
+  services(req).flatMap(({ obj, path }) => {
+    const ips = arr(rec(obj.spec)?.externalIPs);
+    return ips.length ? [hit('externalIPs', path ? `${path}.spec.externalIPs` : 'spec.externalIPs', `sets externalIPs ${ips.join(', ')} (can intercept traffic, CVE-2020-8554)`)] : [];
+  });
+
+export const exposedService: Detector = (req, s) =>
+  services(req).flatMap(({ obj, path }) => {
+    const spec = rec(obj.spec);
+    const type = str(spec?.type);
+    const p = path ? `${path}.spec` : 'spec';
+    const out = [];
+    if (type === 'LoadBalancer' || type === 'NodePort') out.push(hit('exposedService', `${p}.type`, `Service of type ${type} is reachable from outside the cluster`));
+    out.push(...externalIPs(req, s).map((e) => ({ ...e, detector: 'exposedService' })).filter((e) => e.path.startsWith(p)));
+    return out;
+  });
+
+export const persistentVolumeHostPath: Detector = (req) => {
+  if (!isWrite(req)) return [];
+  return objectsOf(req)
+    .filter((o) => o.kind === 'PersistentVolume' || (o.kind === '' && req.resource === 'persistentvolumes'))
+    .flatMap(({ obj, path }) => {
+      const spec = rec(obj.spec);
+      const p = path ? `${path}.spec` : 'spec';
+      const out = [];
+      if (rec(spec?.hostPath)) out.push(hit('persistentVolumeHostPath', `${p}.hostPath`, `PersistentVolume on host path ${JSON.stringify(str(rec(spec?.hostPath)?.path) ?? '')}`));
+      if (rec(spec?.local)) out.push(hit('persistentVolumeHostPath', `${p}.local`, `PersistentVolume on local node path ${JSON.stringify(str(rec(spec?.local)?.path) ?? '')}`));
+      return out;
+    });
+};
+
+const SNIPPET = /^(?:nginx\.ingress\.kubernetes\.io|ingress\.kubernetes\.io)\/[a-z-]*snippets?$/;
+/** ingressSnippet: ingress-nginx snippet annotations inject raw NGINX config (CVE-2021-25742, CVE-2025-1974 family). */
+export const ingressSnippet: Detector = (req) => {
+  if (!isWrite(req)) return [];
+  return objectsOf(req)
+    .filter((o) => o.kind === 'Ingress' || (o.kind === '' && req.resource === 'ingresses'))
+    .flatMap(({ obj, path }) => Object.keys(rec(rec(obj.metadata)?.annotations) ?? {})
+      .filter((k) => SNIPPET.test(k))
+      .map((k) => hit('ingressSnippet', `${path ? `${path}.` : ''}metadata.annotations["${k}"]`, `annotation ${k} injects raw proxy configuration`)));
+};
