@@ -16,7 +16,7 @@ fi
 
 free_port() {
   local p
-  while :; do p=$(( 20000 + RANDOM % 30000 )); (exec 3<>/dev/tcp/127.0.0.1/$p) 2>/dev/null || { echo "$p"; return; }; done
+  while :; do p=$(( 20000 + RANDOM % 12000 )); (exec 3<>/dev/tcp/127.0.0.1/$p) 2>/dev/null || { echo "$p"; return; }; done
 }
 
 # 1. The cluster: embedded control plane, or an existing context.

@@ -1,0 +1,305 @@
+// Entry point: config -> wire -> start. One process runs the operator (CRD install, AgentPolicy status,
+// approval expiry, webhook certificate and registration behind a leader Lease), the validating admission
+// webhook and the agent proxy. SIGTERM drains: stop accepting, finish in-flight requests, release the Lease.
+import * as http from 'node:http';
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { resolve } from 'node:path';
+import { parseConfig, ConfigError, USAGE, type Config } from './config.js';
+import { logger, setLogLevel } from '../log.js';
+import { KubeClient } from '../k8s/client.js';
+import { Informer, type KObject } from '../k8s/informer.js';
+import { installCrds } from '../operator/crds.js';
+import { PolicyController } from '../operator/policy-controller.js';
+import { LeaderElector } from '../operator/leader.js';
+import { ensureWebhookCerts, startCertRotation, type WebhookCerts } from '../operator/certs.js';
+import { WebhookConfigSyncer } from '../operator/webhook-config.js';
+import { Engine } from '../policy/engine.js';
+import { configMapLoader } from '../policy/configmap.js';
+import { KubeApprovalService } from '../approvals/service.js';
+import { startExpiryController, type ExpiryController } from '../approvals/expiry.js';
+import { startWebhook, type WebhookServer } from '../webhook/server.js';
+import { KubeAuditSink } from '../webhook/audit.js';
+import { startProxy, type ProxyHandle } from '../proxy/server.js';
+import { unionAuthenticator, OidcAuthenticator, TokenReviewAuthenticator, type TokenAuthenticator } from '../proxy/auth/index.js';
+import { maskerFactory } from '../masking/index.js';
+import { FileRecorder } from '../recording/file-recorder.js';
+import { registry, leaderStatus } from '../metrics/registry.js';
+
+const log = logger('main');
+
+export interface Running {
+  stop(): Promise<void>;
+  proxyPort?: number;
+  webhookPort?: number;
+  healthPort: number;
+  metricsPort: number;
+}
+
+function listen(server: http.Server, port: number, host: string): Promise<number> {
+  return new Promise((res, rej) => {
+    server.once('error', rej);
+    server.listen(port, host, () => res((server.address() as { port: number }).port));
+  });
+}
+
+async function retry<T>(what: string, fn: () => Promise<T>, signal?: AbortSignal): Promise<T> {
+  let delay = 250;
+  for (;;) {
+    try {
+      return await fn();
+    } catch (err) {
+      if (signal?.aborted) throw err;
+      log.warn(`${what} failed; retrying`, { error: String(err), retryInMs: delay });
+      await new Promise((r) => setTimeout(r, delay));
+      delay = Math.min(5000, delay * 2);
+    }
+  }
+}
+
+export async function start(cfg: Config): Promise<Running> {
+  setLogLevel(cfg.logLevel);
+  const client = await KubeClient.load(cfg.kubeconfig, cfg.context);
+  log.info('starting', { server: client.server.origin, namespace: cfg.namespace, identity: cfg.identity });
+
+  // Health and metrics first, so probes answer (not ready) during start-up.
+  let ready = false;
+  let draining = false;
+  const health = http.createServer((req, res) => {
+    if (req.url === '/healthz' || req.url === '/livez') return void res.writeHead(200).end('ok');
+    if (req.url === '/readyz') return void res.writeHead(ready && !draining ? 200 : 503).end(ready && !draining ? 'ok' : 'not ready');
+    res.writeHead(404).end();
+  });
+  const metrics = http.createServer((req, res) => {
+    if (req.url !== '/metrics') return void res.writeHead(404).end();
+    registry.metrics().then(
+      (body) => res.writeHead(200, { 'Content-Type': registry.contentType }).end(body),
+      (err: unknown) => res.writeHead(500).end(String(err)),
+    );
+  });
+  const healthPort = await listen(health, cfg.healthPort, cfg.bindAddress);
+  const metricsPort = await listen(metrics, cfg.metricsPort, cfg.bindAddress);
+
+  if (cfg.installCrds) {
+    const names = await retry('CRD install', () => installCrds(client));
+    log.info('CRDs installed', { crds: names });
+  }
+  await retry('operator namespace', async () => {
+    await client.get(`/api/v1/namespaces/${cfg.namespace}`);
+  });
+
+  const engine = new Engine({ loadConfigMap: configMapLoader(client) });
+  let leading = !cfg.leaderElect;
+  const policies = new PolicyController({
+    client,
+    engine,
+    writeStatus: () => leading,
+    log: (msg, fields) => log.info(msg, fields),
+  });
+  await policies.start();
+  log.info('policies loaded', { count: policies.informer.list().length });
+
+  const approvals = new KubeApprovalService({ client, replicaId: cfg.identity });
+  const controllerUsers = [...cfg.controllerUsers];
+
+  // Webhook: serving certificate from the Secret (created by whichever replica gets there first).
+  let webhook: WebhookServer | undefined;
+  let webhookSync: WebhookConfigSyncer | undefined;
+  let certs: WebhookCerts | undefined;
+  const certOpts = {
+    namespace: cfg.namespace,
+    secretName: cfg.webhook.certSecretName,
+    serviceName: cfg.webhook.url ? undefined : cfg.webhook.serviceName,
+    ipAddresses: cfg.webhook.url ? ['127.0.0.1'] : [],
+    dnsNames: cfg.webhook.url ? ['localhost'] : [],
+  };
+  if (cfg.webhook.enabled) {
+    certs = await retry('webhook certificate', () => ensureWebhookCerts(client, certOpts));
+    webhook = await startWebhook({
+      engine,
+      approvals,
+      audit: new KubeAuditSink({ client, onError: (err) => log.warn('audit sink', { error: String(err) }) }),
+      tls: { cert: certs.cert, key: certs.key },
+      host: cfg.bindAddress,
+      port: cfg.webhook.port,
+      exemptUsers: controllerUsers,
+      exemptGroups: cfg.controllerGroups,
+      controllerUsers,
+      controllerGroups: cfg.controllerGroups,
+      failOpen: cfg.webhook.failurePolicy === 'Ignore',
+      ready: () => policies.informer.hasSynced(),
+      log: (level, msg, fields) => log[level](msg, fields),
+    });
+    webhookSync = new WebhookConfigSyncer(
+      client,
+      {
+        ...(cfg.webhook.url ? { url: cfg.webhook.url } : { service: { namespace: cfg.namespace, name: cfg.webhook.serviceName, port: 443 } }),
+        operatorNamespace: cfg.namespace,
+        exemptNamespaces: cfg.webhook.exemptNamespaces,
+        failurePolicy: cfg.webhook.failurePolicy,
+        timeoutSeconds: cfg.webhook.timeoutSeconds,
+      },
+      { onError: (err) => log.warn('webhook configuration sync failed', { error: String(err) }) },
+    );
+    log.info('webhook serving', { port: webhook.port });
+  }
+
+  // Proxy.
+  let proxy: ProxyHandle | undefined;
+  let recorder: FileRecorder | undefined;
+  if (cfg.proxy.enabled) {
+    recorder = new FileRecorder({ dir: cfg.recording.dir, fsync: cfg.recording.fsync === 'always' ? 'always' : { intervalMs: 50 }, auditLog: cfg.recording.auditLog });
+    const tokens: TokenAuthenticator[] = cfg.proxy.oidc.map(
+      (o) =>
+        new OidcAuthenticator({
+          issuerUrl: o.issuerURL,
+          audiences: [o.audience],
+          usernameClaim: o.usernameClaim,
+          usernamePrefix: o.usernamePrefix,
+          groupsClaim: o.groupsClaim,
+          groupsPrefix: o.groupsPrefix,
+          ca: o.caFile ? readFileSync(o.caFile) : undefined,
+        }),
+    );
+    if (cfg.proxy.tokenReview) tokens.push(new TokenReviewAuthenticator(client));
+    proxy = await startProxy({
+      listen: { host: cfg.bindAddress, port: cfg.proxy.port },
+      tls: {
+        cert: readFileSync(cfg.proxy.certFile!),
+        key: readFileSync(cfg.proxy.keyFile!),
+        clientCA: cfg.proxy.clientCAFile ? readFileSync(cfg.proxy.clientCAFile) : undefined,
+      },
+      upstream: client,
+      engine,
+      approvals,
+      masker: maskerFactory,
+      recorder,
+      auth: unionAuthenticator({ clientCerts: Boolean(cfg.proxy.clientCAFile), tokens }),
+      maxBodyBytes: cfg.proxy.maxBodyBytes,
+      onError: (err) => log.error('proxy error', { error: String((err as Error)?.stack ?? err) }),
+    });
+    log.info('proxy serving', { port: proxy.port });
+  }
+
+  // Singleton controllers: approval expiry, certificate rotation, webhook registration, policy status.
+  const approvalInformer = new Informer<KObject>(client, '/apis/airlock.dev/v1alpha1/approvals', {
+    onError: (err) => log.warn('approval watch error; relisting', { error: String(err) }),
+  }).start();
+  const lead = async (signal: AbortSignal): Promise<void> => {
+    leading = true;
+    leaderStatus.set({ lease: cfg.leaseName }, 1);
+    log.info('leading');
+    const expiry: ExpiryController = startExpiryController(client, approvalInformer, { onError: (err) => log.warn('approval expiry', { error: String(err) }) });
+    const rotator =
+      webhook && webhookSync
+        ? startCertRotation(
+            client,
+            {
+              ...certOpts,
+              intervalMs: 600_000,
+              onChange: (c) => {
+                certs = c;
+                webhook?.updateCertificate({ cert: c.cert, key: c.key });
+                webhookSync?.setCaBundle(c.caBundle);
+              },
+              onError: (err) => log.warn('certificate rotation', { error: String(err) }),
+            },
+            certs,
+          )
+        : undefined;
+    const syncPolicies = (): void => webhookSync?.setPolicies(policies.informer.list());
+    if (webhookSync && certs) {
+      webhookSync.setCaBundle(certs.caBundle);
+      syncPolicies();
+      await webhookSync.flush().catch((err: unknown) => log.warn('webhook configuration', { error: String(err) }));
+      policies.informer.on('add', syncPolicies).on('update', syncPolicies).on('delete', syncPolicies);
+    }
+    await policies.resyncStatus();
+    await new Promise<void>((r) => (signal.aborted ? r() : signal.addEventListener('abort', () => r(), { once: true })));
+    policies.informer.off('add', syncPolicies).off('update', syncPolicies).off('delete', syncPolicies);
+    expiry.stop();
+    rotator?.stop();
+  };
+  let elector: LeaderElector | undefined;
+  const standalone = new AbortController();
+  let standaloneRun: Promise<void> | undefined;
+  if (cfg.leaderElect) {
+    elector = new LeaderElector({
+      client,
+      namespace: cfg.namespace,
+      name: cfg.leaseName,
+      identity: cfg.identity,
+      onStartedLeading: lead,
+      onStoppedLeading: () => {
+        leading = false;
+        leaderStatus.set({ lease: cfg.leaseName }, 0);
+        log.info('stopped leading');
+      },
+      onError: (err) => log.warn('leader election', { error: String(err) }),
+    });
+    elector.start();
+  } else {
+    standaloneRun = lead(standalone.signal);
+  }
+
+  ready = true;
+  log.info('ready', { proxyPort: proxy?.port, webhookPort: webhook?.port, healthPort, metricsPort });
+
+  let stopping: Promise<void> | undefined;
+  const stop = (): Promise<void> => {
+    stopping ??= (async () => {
+      draining = true;
+      log.info('draining');
+      await Promise.allSettled([proxy?.close(), webhook?.close()]);
+      standalone.abort();
+      await standaloneRun;
+      await elector?.stop();
+      approvalInformer.stop();
+      policies.stop();
+      webhookSync?.stop();
+      await recorder?.close();
+      await new Promise<void>((r) => health.close(() => r()));
+      await new Promise<void>((r) => metrics.close(() => r()));
+      client.agent.destroy();
+      log.info('stopped');
+    })();
+    return stopping;
+  };
+  return { stop, proxyPort: proxy?.port, webhookPort: webhook?.port, healthPort, metricsPort };
+}
+
+export async function main(argv: string[]): Promise<number> {
+  let cfg: Config;
+  try {
+    cfg = parseConfig(argv);
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      const isHelp = err.message === USAGE;
+      process[isHelp ? 'stdout' : 'stderr'].write(isHelp ? USAGE : `error: ${err.message}\n`);
+      return isHelp ? 0 : 2;
+    }
+    throw err;
+  }
+  const running = await start(cfg);
+  await new Promise<void>((resolveSignal) => {
+    const onSignal = (sig: string): void => {
+      log.info('signal received', { signal: sig });
+      const force = setTimeout(() => process.exit(1), 25_000);
+      force.unref();
+      running.stop().then(resolveSignal, resolveSignal);
+    };
+    process.once('SIGTERM', () => onSignal('SIGTERM'));
+    process.once('SIGINT', () => onSignal('SIGINT'));
+  });
+  return 0;
+}
+
+if (process.argv[1] && fileURLToPath(import.meta.url) === resolve(process.argv[1])) {
+  main(process.argv.slice(2)).then(
+    (code) => process.exit(code),
+    (err: unknown) => {
+      log.error('fatal', { error: String((err as Error)?.stack ?? err) });
+      process.exit(1);
+    },
+  );
+}
