@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # `make down`: stops everything `make up` started, by pid (Airlock first, gracefully, then the control plane).
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
-STATE="$REPO_ROOT/.airlock"
+STATE="${AIRLOCK_STATE:-$REPO_ROOT/.airlock}"
 if [ -f "$STATE/pids/airlock.pid" ]; then
   pid="$(cat "$STATE/pids/airlock.pid")"
   if kill -0 "$pid" 2>/dev/null; then

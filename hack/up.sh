@@ -2,7 +2,7 @@
 # `make up`: Airlock end to end on an embedded control plane (default) or on an existing cluster
 # (CONTEXT=<kube context>). Everything generated lives under .airlock/. `make down` stops it all.
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
-STATE="$REPO_ROOT/.airlock"
+STATE="${AIRLOCK_STATE:-$REPO_ROOT/.airlock}"
 mkdir -p "$STATE/pids" "$STATE/logs" "$STATE/pki" "$STATE/recordings"
 export PATH="$(bash "$HACK_DIR/node.sh"):$PATH"
 TOOLS="$(bash "$HACK_DIR/build-tools.sh")"
