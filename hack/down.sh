@@ -4,9 +4,9 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 STATE="${AIRLOCK_STATE:-$REPO_ROOT/.airlock}"
 if [ -f "$STATE/pids/airlock.pid" ]; then
   pid="$(cat "$STATE/pids/airlock.pid")"
-  if kill -0 "$pid" 2>/dev/null; then
+  if alive "$pid"; then
     kill -TERM "$pid"
-    for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    for _ in $(seq 1 100); do alive "$pid" || break; sleep 0.1; done
     kill -9 "$pid" 2>/dev/null || true
   fi
   rm -f "$STATE/pids/airlock.pid"

@@ -13,3 +13,6 @@ tools_key() { sha256sum "$HACK_DIR/tools/go.sum" "$HACK_DIR/tools/go.mod" | sha2
 TOOLS_BIN="$CACHE_ROOT/bin/$KUBE_VERSION-$(tools_key)"
 NODE_HOME="$CACHE_ROOT/node/$NODE_VERSION"
 log() { printf '[hack] %s\n' "$*" >&2; }
+# alive PID: true while the process exists and is not a zombie (kill -0 succeeds on zombies that an
+# unrelated parent has not reaped yet).
+alive() { [ -r "/proc/$1/stat" ] && [ "$(sed -E 's/^[0-9]+ \(.*\) ([A-Za-z]).*/\1/' "/proc/$1/stat" 2>/dev/null)" != Z ]; }

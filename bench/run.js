@@ -1,0 +1,23 @@
+// Runs every benchmark (compiled to dist/bench by `make build`) one after another and prints their figures.
+// `make bench`, or `npm run bench -- policy` to run only the ones whose name contains "policy".
+import { spawnSync } from 'node:child_process';
+import { readdirSync } from 'node:fs';
+import { join } from 'node:path';
+
+const dir = join(process.cwd(), 'dist/bench');
+const only = process.argv.slice(2);
+let files;
+try {
+  files = readdirSync(dir).filter((f) => f.endsWith('.bench.js')).sort();
+} catch {
+  console.error('dist/bench not found: run `make build` (or `npx tsc -p .`) first');
+  process.exit(2);
+}
+let failed = 0;
+for (const f of files) {
+  if (only.length && !only.some((o) => f.includes(o))) continue;
+  console.log(`\n=== ${f}`);
+  const r = spawnSync(process.execPath, ['--expose-gc', join(dir, f)], { stdio: 'inherit' });
+  if (r.status !== 0) { failed++; console.error(`${f} exited with ${r.status}`); }
+}
+process.exit(failed ? 1 : 0);
