@@ -24,7 +24,7 @@ PIDS="$DIR/pids"
 free_port() {
   local p
   while :; do
-    p=$(( 20000 + RANDOM % 30000 ))
+    p=$(( 20000 + RANDOM % 12000 ))
     if ! (exec 3<>/dev/tcp/127.0.0.1/$p) 2>/dev/null; then echo "$p"; return; fi
   done
 }
@@ -35,7 +35,7 @@ stop_pid() {
   pid="$(cat "$f")"
   if kill -0 "$pid" 2>/dev/null; then
     kill "$pid" 2>/dev/null || true
-    for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    for _ in $(seq 1 50); do alive "$pid" || break; sleep 0.1; done
     kill -9 "$pid" 2>/dev/null || true
   fi
   rm -f "$f"
@@ -142,19 +142,39 @@ up() {
   fi
   down >/dev/null 2>&1 || true
   gen_certs; gen_users
-  [ -f "$DIR/ports.env" ] || printf 'ETCD_PORT=%s\nETCD_PEER_PORT=%s\nAPI_PORT=%s\n' "$(free_port)" "$(free_port)" "$(free_port)" > "$DIR/ports.env"
-  source "$DIR/ports.env"; source "$DIR/tokens.env"
+  # Ports are picked at random below the ephemeral range; parallel runs can still race for one, so a
+  # start that fails with "address already in use" is retried on fresh ports (only for a fresh data dir).
+  local fresh=1 attempt
+  [ -d "$DIR/etcd" ] && fresh=0
+  for attempt in 1 2 3 4 5; do
+    [ -f "$DIR/ports.env" ] || printf 'ETCD_PORT=%s\nETCD_PEER_PORT=%s\nAPI_PORT=%s\n' "$(free_port)" "$(free_port)" "$(free_port)" > "$DIR/ports.env"
+    source "$DIR/ports.env"; source "$DIR/tokens.env"
+    : > "$DIR/logs/etcd.log"; : > "$DIR/logs/kube-apiserver.log"
+    "$TOOLS_BIN/etcd" --name=airlock --data-dir="$DIR/etcd" \
+      --listen-client-urls="http://127.0.0.1:$ETCD_PORT" --advertise-client-urls="http://127.0.0.1:$ETCD_PORT" \
+      --listen-peer-urls="http://127.0.0.1:$ETCD_PEER_PORT" --initial-advertise-peer-urls="http://127.0.0.1:$ETCD_PEER_PORT" \
+      --initial-cluster="airlock=http://127.0.0.1:$ETCD_PEER_PORT" --unsafe-no-fsync=true \
+      --log-level=warn >> "$DIR/logs/etcd.log" 2>&1 &
+    echo $! > "$PIDS/etcd.pid"
+    local etcd_ok=0
+    for _ in $(seq 1 100); do
+      if curl -fsS "http://127.0.0.1:$ETCD_PORT/health" >/dev/null 2>&1; then etcd_ok=1; break; fi
+      kill -0 "$(cat "$PIDS/etcd.pid")" 2>/dev/null || break
+      sleep 0.1
+    done
+    if [ "$etcd_ok" = 1 ]; then
+      start_apiserver
+      wait_ready && break
+    fi
+    if [ "$fresh" = 1 ] && grep -qi "address already in use" "$DIR/logs/etcd.log" "$DIR/logs/kube-apiserver.log"; then
+      log "port collision (attempt $attempt); retrying on other ports"
+      stop_pid "$PIDS/kube-apiserver.pid"; stop_pid "$PIDS/etcd.pid"
+      rm -rf "$DIR/etcd" "$DIR/ports.env"
+      continue
+    fi
+    tail -20 "$DIR/logs/etcd.log" >&2; log "control plane failed to start"; return 1
+  done
   local server="https://127.0.0.1:$API_PORT"
-
-  "$TOOLS_BIN/etcd" --name=airlock --data-dir="$DIR/etcd" \
-    --listen-client-urls="http://127.0.0.1:$ETCD_PORT" --advertise-client-urls="http://127.0.0.1:$ETCD_PORT" \
-    --listen-peer-urls="http://127.0.0.1:$ETCD_PEER_PORT" --initial-advertise-peer-urls="http://127.0.0.1:$ETCD_PEER_PORT" \
-    --initial-cluster="airlock=http://127.0.0.1:$ETCD_PEER_PORT" --unsafe-no-fsync=true \
-    --log-level=warn >> "$DIR/logs/etcd.log" 2>&1 &
-  echo $! > "$PIDS/etcd.pid"
-
-  start_apiserver
-  wait_ready
 
   kubeconfig admin "$server" "$admin" "$DIR/admin.kubeconfig"
   kubeconfig airlock "$server" "$airlock" "$DIR/airlock.kubeconfig"
@@ -199,8 +219,114 @@ up() {
   "pids": "$PIDS"
 }
 EOF
+  start_kwok
   log "control plane up at $server (state in $DIR)"
   cat "$DIR/env.json"
+}
+
+# ---------------------------------------------------------------------------------------------------------
+# kwok: one fake Node ("kwok-node") whose Pods become Running, with kwok serving the kubelet API on
+# loopback so exec, attach, port-forward and logs (incl. -f) work end to end (ClusterExec runs the command
+# on this machine in DIR/kwok; ClusterLogs serves DIR/kwok/pod.log; every forwarded port echoes). The node is tainted
+# kwok.x-k8s.io/node=fake:NoSchedule, so only Pods that tolerate it land there; other Pods stay Pending.
+# ---------------------------------------------------------------------------------------------------------
+start_kwok() {
+  if [ ! -x "$TOOLS_BIN/kwok" ]; then log "kwok not built; no fake node"; return 0; fi
+  # shellcheck disable=SC1091
+  source "$DIR/ports.env"
+  local k="$DIR/kwok"
+  mkdir -p "$k"
+  if [ ! -f "$k/kwok.crt" ]; then
+    openssl req -newkey rsa:2048 -nodes -subj "/CN=kwok-node" -keyout "$k/kwok.key" -out "$k/kwok.csr" 2>/dev/null
+    printf 'subjectAltName=IP:127.0.0.1,DNS:localhost,DNS:kwok-node\nextendedKeyUsage=serverAuth\n' > "$k/kwok.ext"
+    openssl x509 -req -in "$k/kwok.csr" -CA "$DIR/pki/ca.crt" -CAkey "$DIR/pki/ca.key" -CAcreateserial \
+      -CAserial "$k/ca.srl" -days 3650 -extfile "$k/kwok.ext" -out "$k/kwok.crt" 2>/dev/null
+  fi
+  # CRI log format, as kubelet reads container logs; two lines carry secret-looking values (masking tests).
+  printf '2026-01-01T00:00:0%sZ stdout F %s\n' 1 'starting app' 2 'connected to db with password=hunter2' \
+    3 'AWS_SECRET_ACCESS_KEY=wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY' 4 'ready' > "$k/pod.log"
+  # kwok's own stage manifests (node initialise + heartbeat, pod ready/complete/delete), from the module
+  # source that `go install` of kwok left in the Go module cache.
+  local stages modcache
+  modcache="$(go env GOMODCACHE 2>/dev/null || true)"
+  stages="${modcache:-$HOME/go/pkg/mod}/sigs.k8s.io/kwok@$KWOK_VERSION/kustomize/stage"
+  if [ ! -f "$stages/node/fast/node-initialize.yaml" ]; then log "kwok stages not found under $stages; no fake node"; return 0; fi
+  {
+    for f in "$stages"/node/fast/node-initialize.yaml "$stages"/node/heartbeat/node-heartbeat.yaml \
+      "$stages"/pod/fast/pod-ready.yaml "$stages"/pod/fast/pod-complete.yaml "$stages"/pod/fast/pod-delete.yaml; do
+      cat "$f"; printf '\n---\n'
+    done
+  } > "$k/kwok.yaml"
+  cat >> "$k/kwok.yaml" <<KWOKCONFIG
+apiVersion: kwok.x-k8s.io/v1alpha1
+kind: ClusterLogs
+metadata: {name: airlock-test-logs}
+spec:
+  logs:
+  - logsFile: $k/pod.log
+    follow: true
+---
+apiVersion: kwok.x-k8s.io/v1alpha1
+kind: ClusterExec
+metadata: {name: airlock-test-exec}
+spec:
+  execs:
+  - local:
+      workDir: $k
+---
+apiVersion: kwok.x-k8s.io/v1alpha1
+kind: ClusterPortForward
+metadata: {name: airlock-test-echo}
+spec:
+  forwards:
+  - command: [cat]
+KWOKCONFIG
+  # The port is picked below the kernel's ephemeral range (a port an outgoing connection holds is not
+  # connectable but cannot be bound either); a lost race for it is retried with another port.
+  local attempt
+  for attempt in 1 2 3 4 5; do
+    if [ -z "${KWOK_PORT:-}" ] || [ "$attempt" -gt 1 ]; then
+      while :; do
+        KWOK_PORT=$(( 20000 + RANDOM % 12000 ))
+        (exec 3<>"/dev/tcp/127.0.0.1/$KWOK_PORT") 2>/dev/null || break
+      done
+      sed -i '/^KWOK_PORT=/d' "$DIR/ports.env"; echo "KWOK_PORT=$KWOK_PORT" >> "$DIR/ports.env"
+    fi
+    "$TOOLS_BIN/kwok" --kubeconfig="$DIR/admin.kubeconfig" --config="$k/kwok.yaml" \
+      --manage-all-nodes=false --manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake \
+      --node-ip=127.0.0.1 --node-port="$KWOK_PORT" --server-address="127.0.0.1:$KWOK_PORT" \
+      --tls-cert-file="$k/kwok.crt" --tls-private-key-file="$k/kwok.key" \
+      >> "$DIR/logs/kwok.log" 2>&1 &
+    echo $! > "$PIDS/kwok.pid"
+    sleep 0.5
+    if kill -0 "$(cat "$PIDS/kwok.pid")" 2>/dev/null; then break; fi
+    if ! tail -3 "$DIR/logs/kwok.log" | grep -q 'address already in use'; then break; fi
+    log "kwok port $KWOK_PORT taken; retrying"
+  done
+  "$TOOLS_BIN/kubectl" --kubeconfig="$DIR/admin.kubeconfig" apply -f - >/dev/null <<KWOKNODE
+apiVersion: v1
+kind: Node
+metadata:
+  name: kwok-node
+  annotations: {kwok.x-k8s.io/node: fake, node.alpha.kubernetes.io/ttl: "0"}
+  labels: {kubernetes.io/hostname: kwok-node, kubernetes.io/os: linux, type: kwok}
+spec:
+  taints: [{key: kwok.x-k8s.io/node, value: fake, effect: NoSchedule}]
+KWOKNODE
+  for _ in $(seq 1 100); do
+    if "$TOOLS_BIN/kubectl" --kubeconfig="$DIR/admin.kubeconfig" get node kwok-node \
+      -o jsonpath='{.status.conditions[?(@.type=="Ready")].status}' 2>/dev/null | grep -q True; then
+      # kube-apiserver taints new nodes not-ready; the node lifecycle controller that would lift it is off here.
+      "$TOOLS_BIN/kubectl" --kubeconfig="$DIR/admin.kubeconfig" taint nodes kwok-node \
+        node.kubernetes.io/not-ready:NoSchedule- >/dev/null 2>&1 || true
+      return 0
+    fi
+    if ! kill -0 "$(cat "$PIDS/kwok.pid")" 2>/dev/null; then
+      tail -20 "$DIR/logs/kwok.log" >&2; log "kwok exited"; return 1
+    fi
+    sleep 0.1
+  done
+  log "kwok node not Ready after 10s"; return 1
 }
 
 restart_apiserver() {

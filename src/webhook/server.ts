@@ -3,7 +3,7 @@
 // certificate can be replaced at run time (updateCertificate) when the operator rotates it.
 import * as https from 'node:https';
 import { readFileSync } from 'node:fs';
-import { createPrivateKey, X509Certificate } from 'node:crypto';
+import { createPrivateKey, timingSafeEqual, X509Certificate } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 import express, { type Request, type Response } from 'express';
 import type { Approval } from '../api/types.js';
@@ -32,6 +32,12 @@ export interface WebhookOptions {
   /** Identities whose requests are admitted without policy evaluation (the operator itself: avoids deadlock). */
   exemptUsers?: string[];
   exemptGroups?: string[];
+  /**
+   * Requests forwarded by Airlock's own proxy carry this user extra (set through Impersonate-Extra-*, a
+   * per-installation secret value): the proxy already judged them, so the webhook does not judge them twice
+   * (a held request would otherwise be held again after its Approval was consumed).
+   */
+  proxiedMarker?: { key: string; value: string };
   /** Identities allowed to create Approvals and consume/expire them (the Airlock controller). */
   controllerUsers?: string[];
   controllerGroups?: string[];
@@ -94,7 +100,17 @@ export async function startWebhook(opts: WebhookOptions): Promise<WebhookServer>
     controllerGroups: opts.controllerGroups ?? [],
     now: (opts.now ?? Date.now)(),
   });
+  const marker = opts.proxiedMarker ? Buffer.from(opts.proxiedMarker.value) : undefined;
+  const proxied = (r: AdmissionRequest): boolean => {
+    if (!opts.proxiedMarker || !marker) return false;
+    const values = r.userInfo.extra?.[opts.proxiedMarker.key] ?? [];
+    return values.some((v) => {
+      const b = Buffer.from(String(v));
+      return b.length === marker.length && timingSafeEqual(b, marker);
+    });
+  };
   const exempt = (r: AdmissionRequest): boolean =>
+    proxied(r) ||
     (opts.exemptUsers ?? []).includes(r.userInfo.username ?? '') || (r.userInfo.groups ?? []).some((g) => (opts.exemptGroups ?? []).includes(g));
 
   /** The forgery guard for Approvals; undefined when the request is not about Approvals. */

@@ -1,0 +1,72 @@
+// The steps every agent request takes before anything is judged (plain requests and upgrades alike):
+// refuse impersonation, parse and normalise, authenticate; and the policy attributes built from it.
+import type { IncomingMessage } from 'node:http';
+import type { RequestAttributes, UserInfo } from '../policy/types.js';
+import { AuthenticationUnavailableError } from './auth/index.js';
+import { isObj, type Exchange, type ProxyContext } from './context.js';
+import { impersonationAttempt } from './headers.js';
+import { parseRequestInfo, RequestError, type RequestInfo } from './request-info.js';
+import { kubeStatus, type KubeStatus } from './status.js';
+
+/** Steps shared by plain requests and upgrades; returns the parsed request or a Status to answer with. */
+export async function admit(ctx: ProxyContext, req: IncomingMessage, ex: Exchange): Promise<{ info: RequestInfo; user: UserInfo } | KubeStatus> {
+  const imp = impersonationAttempt(req.headers);
+  let info: RequestInfo;
+  try {
+    info = parseRequestInfo(ex.method, req.url ?? '/');
+  } catch (err) {
+    if (err instanceof RequestError) return kubeStatus(err.code, err.message, err.reason);
+    throw err;
+  }
+  ex.info = info;
+  ex.verbForMetrics = info.verb;
+  let user: UserInfo | undefined;
+  try {
+    user = await ctx.auth.authenticate(req);
+  } catch (err) {
+    if (err instanceof AuthenticationUnavailableError) return kubeStatus(503, `airlock: authentication unavailable: ${err.message}`);
+    throw err;
+  }
+  if (!user) return kubeStatus(401, 'Unauthorized', 'Unauthorized');
+  ex.user = user;
+  if (imp) return kubeStatus(403, `airlock: agents may not impersonate (header ${imp} refused)`, 'Forbidden');
+  return { info, user };
+}
+
+export function baseAttributes(info: RequestInfo, user: UserInfo, verb: string): RequestAttributes {
+  const attrs: RequestAttributes = {
+    user,
+    verb,
+    isResourceRequest: info.isResourceRequest,
+    apiGroup: info.apiGroup,
+    apiVersion: info.apiVersion,
+    resource: info.resource,
+    via: 'proxy',
+  };
+  if (!info.isResourceRequest) attrs.path = info.path;
+  if (info.subresource) attrs.subresource = info.subresource;
+  if (info.namespace) attrs.namespace = info.namespace;
+  if (info.name) attrs.name = info.name;
+  if (info.params.getAll('dryRun').includes('All')) attrs.dryRun = true;
+  const options: Record<string, unknown> = {};
+  for (const key of ['container', 'follow', 'previous', 'tailLines', 'stdin', 'stdout', 'stderr', 'tty', 'ports', 'labelSelector', 'fieldSelector', 'fieldManager', 'force']) {
+    const v = info.params.get(key);
+    if (v !== null) options[key] = v;
+  }
+  const command = info.params.getAll('command');
+  if (command.length) options.command = command;
+  if (Object.keys(options).length) attrs.options = options;
+  return attrs;
+}
+
+export async function namespaceLabels(ctx: ProxyContext, ns: string | undefined): Promise<Record<string, string> | undefined> {
+  if (!ns || ctx.namespaceLabelTtlMs <= 0) return undefined;
+  const hit = ctx.namespaceLabels.get(ns);
+  if (hit && hit.expires > Date.now()) return hit.labels;
+  // Read with the proxy's own identity: the labels are policy input, not something the agent may hide.
+  const res = await ctx.upstream.json('GET', `/api/v1/namespaces/${encodeURIComponent(ns)}`, null, undefined, 1024 * 1024).catch(() => undefined);
+  const labels = res && res.status === 200 && isObj(res.body) ? ((res.body.metadata as { labels?: Record<string, string> } | undefined)?.labels ?? {}) : undefined;
+  if (ctx.namespaceLabels.size > 10_000) ctx.namespaceLabels.clear();
+  ctx.namespaceLabels.set(ns, { labels, expires: Date.now() + (labels ? ctx.namespaceLabelTtlMs : 2_000) });
+  return labels;
+}

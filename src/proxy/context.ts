@@ -1,0 +1,74 @@
+// Shared state of the proxy (ProxyContext) and of one request as it moves through it (Exchange).
+import { randomUUID } from 'node:crypto';
+import type { IncomingMessage } from 'node:http';
+import type { Duplex } from 'node:stream';
+import type { ApprovalService } from '../approvals/types.js';
+import type { MaskerFactory } from '../masking/types.js';
+import type { Decision, PolicyEngine, UserInfo } from '../policy/types.js';
+import type { Recorder } from '../recording/types.js';
+import type { Authenticator } from './auth/types.js';
+import type { RequestInfo } from './request-info.js';
+import type { Upstream } from './upstream.js';
+
+export interface ProxyContext {
+  upstream: Upstream;
+  engine: PolicyEngine;
+  approvals?: ApprovalService;
+  masker?: MaskerFactory;
+  recorder?: Recorder;
+  auth: Authenticator;
+  maxBodyBytes: number;
+  namespaceLabelTtlMs: number;
+  namespaceLabels: Map<string, { labels?: Record<string, string>; expires: number }>;
+  onError: (err: unknown) => void;
+  openSockets?: Set<Duplex>;
+  /** Records being written; close() waits for them so none is lost on shutdown. */
+  pendingRecords: Set<Promise<void>>;
+}
+
+/** Per-request state, filled as the request progresses (for the recording). */
+export interface Exchange {
+  id: string;
+  start: bigint;
+  startTime: Date;
+  method: string;
+  rawPath: string;
+  user?: UserInfo;
+  info?: RequestInfo;
+  decision?: Decision;
+  approval?: string;
+  status?: number;
+  reason?: string;
+  requestBody?: unknown;
+  responseBody?: unknown;
+  /** asciicast file of an exec/attach stream. */
+  asciicast?: string;
+  verbForMetrics: string;
+}
+
+export function newExchange(req: IncomingMessage): Exchange {
+  return { id: randomUUID(), start: process.hrtime.bigint(), startTime: new Date(), method: (req.method ?? 'GET').toUpperCase(), rawPath: req.url ?? '/', verbForMetrics: 'unknown' };
+}
+
+/** A signal that never aborts (no waiting happens outside holds; an AbortController per request is costly). */
+export const NEVER = new AbortController().signal;
+
+/** Aborts when the agent's connection closes (an inline hold stops waiting for a gone client). */
+export function closeSignal(emitter: { once(event: 'close', fn: () => void): unknown }): AbortSignal {
+  const ac = new AbortController();
+  emitter.once('close', () => ac.abort());
+  return ac.signal;
+}
+
+export function hasBody(req: IncomingMessage): boolean {
+  const len = req.headers['content-length'];
+  return req.headers['transfer-encoding'] !== undefined || (len !== undefined && len !== '0');
+}
+
+export function elapsed(start: bigint): number {
+  return Number(process.hrtime.bigint() - start) / 1e9;
+}
+
+export function isObj(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}

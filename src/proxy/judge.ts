@@ -1,0 +1,96 @@
+// From a policy decision to what the proxy does: forward (possibly with a mutation) or answer with a
+// Status. Holds go through the ApprovalService (async: 403 naming the Approval; inline: wait, then retry).
+import type { ApprovalService, HoldDecision } from '../approvals/types.js';
+import type { Decision, PolicyEngine, RequestAttributes } from '../policy/types.js';
+import { parseDurationMs } from './duration.js';
+import { kubeStatus, type KubeStatus } from './status.js';
+
+export type Verdict =
+  | { forward: true; decision: Decision; approval?: string }
+  | { forward: false; decision?: Decision; status: KubeStatus; approval?: string };
+
+const RANK: Record<Decision['action'], number> = { allow: 0, mutate: 1, hold: 2, deny: 3 };
+
+/** Decides once per judged variant (the engine counts decisions in its metrics) (verbs, per-item deletes) and keeps the strictest decision. */
+export function decideAll(engine: PolicyEngine, variants: RequestAttributes[]): Decision {
+  let worst: Decision | undefined;
+  for (const attrs of variants) {
+    let d: Decision;
+    try {
+      d = engine.decide(attrs);
+    } catch (err) {
+      d = { action: 'deny', reason: `policy evaluation failed: ${(err as Error).message}`, agent: true, policies: [], explanations: [], audits: [], recording: { enabled: true, bodies: false } };
+    }
+    if (!d.agent) return d;
+    if (!worst || RANK[d.action] > RANK[worst.action]) worst = d;
+    if (worst.action === 'deny') break;
+  }
+  return worst!; // the engine records airlock_decisions_total and its own duration
+}
+
+export function denyMessage(d: Decision, reason: string): string {
+  const who = d.matched ? `policy ${d.matched.policy} rule ${d.matched.rule}` : 'policy';
+  // The engine's reason may already carry the explanations; add only those it does not mention.
+  const why = d.explanations
+    .filter((e) => !reason.includes(e.message))
+    .map((e) => `${e.path ? e.path + ': ' : ''}${e.message}`)
+    .join('; ');
+  return `airlock: denied by ${who}: ${reason}${why ? ` (${why})` : ''}`;
+}
+
+export const NOT_AN_AGENT = 'not an agent identity governed by any AgentPolicy: this endpoint serves agents only';
+
+export async function verdictFor(
+  d: Decision,
+  attrs: RequestAttributes,
+  approvals: ApprovalService | undefined,
+  signal: AbortSignal,
+): Promise<Verdict> {
+  if (!d.agent) return { forward: false, decision: d, status: kubeStatus(403, `airlock: ${attrs.user.username} is ${NOT_AN_AGENT}`, 'Forbidden') };
+  switch (d.action) {
+    case 'allow':
+    case 'mutate':
+      return { forward: true, decision: d };
+    case 'deny':
+      return { forward: false, decision: d, status: kubeStatus(403, denyMessage(d, d.reason), 'Forbidden', details(attrs)) };
+    case 'hold':
+      return hold(d, attrs, approvals, signal);
+  }
+}
+
+function details(attrs: RequestAttributes, name?: string): { name?: string; group?: string; kind?: string } {
+  return { name: name ?? attrs.name, group: attrs.apiGroup, kind: attrs.resource };
+}
+
+async function hold(d: HoldDecision, attrs: RequestAttributes, approvals: ApprovalService | undefined, signal: AbortSignal): Promise<Verdict> {
+  if (!approvals) {
+    return { forward: false, decision: d, status: kubeStatus(403, denyMessage(d, `${d.reason} (requires approval, but no approval service is configured)`), 'Forbidden', details(attrs)) };
+  }
+  let outcome = await approvals.hold(attrs, d);
+  const name = outcome.approval.metadata.name ?? '';
+  if (outcome.state === 'pending' && d.hold.mode === 'inline') {
+    const latest = await approvals.waitForDecision(name, parseDurationMs(d.hold.inlineTimeout, 30_000), signal);
+    if (latest.status?.phase === 'Approved') outcome = await approvals.hold(attrs, d);
+    else if (latest.status?.phase === 'Denied') outcome = { approval: latest, state: 'denied' };
+    else if (latest.status?.phase === 'Expired') outcome = { approval: latest, state: 'expired' };
+  }
+  switch (outcome.state) {
+    case 'approved':
+      return { forward: true, decision: d, approval: name };
+    case 'pending':
+      return {
+        forward: false,
+        decision: d,
+        approval: name,
+        status: kubeStatus(403, `airlock: held for approval: kubectl approve ${name} (${d.matched ? `policy ${d.matched.policy} rule ${d.matched.rule}: ` : ''}${d.reason})`, 'Forbidden', { ...details(attrs), name, kind: 'Approval', group: 'airlock.dev' }),
+      };
+    case 'denied':
+    case 'expired':
+      return {
+        forward: false,
+        decision: d,
+        approval: name,
+        status: kubeStatus(403, `airlock: approval ${name} was ${outcome.state}: ${denyMessage(d, d.reason)}`, 'Forbidden', { ...details(attrs), name, kind: 'Approval', group: 'airlock.dev' }),
+      };
+  }
+}

@@ -1,0 +1,123 @@
+// The agent gateway: an authenticating kube-apiserver proxy. Every agent request is authenticated,
+// normalised, judged by the policy engine (on the resulting object for writes) and then forwarded with
+// the proxy's credentials impersonating the agent, so the cluster's RBAC still applies. Responses stream
+// back (masked when the policy says so); protocol upgrades (exec, attach, port-forward) are piped after
+// the upgrade request itself was allowed.
+import * as https from 'node:https';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Duplex } from 'node:stream';
+import type { AddressInfo } from 'node:net';
+import { X509Certificate } from 'node:crypto';
+import type { KubeClient } from '../k8s/client.js';
+import type { PolicyEngine } from '../policy/types.js';
+import type { ApprovalService } from '../approvals/types.js';
+import type { MaskerFactory } from '../masking/types.js';
+import type { Recorder } from '../recording/types.js';
+import { certificateExpiry } from '../metrics/registry.js';
+import type { Authenticator } from './auth/types.js';
+import { DEFAULT_MAX_BODY_BYTES } from './body.js';
+import { Upstream } from './upstream.js';
+import { handleHttp, handleUpgrade, type ProxyContext } from './handler.js';
+import { kubeStatus, rawStatusResponse, sendStatus } from './status.js';
+
+export interface ProxyOptions {
+  listen: { host: string; port: number };
+  tls: { cert: string | Buffer; key: string | Buffer; clientCA?: string | Buffer };
+  /** The proxy's own connection to kube-apiserver (its credentials must allow impersonation). */
+  upstream: KubeClient;
+  engine: PolicyEngine;
+  approvals?: ApprovalService;
+  masker?: MaskerFactory;
+  recorder?: Recorder;
+  auth: Authenticator;
+  /** Largest request body accepted (default 3 MiB); larger bodies get 413 while streaming. */
+  maxBodyBytes?: number;
+  /** Namespace-label cache TTL for namespaceSelector rules (default 30 s; 0 disables lookups). */
+  namespaceLabelTtlMs?: number;
+  /** Called for unexpected internal errors (default: console.error). */
+  onError?: (err: unknown) => void;
+}
+
+export interface ProxyHandle {
+  port: number;
+  close(): Promise<void>;
+}
+
+export async function startProxy(opts: ProxyOptions): Promise<ProxyHandle> {
+  const upstream = new Upstream(opts.upstream);
+  const ctx: ProxyContext = {
+    upstream,
+    engine: opts.engine,
+    approvals: opts.approvals,
+    masker: opts.masker,
+    recorder: opts.recorder,
+    auth: opts.auth,
+    maxBodyBytes: opts.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES,
+    namespaceLabelTtlMs: opts.namespaceLabelTtlMs ?? 30_000,
+    namespaceLabels: new Map(),
+    pendingRecords: new Set(),
+    onError: opts.onError ?? ((err) => console.error('[airlock proxy]', err)),
+  };
+  const server = https.createServer({
+    cert: opts.tls.cert,
+    key: opts.tls.key,
+    minVersion: 'TLSv1.2',
+    ...(opts.tls.clientCA ? { ca: opts.tls.clientCA, requestCert: true, rejectUnauthorized: false } : {}),
+  });
+  try {
+    certificateExpiry.set({ use: 'proxy' }, Math.floor(new Date(new X509Certificate(opts.tls.cert).validTo).getTime() / 1000));
+  } catch { /* not a parseable certificate: TLS setup reports it */ }
+  // Watches, logs -f and exec streams are long-lived: no socket inactivity timeout. Receiving a request
+  // (headers and the bounded body) must finish in time, so slow senders cannot hold connections open;
+  // this does not limit how long a response streams.
+  server.timeout = 0;
+  server.requestTimeout = 120_000;
+  server.headersTimeout = 60_000;
+  server.keepAliveTimeout = 65_000;
+
+  server.on('request', (req: IncomingMessage, res: ServerResponse) => {
+    handleHttp(ctx, req, res).catch((err: unknown) => {
+      ctx.onError(err);
+      if (!res.headersSent) sendStatus(res, kubeStatus(500, 'airlock: internal error in the agent proxy'));
+      else res.destroy();
+    });
+  });
+  server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+    handleUpgrade(ctx, req, socket, head).catch((err: unknown) => {
+      ctx.onError(err);
+      if (socket.writable) socket.end(rawStatusResponse(kubeStatus(500, 'airlock: internal error in the agent proxy')));
+      else socket.destroy();
+    });
+  });
+  server.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => {
+    if (socket.writable && err.code !== 'ECONNRESET') socket.end(rawStatusResponse(kubeStatus(400, `bad request: ${err.message}`)));
+    else socket.destroy();
+  });
+
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(opts.listen.port, opts.listen.host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  const port = (server.address() as AddressInfo).port;
+  return {
+    port,
+    close: async () => {
+      await new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+        for (const s of ctx.openSockets ?? []) s.destroy();
+        upstream.close();
+      });
+      // Let the records of requests that just ended (their streams are torn down asynchronously) reach
+      // the recorder before the caller closes it.
+      for (let i = 0; i < 20; i++) {
+        await new Promise((r) => setTimeout(r, 10));
+        if (ctx.pendingRecords.size === 0) break;
+        await Promise.allSettled([...ctx.pendingRecords]);
+      }
+    },
+  };
+}

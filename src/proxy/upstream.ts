@@ -1,0 +1,85 @@
+// The proxy's connection to kube-apiserver: one keep-alive https.Agent with the proxy's TLS material,
+// the proxy's own credentials, and impersonation of the agent on every request.
+import * as https from 'node:https';
+import type { ClientRequest, IncomingMessage, OutgoingHttpHeaders } from 'node:http';
+import type { KubeClient } from '../k8s/client.js';
+import type { UserInfo } from '../policy/types.js';
+import { upstreamIdentityHeaders } from './headers.js';
+
+export interface JsonResponse {
+  status: number;
+  headers: IncomingMessage['headers'];
+  body: unknown;
+  text: string;
+}
+
+export class Upstream {
+  readonly agent: https.Agent;
+  readonly server: URL;
+  private readonly creds: Record<string, string>;
+
+  constructor(client: KubeClient, maxSockets = 1024) {
+    this.agent = new https.Agent({ ...client.tlsOptions(), keepAlive: true, maxSockets, maxFreeSockets: 64, scheduling: 'lifo' });
+    this.server = client.server;
+    this.creds = client.credentials();
+  }
+
+  /** Headers that authenticate as the proxy and impersonate the agent. */
+  identity(user: UserInfo): OutgoingHttpHeaders {
+    return upstreamIdentityHeaders(this.creds, user);
+  }
+
+  /** Starts a request to a path+query exactly as given (already canonical). */
+  request(method: string, target: string, headers: OutgoingHttpHeaders, opts: { timeoutMs?: number } = {}): ClientRequest {
+    const base = this.server.pathname.replace(/\/$/u, '');
+    const req = https.request({
+      protocol: this.server.protocol,
+      hostname: this.server.hostname,
+      port: this.server.port,
+      method,
+      path: base + target,
+      headers: { ...headers, host: this.server.host },
+      agent: this.agent,
+    });
+    if (opts.timeoutMs) req.setTimeout(opts.timeoutMs, () => req.destroy(new Error(`upstream ${method} timed out`)));
+    return req;
+  }
+
+  /** A small JSON request as the agent, or as the proxy itself when user is null (dry runs, live-object reads); the response is read up to maxBytes. */
+  json(method: string, target: string, user: UserInfo | null, body?: { contentType: string; data: string | Buffer }, maxBytes = 64 * 1024 * 1024): Promise<JsonResponse> {
+    const identity: OutgoingHttpHeaders = user ? this.identity(user) : Object.fromEntries(Object.entries(this.creds).map(([k, v]) => [k.toLowerCase(), v]));
+    const headers: OutgoingHttpHeaders = { ...identity, accept: 'application/json' };
+    if (body) {
+      headers['content-type'] = body.contentType;
+      headers['content-length'] = Buffer.byteLength(body.data);
+    }
+    return new Promise((resolve, reject) => {
+      const req = this.request(method, target, headers, { timeoutMs: 60_000 });
+      req.on('error', reject);
+      req.on('response', (res) => {
+        const chunks: Buffer[] = [];
+        let size = 0;
+        res.on('data', (c: Buffer) => {
+          size += c.length;
+          if (size > maxBytes) {
+            req.destroy(new Error('upstream response too large'));
+            return;
+          }
+          chunks.push(c);
+        });
+        res.on('error', reject);
+        res.on('end', () => {
+          const text = Buffer.concat(chunks).toString('utf8');
+          let parsed: unknown = text;
+          try { parsed = text ? JSON.parse(text) : undefined; } catch { /* not JSON */ }
+          resolve({ status: res.statusCode ?? 502, headers: res.headers, body: parsed, text });
+        });
+      });
+      req.end(body?.data);
+    });
+  }
+
+  close(): void {
+    this.agent.destroy();
+  }
+}
