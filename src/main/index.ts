@@ -14,6 +14,7 @@ import { PolicyController } from '../operator/policy-controller.js';
 import { LeaderElector } from '../operator/leader.js';
 import { ensureWebhookCerts, startCertRotation, type WebhookCerts } from '../operator/certs.js';
 import { WebhookConfigSyncer } from '../operator/webhook-config.js';
+import { ensureProxyMarker, PROXIED_EXTRA_KEY } from '../operator/proxy-marker.js';
 import { Engine } from '../policy/engine.js';
 import { configMapLoader } from '../policy/configmap.js';
 import { KubeApprovalService } from '../approvals/service.js';
@@ -100,6 +101,7 @@ export async function start(cfg: Config): Promise<Running> {
   log.info('policies loaded', { count: policies.informer.list().length });
 
   const approvals = new KubeApprovalService({ client, replicaId: cfg.identity });
+  const proxiedMarker = await retry('proxy marker', () => ensureProxyMarker(client, cfg.namespace));
   const controllerUsers = [...cfg.controllerUsers];
 
   // Webhook: serving certificate from the Secret (created by whichever replica gets there first).
@@ -127,6 +129,7 @@ export async function start(cfg: Config): Promise<Running> {
       controllerUsers,
       controllerGroups: cfg.controllerGroups,
       failOpen: cfg.webhook.failurePolicy === 'Ignore',
+      proxiedMarker: { key: PROXIED_EXTRA_KEY, value: proxiedMarker },
       ready: () => policies.informer.hasSynced(),
       log: (level, msg, fields) => log[level](msg, fields),
     });
@@ -176,6 +179,7 @@ export async function start(cfg: Config): Promise<Running> {
       recorder,
       auth: unionAuthenticator({ clientCerts: Boolean(cfg.proxy.clientCAFile), tokens }),
       maxBodyBytes: cfg.proxy.maxBodyBytes,
+      impersonationExtra: { [PROXIED_EXTRA_KEY]: [proxiedMarker] },
       onError: (err) => log.error('proxy error', { error: String((err as Error)?.stack ?? err) }),
     });
     log.info('proxy serving', { port: proxy.port });

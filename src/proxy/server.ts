@@ -34,6 +34,8 @@ export interface ProxyOptions {
   maxBodyBytes?: number;
   /** Namespace-label cache TTL for namespaceSelector rules (default 30 s; 0 disables lookups). */
   namespaceLabelTtlMs?: number;
+  /** User extras added to every impersonated request (see Upstream; main sets the proxied marker). */
+  impersonationExtra?: Record<string, string[]>;
   /** Called for unexpected internal errors (default: console.error). */
   onError?: (err: unknown) => void;
 }
@@ -44,7 +46,7 @@ export interface ProxyHandle {
 }
 
 export async function startProxy(opts: ProxyOptions): Promise<ProxyHandle> {
-  const upstream = new Upstream(opts.upstream);
+  const upstream = new Upstream(opts.upstream, undefined, opts.impersonationExtra);
   const ctx: ProxyContext = {
     upstream,
     engine: opts.engine,

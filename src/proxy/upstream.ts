@@ -18,7 +18,11 @@ export class Upstream {
   readonly server: URL;
   private readonly creds: Record<string, string>;
 
-  constructor(client: KubeClient, maxSockets = 1024) {
+  /**
+   * extra: user extras added to every impersonated identity (the installation's proxied marker, which tells
+   * Airlock's webhook that this request was already judged here); it replaces any same-named extra.
+   */
+  constructor(client: KubeClient, maxSockets = 1024, private readonly extra: Record<string, string[]> = {}) {
     this.agent = new https.Agent({ ...client.tlsOptions(), keepAlive: true, maxSockets, maxFreeSockets: 64, scheduling: 'lifo' });
     this.server = client.server;
     this.creds = client.credentials();
@@ -26,7 +30,8 @@ export class Upstream {
 
   /** Headers that authenticate as the proxy and impersonate the agent. */
   identity(user: UserInfo): OutgoingHttpHeaders {
-    return upstreamIdentityHeaders(this.creds, user);
+    if (Object.keys(this.extra).length === 0) return upstreamIdentityHeaders(this.creds, user);
+    return upstreamIdentityHeaders(this.creds, { ...user, extra: { ...(user.extra ?? {}), ...this.extra } });
   }
 
   /** Starts a request to a path+query exactly as given (already canonical). */

@@ -1,15 +1,16 @@
 // A real agent proxy for integration tests: TLS serving cert for 127.0.0.1 signed by the test CA,
 // upstream = the `airlock` identity, TokenReview authentication, the policy engine loaded with the given
 // AgentPolicies, and kubeconfigs for test users that point at the proxy.
+import { Engine } from '../../src/policy/engine.js';
 import { execFileSync } from 'node:child_process';
 import { request as httpsRequest } from 'node:https';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { AgentPolicy, Rule } from '../../src/api/types.js';
 import type { ApprovalService } from '../../src/approvals/types.js';
 import type { MaskerFactory } from '../../src/masking/types.js';
-import type { Decision, Explanation, PolicyEngine, ResolvedMasking, RequestAttributes, UserInfo } from '../../src/policy/types.js';
+import type { PolicyEngine } from '../../src/policy/types.js';
 import type { Recorder } from '../../src/recording/types.js';
 import { startProxy } from '../../src/proxy/server.js';
 import { TokenReviewAuthenticator, unionAuthenticator, type Authenticator, type TokenAuthenticator } from '../../src/proxy/auth/index.js';
@@ -59,96 +60,9 @@ export function servingCert(): { cert: string; key: string } {
   return certs;
 }
 
-/** The real policy engine when it exists (src/policy/engine.ts), else a small rule matcher for tests. */
+/** The real policy engine (src/policy/engine.ts), as production uses it. */
 async function makeEngine(): Promise<PolicyEngine> {
-  const path = new URL('../../src/policy/engine.ts', import.meta.url);
-  if (existsSync(path)) {
-    const spec = '../../src/policy/engine.js';
-    try {
-      const mod = (await import(spec)) as { Engine: new (opts?: unknown) => PolicyEngine };
-      return new mod.Engine({});
-    } catch (err) {
-      console.warn(`[test proxy] real policy engine unavailable (${(err as Error).message}); using the test MiniEngine`);
-    }
-  }
-  return new MiniEngine();
-}
-
-function glob(pattern: string, value: string): boolean {
-  const re = new RegExp('^' + pattern.split('*').map((p) => p.replace(/[.+?^${}()|[\]\\]/gu, '\\$&')).join('.*') + '$', 'u');
-  return re.test(value);
-}
-const any = (list: string[] | undefined, v: string) => !list || list.length === 0 || list.some((p) => glob(p, v));
-
-/**
- * Fallback engine for tests until src/policy/engine.ts lands: agents by users/groups, rules in order
- * (verbs, apiGroups, resources incl. subresources, namespaces, names, nonResourceURLs) and the
- * `privileged` detector; first matching rule wins, else defaultAction (deny). spec.masking becomes the
- * decision's masking rules.
- */
-export class MiniEngine implements PolicyEngine {
-  private readonly policies = new Map<string, AgentPolicy>();
-  async upsert(p: AgentPolicy) {
-    this.policies.set(p.metadata.name!, p);
-    return { ok: true, errors: [], warnings: [] };
-  }
-  remove(name: string) {
-    this.policies.delete(name);
-  }
-  policiesFor(user: UserInfo): string[] {
-    return [...this.policies.values()]
-      .filter((p) => (p.spec.agents.users ?? []).some((u) => glob(u, user.username)) || (p.spec.agents.groups ?? []).some((g) => user.groups.some((ug) => glob(g, ug))))
-      .map((p) => p.metadata.name!);
-  }
-  decide(req: RequestAttributes): Decision {
-    const names = this.policiesFor(req.user);
-    const m = names.map((n) => this.policies.get(n)!.spec.masking).find((x) => x !== undefined);
-    const masking: ResolvedMasking | undefined = m
-      ? { secrets: m.secrets ?? true, configMaps: m.configMaps ?? true, logs: m.logs ?? true, envNamePatterns: (m.envNamePatterns ?? []).map((p) => new RegExp(p)), patterns: (m.patterns ?? []).map((p) => new RegExp(p)) }
-      : undefined;
-    const common = { agent: names.length > 0, policies: names, explanations: [], audits: [], recording: { enabled: true, bodies: true }, ...(masking ? { masking } : {}) };
-    if (!names.length) return { action: 'allow', ...common };
-    for (const name of names) {
-      const p = this.policies.get(name)!;
-      for (const rule of p.spec.rules ?? []) {
-        const m = rule.match ?? {};
-        const res = req.subresource ? `${req.resource}/${req.subresource}` : req.resource;
-        if (m.nonResourceURLs) {
-          if (req.isResourceRequest || !any(m.nonResourceURLs, req.path ?? '')) continue;
-        } else {
-          if (!req.isResourceRequest) continue;
-          if (!any(m.apiGroups, req.apiGroup) || !any(m.resources, res)) continue;
-          if (m.namespaces && (!req.namespace || !any(m.namespaces, req.namespace))) continue;
-          if (!any(m.names, req.name ?? '')) continue;
-        }
-        if (!any(m.verbs, req.verb)) continue;
-        const explanations: Explanation[] = [];
-        if (rule.detectors?.includes('privileged')) {
-          type PodSpec = { containers?: { name?: string; securityContext?: { privileged?: boolean } }[] };
-          const spec = (req.object?.spec ?? {}) as PodSpec & { template?: { spec?: PodSpec } };
-          const [podSpec, at] = spec.template?.spec ? [spec.template.spec, 'spec.template.spec'] : [spec, 'spec'];
-          (podSpec.containers ?? []).forEach((c, i) => {
-            if (c.securityContext?.privileged) explanations.push({ detector: 'privileged', path: `${at}.containers[${i}].securityContext.privileged`, message: `container ${c.name} is privileged` });
-          });
-          if (!explanations.length) continue;
-        }
-        const matched = { policy: name, rule: rule.name };
-        const c = { ...common, matched, explanations };
-        const reason = rule.message ?? `rule ${rule.name}`;
-        switch (rule.action) {
-          case 'allow': case 'audit': return { action: 'allow', ...c };
-          case 'deny': return { action: 'deny', reason, ...c };
-          case 'mutate': return { action: 'mutate', patch: rule.mutate?.patch ?? [], reason, ...c };
-          case 'hold': return { action: 'hold', reason, hold: { required: 1, ttl: '1h', mode: rule.hold?.mode ?? 'async', inlineTimeout: rule.hold?.inlineTimeout ?? '10s', uses: 1, approvers: { users: rule.hold?.approvers?.users ?? [], groups: rule.hold?.approvers?.groups ?? [] } }, ...c };
-        }
-      }
-      const def = p.spec.defaultAction ?? 'deny';
-      const c = { ...common, matched: { policy: name, rule: 'defaultAction' } };
-      if (def === 'deny') return { action: 'deny', reason: 'no rule allows this request (defaultAction deny)', ...c };
-      return { action: 'allow', ...c };
-    }
-    return { action: 'deny', reason: 'unreachable', ...common };
-  }
+  return new Engine({});
 }
 
 let userCounter = 0;

@@ -129,6 +129,24 @@ describe('make up: Airlock end to end on an embedded control plane', () => {
     expect(phase.stdout).toBe('Consumed');
   });
 
+  it('applies the same policy at admission to the agent using direct credentials (no proxy)', async () => {
+    const direct = (args: string[], input?: string): Promise<RunResult> =>
+      run(testEnv().kubectl, ['--kubeconfig', join(state, 'cluster/agent-direct.kubeconfig'), ...args], { input });
+    const priv = await direct(['apply', '-f', '-'], JSON.stringify({
+      apiVersion: 'v1', kind: 'Pod', metadata: { name: 'direct-root', namespace: 'default' },
+      spec: { containers: [{ name: 'c', image: 'registry.k8s.io/pause:3.10', securityContext: { privileged: true } }] },
+    }));
+    expect(priv.code).not.toBe(0);
+    expect(priv.stderr).toContain('admission webhook');
+    expect(priv.stderr).toContain('spec.containers[0].securityContext.privileged');
+    const crb = await direct(['create', 'clusterrolebinding', 'direct-pwn', '--clusterrole=cluster-admin', '--user=agent-ci']);
+    expect(crb.code).not.toBe(0);
+    expect(crb.stderr).toContain('denied the request');
+    // Forging the proxy's marker without knowing the installation's secret value does not help.
+    const forged = await direct(['--as=agent-ci', '--as-user-extra=airlock.dev/proxied=guess', 'create', 'clusterrolebinding', 'direct-pwn2', '--clusterrole=cluster-admin', '--user=agent-ci']);
+    expect(forged.code).not.toBe(0);
+  });
+
   it('serves metrics and records the session', async () => {
     const res = await fetch(`http://127.0.0.1:${ports.METRICS_PORT}/metrics`);
     const text = await res.text();
@@ -147,8 +165,9 @@ describe('make up: Airlock end to end on an embedded control plane', () => {
     expect(pids.length).toBeGreaterThanOrEqual(4);
     execFileSync('bash', [join(ROOT, 'hack/down.sh')], { env: { ...process.env, AIRLOCK_STATE: state }, stdio: 'ignore' });
     for (const pid of pids) {
-      let alive = true;
-      try { process.kill(pid, 0); } catch { alive = false; }
+      // A zombie (exited, not yet reaped by whichever process inherited it) counts as stopped.
+      let alive = false;
+      try { alive = !/^\d+ \(.*\) Z/.test(readFileSync(`/proc/${pid}/stat`, 'utf8')); } catch { alive = false; }
       expect({ pid, alive }).toEqual({ pid, alive: false });
     }
   });
