@@ -352,7 +352,7 @@ export const CRDS: CrdDef[] = [
       { name: 'Namespace', type: 'string', jsonPath: '.spec.request.namespace' },
       { name: 'Name', type: 'string', jsonPath: '.spec.request.name' },
       { name: 'Policy', type: 'string', jsonPath: '.spec.policy.name' },
-      { name: 'Expires', type: 'date', jsonPath: '.spec.expiresAt' },
+      { name: 'Expires', type: 'string', jsonPath: '.spec.expiresAt', description: 'When the Approval expires (RFC 3339)' },
       { name: 'Age', type: 'date', jsonPath: '.metadata.creationTimestamp' },
       { name: 'Summary', type: 'string', jsonPath: '.spec.request.summary', priority: 1 },
     ],
