@@ -1,0 +1,5 @@
+module airlock.dev/deploy/argocd/luacheck
+
+go 1.23
+
+require github.com/yuin/gopher-lua v1.1.1
