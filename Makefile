@@ -20,6 +20,7 @@ build: deps
 
 crds: build
 	node dist/src/api/generate.js
+	cp crds/*.yaml charts/airlock/crds/
 
 crds-check: build
 	node dist/src/api/generate.js --check

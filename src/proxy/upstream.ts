@@ -5,6 +5,7 @@ import type { ClientRequest, IncomingMessage, OutgoingHttpHeaders } from 'node:h
 import type { KubeClient } from '../k8s/client.js';
 import type { UserInfo } from '../policy/types.js';
 import { upstreamIdentityHeaders } from './headers.js';
+import { OIDC_EXTRA_PREFIX } from './auth/oidc.js';
 
 export interface JsonResponse {
   status: number;
@@ -30,8 +31,12 @@ export class Upstream {
 
   /** Headers that authenticate as the proxy and impersonate the agent. */
   identity(user: UserInfo): OutgoingHttpHeaders {
-    if (Object.keys(this.extra).length === 0) return upstreamIdentityHeaders(this.creds, user);
-    return upstreamIdentityHeaders(this.creds, { ...user, extra: { ...(user.extra ?? {}), ...this.extra } });
+    // OIDC claims (oidc.airlock.dev/*) are for Airlock's own policies; they are not sent upstream, so the
+    // proxy needs no impersonation rights for arbitrary claim names (the API server refuses a request
+    // whose extras it may not impersonate).
+    const extra: Record<string, string[]> = {};
+    for (const [k, v] of Object.entries(user.extra ?? {})) if (!k.startsWith(OIDC_EXTRA_PREFIX)) extra[k] = v;
+    return upstreamIdentityHeaders(this.creds, { ...user, extra: { ...extra, ...this.extra } });
   }
 
   /** Starts a request to a path+query exactly as given (already canonical). */

@@ -210,7 +210,7 @@ describe('RBAC really applied, probed with the operator ServiceAccount token', (
     await ensureNamespace(ns);
     await ensureNamespace(other);
     const values = join(dir, `${rel}.yaml`);
-    writeFileSync(values, yaml.dump({ agents: { users: ['agent-ci'], groups: ['airlock:agents'], serviceAccounts: [{ namespace: ns, name: 'bot' }], oidcClaims: ['repository'] } }));
+    writeFileSync(values, yaml.dump({ agents: { users: ['agent-ci'], groups: ['airlock:agents'], serviceAccounts: [{ namespace: ns, name: 'bot' }] } }));
     const docs = (await template(rel, ns, ['-f', values])).filter((d) => /^(ServiceAccount|ClusterRole|ClusterRoleBinding|Role|RoleBinding)$/.test(d.kind));
     const applied = await kubectl(['apply', '-f', '-'], { input: docs.map((d) => yaml.dump(d)).join('---\n') });
     if (applied.code !== 0) throw new Error(`applying the chart's RBAC failed: ${applied.stderr}`);
@@ -255,10 +255,11 @@ describe('RBAC really applied, probed with the operator ServiceAccount token', (
     // The listed ServiceAccount (impersonation succeeds; the bot itself has no rights to list pods).
     const sa = await as(['-n', ns, 'get', 'pods', '--as', `system:serviceaccount:${ns}:bot`, '--as-group', 'system:serviceaccounts', '--as-group', `system:serviceaccounts:${ns}`]);
     expect(sa.stderr).toContain(`User "system:serviceaccount:${ns}:bot" cannot list resource "pods"`);
-    // User extras: the listed OIDC claim and the ServiceAccount token keys pass; any other key does not.
+    // User extras: the proxied marker and the ServiceAccount token keys pass; any other key (an OIDC claim
+    // included: the proxy keeps those for its own policies) does not.
     // Sent exactly as the proxy sends them (KubeClient's impersonation headers).
     const op = await KubeClient.load(kubeconfig);
-    const agent = { username: 'agent-ci', uid: 'uid-agent-ci', groups: ['airlock:agents'], extra: { 'oidc.airlock.dev/repository': ['org/app'], 'authentication.kubernetes.io/pod-name': ['runner-1'] } };
+    const agent = { username: 'agent-ci', uid: 'uid-agent-ci', groups: ['airlock:agents'], extra: { 'airlock.dev/proxied': ['marker'], 'authentication.kubernetes.io/pod-name': ['runner-1'] } };
     const got = await op.get<{ metadata: { name: string } }>(`/api/v1/namespaces/${ns}`, { impersonate: agent });
     expect(got.metadata.name).toBe(ns);
     const unlisted = await op.get(`/api/v1/namespaces/${ns}`, { impersonate: { ...agent, extra: { 'oidc.airlock.dev/admin': ['true'] } } }).catch((e: unknown) => e);

@@ -89,14 +89,15 @@ afterAll(async () => {
 });
 
 describe('OIDC', () => {
-  it('accepts a valid ID token: prefixed username and groups, claims as extras, impersonated upstream', async () => {
+  it('accepts a valid ID token: prefixed username and groups impersonated upstream; claims stay in Airlock', async () => {
     const token = await idToken(published[0]!, { sub: 'agent-7', groups: ['deployers'], team: 'payments', email: 'a7@example.com' });
     const r = await whoami(token);
     expect(r.status).toBe(201);
     expect(r.user!.username).toBe('oidc:agent-7');
     expect(r.user!.groups).toContain('oidc:deployers');
-    expect(r.user!.extra?.['oidc.airlock.dev/team']).toEqual(['payments']);
-    expect(r.user!.extra?.['oidc.airlock.dev/email']).toEqual(['a7@example.com']);
+    // Claims are user extras for Airlock's policies (agents.claims) but are not sent upstream, so the
+    // proxy needs no impersonation rights for arbitrary claim names.
+    expect(Object.keys(r.user!.extra ?? {}).filter((k) => k.startsWith('oidc.airlock.dev/'))).toEqual([]);
   });
 
   it('RBAC still applies: the OIDC agent has no rights of its own', async () => {
