@@ -1,6 +1,6 @@
 // kubectl airlock sessions [--dir D] [-o json]: lists recorded agent sessions.
 import { listSessionFiles, readSession, summarizeSession, type SessionSummary } from '../recording/index.js';
-import { EXIT_FAIL, EXIT_OK, EXIT_USAGE, accessGate, commonHelp, defaultDir, formatDuration, parse, stdio, table, type Io } from '../recording/cli-common.js';
+import { EXIT_FAIL, EXIT_OK, EXIT_USAGE, accessGate, commonHelp, defaultDir, formatDuration, outputFormat, parse, stdio, table, type Io } from '../recording/cli-common.js';
 
 const usage = `Usage: kubectl airlock sessions [--dir DIR] [-o json|table]
 
@@ -15,8 +15,8 @@ export async function main(argv: string[], io: Io = stdio): Promise<number> {
   if (!args) return EXIT_USAGE;
   const v = args.values;
   if (v.help) return io.out(usage), EXIT_OK;
-  const format = (v.output as string | undefined) ?? 'table';
-  if (format !== 'json' && format !== 'table') return io.err(`error: unknown output format "${format}" (json, table)\n`), EXIT_USAGE;
+  const format = outputFormat(v.output, ['table', 'json'], io);
+  if (!format) return EXIT_USAGE;
   if (args.positionals.length) return io.err(`error: unexpected arguments: ${args.positionals.join(' ')}\n\n${usage}`), EXIT_USAGE;
   const denied = await accessGate(v, io);
   if (denied !== undefined) return denied;

@@ -2,7 +2,7 @@
 // Exit 0: every chain verifies; 1: tampering or corruption (the first broken record is named).
 import { existsSync, statSync } from 'node:fs';
 import { findSession, listSessionFiles, sessionFromFile, verifySession, type SessionFiles } from '../recording/index.js';
-import { EXIT_FAIL, EXIT_OK, EXIT_USAGE, accessGate, commonHelp, defaultDir, parse, stdio, type Io } from '../recording/cli-common.js';
+import { EXIT_FAIL, EXIT_OK, EXIT_USAGE, accessGate, commonHelp, defaultDir, outputFormat, parse, stdio, type Io } from '../recording/cli-common.js';
 
 const usage = `Usage: kubectl airlock verify [--dir DIR] [SESSION|FILE] [-o json]
 
@@ -20,8 +20,8 @@ export async function main(argv: string[], io: Io = stdio): Promise<number> {
   const v = args.values;
   if (v.help) return io.out(usage), EXIT_OK;
   if (args.positionals.length > 1) return io.err(`error: at most one SESSION or FILE\n\n${usage}`), EXIT_USAGE;
-  const format = (v.output as string | undefined) ?? 'text';
-  if (format !== 'json' && format !== 'text') return io.err(`error: unknown output format "${format}" (json, text)\n`), EXIT_USAGE;
+  const format = outputFormat(v.output, ['text', 'json'], io);
+  if (!format) return EXIT_USAGE;
   const denied = await accessGate(v, io);
   if (denied !== undefined) return denied;
   const dir = (v.dir as string | undefined) ?? defaultDir();

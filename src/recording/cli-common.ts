@@ -78,3 +78,11 @@ export function table(header: string[], rows: string[][]): string {
   const line = (r: string[]) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]! + 3))).join('').trimEnd();
   return [line(header), ...rows.map(line)].join('\n') + '\n';
 }
+
+/** The -o/--output value, checked against the formats a command offers (the first is the default). */
+export function outputFormat<F extends string>(value: unknown, formats: readonly [F, ...F[]], io: Io): F | undefined {
+  const format = (value as string | undefined) ?? formats[0];
+  if ((formats as readonly string[]).includes(format)) return format as F;
+  io.err(`error: unknown output format "${format}" (${formats.join(', ')})\n`);
+  return undefined;
+}
