@@ -1,15 +1,8 @@
 // Contract between the proxy (src/proxy) and response masking (src/masking/index.ts).
 import type { Transform } from 'node:stream';
-import type { ResolvedMasking } from '../policy/types.js';
+import type { ResolvedMasking, ResourceCoordinates } from '../policy/types.js';
 
-export interface MaskTarget {
-  verb: string;
-  apiGroup: string;
-  apiVersion: string;
-  resource: string;
-  subresource?: string;
-  namespace?: string;
-  name?: string;
+export interface MaskTarget extends ResourceCoordinates {
   /** true for watch streams (newline-delimited JSON watch events). */
   watch: boolean;
   /** Response content type from the API server (JSON of any flavour, or text/plain for logs). */

@@ -12,7 +12,19 @@ export interface UserInfo {
 
 export type Via = 'proxy' | 'webhook' | 'test';
 
-export interface RequestAttributes {
+/** Where a request points: the Kubernetes verb and the resource coordinates (shared by the proxy's
+ * RequestInfo, masking's MaskTarget and the engine's RequestAttributes). */
+export interface ResourceCoordinates {
+  verb: string;
+  apiGroup: string;
+  apiVersion: string;
+  resource: string;
+  subresource?: string;
+  namespace?: string;
+  name?: string;
+}
+
+export interface RequestAttributes extends ResourceCoordinates {
   user: UserInfo;
   /** Kubernetes verb: get, list, watch, create, update, patch, delete, deletecollection, proxy, or connect-ish (create on pods/exec). */
   verb: string;
@@ -20,12 +32,6 @@ export interface RequestAttributes {
   isResourceRequest: boolean;
   /** For non-resource requests. */
   path?: string;
-  apiGroup: string;
-  apiVersion: string;
-  resource: string;
-  subresource?: string;
-  namespace?: string;
-  name?: string;
   /** The object after the request (create/update/patch result, dry-run result for patches). */
   object?: Record<string, unknown>;
   /** The live object before the request (update/patch/delete). */

@@ -7,6 +7,8 @@
 // re-encoded canonically. What the API server routes on (the decoded path) is therefore exactly what was
 // judged, whatever spelling the client chose.
 
+import type { ResourceCoordinates } from '../policy/types.js';
+
 export class RequestError extends Error {
   constructor(
     readonly code: number,
@@ -18,21 +20,14 @@ export class RequestError extends Error {
   }
 }
 
-export interface RequestInfo {
+export interface RequestInfo extends ResourceCoordinates {
   /** Canonical path (what is judged and forwarded). */
   path: string;
   /** Canonical query string without the leading "?" (re-serialised from the parsed parameters). */
   query: string;
   params: URLSearchParams;
   isResourceRequest: boolean;
-  verb: string;
   apiPrefix?: 'api' | 'apis';
-  apiGroup: string;
-  apiVersion: string;
-  resource: string;
-  subresource?: string;
-  namespace?: string;
-  name?: string;
   /** ?watch=true on a collection, or the legacy /watch/ prefix. */
   watch: boolean;
 }
