@@ -9,7 +9,7 @@ NODE_VERSION="24.21.0"
 KWOK_VERSION="v0.8.0"
 OPA_VERSION="v1.19.1"
 CACHE_ROOT="${AIRLOCK_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/airlock}"
-tools_key() { sha256sum "$HACK_DIR/tools/go.sum" "$HACK_DIR/tools/go.mod" | sha256sum | cut -c1-12; }
+tools_key() { cat "$HACK_DIR/tools/go.mod" "$HACK_DIR/tools/go.sum" | sha256sum | cut -c1-12; }
 TOOLS_BIN="$CACHE_ROOT/bin/$KUBE_VERSION-$(tools_key)"
 NODE_HOME="$CACHE_ROOT/node/$NODE_VERSION"
 log() { printf '[hack] %s\n' "$*" >&2; }
