@@ -1,6 +1,7 @@
 // The approval workflow end to end on a real control plane: held requests, sign-off with the real
 // `kubectl approve` plugin, retries that pass once approved (consumed once), a controller-like retry loop,
 // N-of-M, expiry, and every forgery the webhook must reject.
+import { ensureBuilt } from '../helpers/build.js';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -59,8 +60,7 @@ const rejection = (p: Promise<unknown>) => p.then(() => { throw new Error('expec
 
 describe('approval workflow (real control plane, kubectl approve plugin)', () => {
   beforeAll(async () => {
-    const tsc = await run(process.execPath, [join(ROOT, 'node_modules/typescript/bin/tsc'), '-p', ROOT], { timeoutMs: 120000 });
-    if (tsc.code !== 0 && !/error TS/.test(tsc.stdout)) throw new Error(`tsc failed: ${tsc.stdout}${tsc.stderr}`);
+    ensureBuilt();
     const dir = (pluginDir = mkdtempSync(join(tmpdir(), 'airlock-plugins-')));
     const plugin = join(dir, 'kubectl-approve');
     writeFileSync(plugin, `#!/bin/sh\nexec "${process.execPath}" "${join(ROOT, 'bin/kubectl-approve.js')}" "$@"\n`);

@@ -3,24 +3,11 @@
 // with `kubectl approve` by another identity, metrics, and `make down` leaving nothing running.
 import { describe, expect, it, beforeAll, afterAll } from '@jest/globals';
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, symlinkSync, mkdirSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, symlinkSync, mkdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { run, testEnv, type RunResult } from '../helpers/env.js';
-
-const ROOT = process.cwd();
-
-function ensureBuilt(): void {
-  const main = join(ROOT, 'dist/src/main/index.js');
-  const newest = (dir: string): number =>
-    readdirSync(dir, { withFileTypes: true }).reduce((m, e) => {
-      const p = join(dir, e.name);
-      return Math.max(m, e.isDirectory() ? newest(p) : statSync(p).mtimeMs);
-    }, 0);
-  if (!existsSync(main) || statSync(main).mtimeMs < newest(join(ROOT, 'src'))) {
-    execFileSync(process.execPath, [join(ROOT, 'node_modules/typescript/bin/tsc'), '-p', ROOT], { stdio: 'inherit' });
-  }
-}
+import { ensureBuilt, ROOT } from '../helpers/build.js';
 
 describe('make up: Airlock end to end on an embedded control plane', () => {
   let state: string;

@@ -1,6 +1,7 @@
 // `kubectl airlock test`: in-process (main) and as the real command (node bin/kubectl-airlock.js) after tsc.
+import { ensureBuilt } from '../../helpers/build.js';
 import { afterEach, beforeAll, describe, expect, it, jest } from '@jest/globals';
-import { execFile, execFileSync } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { existsSync, mkdtempSync, writeFileSync, mkdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -119,8 +120,7 @@ cases:
 
 describe('kubectl airlock test (the real command)', () => {
   beforeAll(() => {
-    // Emits dist/ even if other parts of the tree have type errors; only our output matters here.
-    try { execFileSync(process.execPath, [join(root, 'node_modules/typescript/bin/tsc'), '-p', root], { stdio: 'ignore' }); } catch { /* reported by typecheck */ }
+    ensureBuilt();
     expect(existsSync(join(root, 'dist/src/cli/airlock-test.js'))).toBe(true);
   }, 300000);
 
