@@ -75,7 +75,13 @@ for pol in $("${ADMIN[@]}" get agentpolicies -o name); do
   "${ADMIN[@]}" wait --for=condition=Ready "$pol" --timeout=30s >/dev/null
 done
 
-# 5. The agent's kubeconfig: pointed at the proxy, token auth, the proxy's CA. The agent never sees the API server.
+# 5. A "production" namespace the agent did not create, for the demo of a held change.
+"${ADMIN[@]}" create namespace production --dry-run=client -o yaml | "${ADMIN[@]}" apply -f - >/dev/null
+"${ADMIN[@]}" label namespace production env=production --overwrite >/dev/null
+"${ADMIN[@]}" -n production create deployment web --image=registry.k8s.io/pause:3.10 --replicas=2 --dry-run=client -o yaml \
+  | "${ADMIN[@]}" apply -f - >/dev/null
+
+# 6. The agent's kubeconfig: pointed at the proxy, token auth, the proxy's CA. The agent never sees the API server.
 if [ "$EMBEDDED" = 1 ]; then
   source "$STATE/cluster/tokens.env"
   AGENT_TOKEN="$agent_ci"
@@ -106,10 +112,11 @@ Try it:
   kubectl --kubeconfig .airlock/agent.kubeconfig -n demo create deployment web --image=nginx:1.27
   kubectl --kubeconfig .airlock/agent.kubeconfig -n demo get secrets -o yaml        # values are masked
   kubectl --kubeconfig .airlock/agent.kubeconfig create clusterrolebinding x --clusterrole=cluster-admin --user=agent-ci   # denied
-  kubectl --kubeconfig .airlock/agent.kubeconfig delete namespace demo              # held for approval
+  kubectl --kubeconfig .airlock/agent.kubeconfig delete namespace demo              # its own namespace: allowed
+  kubectl --kubeconfig .airlock/agent.kubeconfig -n production scale deployment web --replicas=0   # held for approval
   KUBECONFIG=.airlock/approver.kubeconfig kubectl approve list
   KUBECONFIG=.airlock/approver.kubeconfig kubectl approve <name> --comment "ok"
-  kubectl --kubeconfig .airlock/agent.kubeconfig delete namespace demo              # the retry passes
+  kubectl --kubeconfig .airlock/agent.kubeconfig -n production scale deployment web --replicas=0   # the retry passes
   kubectl airlock sessions --dir .airlock/recordings
   make down
 EOF

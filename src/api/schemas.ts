@@ -193,6 +193,7 @@ export const agentPolicySpecSchema: Schema = {
       properties: {
         allowedRegistries: strList(),
         allowMutableTags: { type: 'boolean' },
+        agentsMayDeleteOwnNamespaces: { type: 'boolean' },
         protectedNamespaces: strList(),
         dangerousCapabilities: strList(),
       },

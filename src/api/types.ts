@@ -123,6 +123,11 @@ export interface DetectorSettings {
   allowedRegistries?: string[];
   /** Whether tags other than digests are acceptable (default false: `:latest` and untagged flagged). */
   allowMutableTags?: boolean;
+  /**
+   * Let agents delete namespaces they created themselves (annotation airlock.dev/agent, stamped by the proxy
+   * on create, equals the requester): cleaning up after itself is not destructive to others. Default false.
+   */
+  agentsMayDeleteOwnNamespaces?: boolean;
   /** Namespaces Airlock protects (its own); default [airlock-system]. */
   protectedNamespaces?: string[];
   /** Extra capabilities considered dangerous besides the built-in list. */

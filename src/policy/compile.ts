@@ -254,7 +254,7 @@ const SETTINGS_CACHE_MAX = 1024;
  * share detector results between policies with the same settings.
  */
 export function resolveDetectorSettings(ds: DetectorSettings = {}): ResolvedDetectorSettings {
-  const key = JSON.stringify([ds.allowedRegistries ?? null, ds.allowMutableTags ?? null, ds.protectedNamespaces ?? null, ds.dangerousCapabilities ?? null]);
+  const key = JSON.stringify([ds.allowedRegistries ?? null, ds.allowMutableTags ?? null, ds.agentsMayDeleteOwnNamespaces ?? null, ds.protectedNamespaces ?? null, ds.dangerousCapabilities ?? null]);
   const hit = settingsCache.get(key);
   if (hit) return hit;
   const s = Object.freeze(buildDetectorSettings(ds));
@@ -268,6 +268,7 @@ function buildDetectorSettings(ds: DetectorSettings): ResolvedDetectorSettings {
   return {
     allowedRegistries: (ds.allowedRegistries ?? []).filter((r) => r.trim()).map(normaliseRegistryPrefix),
     allowMutableTags: ds.allowMutableTags ?? false,
+    agentsMayDeleteOwnNamespaces: ds.agentsMayDeleteOwnNamespaces ?? false,
     protectedNamespaces: compileGlobsOrNone(protectedList),
     protectedNamespaceList: protectedList,
     dangerousCapabilities: new Set([...BUILTIN_DANGEROUS_CAPABILITIES, ...(ds.dangerousCapabilities ?? []).map(normCap)]),

@@ -98,8 +98,10 @@ describe('make up: Airlock end to end on an embedded control plane', () => {
     expect(token.code).not.toBe(0);
   });
 
-  it('holds a destructive delete until another identity approves it with kubectl approve', async () => {
-    const held = await agent('delete', 'namespace', 'e2e-app', '--wait=false');
+  it('holds scaling production to zero until another identity approves it with kubectl approve', async () => {
+    // make up created namespace "production" (label env=production) with Deployment "web", as admin.
+    const scale = ['-n', 'production', 'scale', 'deployment', 'web', '--replicas=0'];
+    const held = await agent(...scale);
     expect(held.code).not.toBe(0);
     const name = /kubectl approve (\S+)/.exec(held.stderr)?.[1];
     expect(name).toBeDefined();
@@ -108,12 +110,22 @@ describe('make up: Airlock end to end on an embedded control plane', () => {
     expect(self.code).not.toBe(0);
     const list = await kubectlAs('approver', ['approve', 'list']);
     expect(list.stdout).toContain(name!);
-    const ok = await kubectlAs('approver', ['approve', name!, '--comment', 'cleanup is fine']);
+    const ok = await kubectlAs('approver', ['approve', name!, '--comment', 'maintenance window']);
     expect({ code: ok.code, err: ok.stderr }).toEqual({ code: 0, err: '' });
-    const retried = await agent('delete', 'namespace', 'e2e-app', '--wait=false');
+    const retried = await agent(...scale);
     expect({ code: retried.code, err: retried.stderr }).toEqual({ code: 0, err: '' });
     const phase = await kubectlAs('admin', ['get', 'approval', name!, '-o', 'jsonpath={.status.phase}']);
     expect(phase.stdout).toBe('Consumed');
+    const replicas = await kubectlAs('admin', ['-n', 'production', 'get', 'deployment', 'web', '-o', 'jsonpath={.spec.replicas}']);
+    expect(replicas.stdout).toBe('0');
+  });
+
+  it('lets the agent delete the namespace it created, but holds deleting anyone else\'s', async () => {
+    const own = await agent('delete', 'namespace', 'e2e-app', '--wait=false');
+    expect({ code: own.code, err: own.stderr }).toEqual({ code: 0, err: '' });
+    const others = await agent('delete', 'namespace', 'production', '--wait=false');
+    expect(others.code).not.toBe(0);
+    expect(others.stderr).toContain('held for approval');
   });
 
   it('applies the same policy at admission to the agent using direct credentials (no proxy)', async () => {

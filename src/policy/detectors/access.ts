@@ -34,11 +34,18 @@ export const serviceAccountToken: Detector = (req) => {
 };
 
 const DESTRUCTIVE = new Set(['namespaces', 'customresourcedefinitions', 'persistentvolumes', 'persistentvolumeclaims']);
-export const destructiveDelete: Detector = (req) => {
+/** The agent that created an object through the proxy (provenance annotation; the proxy overwrites any value an agent sends). */
+const PROVENANCE_AGENT = 'airlock.dev/agent';
+const createdByRequester = (req: RequestAttributes): boolean =>
+  str(rec(rec(rec(req.oldObject)?.metadata)?.annotations)?.[PROVENANCE_AGENT]) === req.user.username;
+export const destructiveDelete: Detector = (req, s) => {
   if (!req.isResourceRequest || req.subresource) return [];
   if (req.verb === 'deletecollection') return [hit('destructiveDelete', 'verb', `deletes every ${req.resource} matching the request`)];
-  if (req.verb === 'delete' && DESTRUCTIVE.has(req.resource)) return [hit('destructiveDelete', 'verb', `deletes ${req.resource} ${nameOf(req) || '(unnamed)'}`)];
-  return [];
+  if (req.verb !== 'delete' || !DESTRUCTIVE.has(req.resource)) return [];
+  // A namespace the requesting agent created itself (namespace updates are not routine agent work, so the
+  // annotation cannot quietly be moved onto someone else's namespace by a policy that holds them).
+  if (req.resource === 'namespaces' && core(req) && s.agentsMayDeleteOwnNamespaces && createdByRequester(req)) return [];
+  return [hit('destructiveDelete', 'verb', `deletes ${req.resource} ${nameOf(req) || '(unnamed)'}`)];
 };
 
 export const nodeWrite: Detector = (req) =>

@@ -12,7 +12,10 @@ export const scaleToZero: Detector = (req) => {
     const scaleSub = req.subresource === 'scale';
     const known = SCALABLE.has(kind) || scaleSub || (kind === '' && SCALABLE_RESOURCES.has(req.resource));
     if (!known) continue;
-    const replicas = rec(obj.spec)?.replicas;
+    // autoscaling/v1 Scale declares spec.replicas as a plain int32 with omitempty: the API server (a dry-run
+    // result, an AdmissionReview) sends a Scale at zero replicas as "spec": {} — missing means 0 there.
+    const isScale = scaleSub || kind === 'Scale';
+    const replicas = rec(obj.spec)?.replicas ?? (isScale ? 0 : undefined);
     if (replicas === 0) {
       const was = rec(rec(req.oldObject)?.spec)?.replicas;
       out.push(hit('scaleToZero', path ? `${path}.spec.replicas` : 'spec.replicas', `scales ${kind || req.resource} to 0 replicas${typeof was === 'number' ? ` (from ${was})` : ''}`));

@@ -7,6 +7,7 @@ export interface ResolvedDetectorSettings {
   /** Normalised registry prefixes; empty: any registry allowed. */
   allowedRegistries: string[];
   allowMutableTags: boolean;
+  agentsMayDeleteOwnNamespaces: boolean;
   protectedNamespaces: Matcher;
   protectedNamespaceList: string[];
   dangerousCapabilities: ReadonlySet<string>;
