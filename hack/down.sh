@@ -13,5 +13,4 @@ if [ -f "$STATE/pids/airlock.pid" ]; then
   log "airlock stopped"
 fi
 [ -d "$STATE/cluster" ] && bash "$HACK_DIR/cluster.sh" down "$STATE/cluster"
-rm -f "$STATE/ports.env"
 exit 0

@@ -141,6 +141,8 @@ export async function start(cfg: Config): Promise<Running> {
         exemptNamespaces: cfg.webhook.exemptNamespaces,
         failurePolicy: cfg.webhook.failurePolicy,
         timeoutSeconds: cfg.webhook.timeoutSeconds,
+        exemptUsers: controllerUsers,
+        exemptGroups: cfg.controllerGroups,
       },
       { onError: (err) => log.warn('webhook configuration sync failed', { error: String(err) }) },
     );

@@ -22,6 +22,13 @@ export interface WebhookConfigOptions {
   /** objectSelector for the Approval guard (default: every Approval). */
   approvalObjectSelector?: { matchLabels?: Record<string, string> };
   failurePolicy?: 'Fail' | 'Ignore';
+  /**
+   * Identities the API server does not send to the webhook at all (matchConditions): Airlock's own
+   * controller identity, so that with failurePolicy Fail a stopped webhook can never lock the operator out
+   * of installing its CRDs or re-registering the webhook (the webhook also admits them without judging).
+   */
+  exemptUsers?: string[];
+  exemptGroups?: string[];
   /** 1..30 seconds (default 10). */
   timeoutSeconds?: number;
 }
@@ -97,6 +104,9 @@ export function deriveRules(policies: readonly AgentPolicy[]): AdmissionRule[] {
   return [...byKey.values()];
 }
 
+/** A CEL list literal of strings (JSON string literals are valid CEL string literals). */
+const celList = (items: string[]): string => `[${items.map((i) => JSON.stringify(i)).join(', ')}]`;
+
 export function buildWebhookConfiguration(opts: WebhookConfigOptions, policies: readonly AgentPolicy[]): Record<string, unknown> {
   const timeoutSeconds = opts.timeoutSeconds ?? 10;
   if (!Number.isInteger(timeoutSeconds) || timeoutSeconds < 1 || timeoutSeconds > 30) throw new Error(`timeoutSeconds must be an integer in 1..30, got ${timeoutSeconds}`);
@@ -116,7 +126,16 @@ export function buildWebhookConfiguration(opts: WebhookConfigOptions, policies: 
     ...(opts.namespaceSelector?.matchLabels ? { matchLabels: opts.namespaceSelector.matchLabels } : {}),
     matchExpressions: [{ key: 'kubernetes.io/metadata.name', operator: 'NotIn', values: exempt }, ...(opts.namespaceSelector?.matchExpressions ?? [])],
   };
+  const exemptUsers = [...new Set(opts.exemptUsers ?? [])].sort();
+  const exemptGroups = [...new Set(opts.exemptGroups ?? [])].sort();
+  const matchConditions = [
+    ...(exemptUsers.length ? [{ name: 'not-airlock-controller-user', expression: `!(request.userInfo.username in ${celList(exemptUsers)})` }] : []),
+    ...(exemptGroups.length
+      ? [{ name: 'not-airlock-controller-group', expression: `!(has(request.userInfo.groups) && request.userInfo.groups.exists(g, g in ${celList(exemptGroups)}))` }]
+      : []),
+  ];
   const common = {
+    ...(matchConditions.length ? { matchConditions } : {}),
     clientConfig,
     admissionReviewVersions: ['v1', 'v1beta1'],
     sideEffects: 'NoneOnDryRun',

@@ -170,4 +170,15 @@ describe('make up: Airlock end to end on an embedded control plane', () => {
       expect({ pid, alive }).toEqual({ pid, alive: false });
     }
   });
+
+  it('make up again after make down comes back with its state (the stale webhook cannot lock Airlock out)', async () => {
+    // The ValidatingWebhookConfiguration (failurePolicy Fail) survived in etcd while nothing served it;
+    // Airlock's own identity is excluded by matchConditions, so it can reinstall CRDs and re-register.
+    const again = execFileSync('bash', [join(ROOT, 'hack/up.sh')], { env: { ...process.env, AIRLOCK_STATE: state }, encoding: 'utf8' });
+    expect(again).toContain('Airlock is up');
+    const ns = await agent('get', 'namespace', 'production', '-o', 'name');
+    expect({ code: ns.code, out: ns.stdout.trim() }).toEqual({ code: 0, out: 'namespace/production' });
+    const crb = await agent('create', 'clusterrolebinding', 'pwn-again', '--clusterrole=cluster-admin', '--user=agent-ci');
+    expect(crb.stderr).toContain('denied by policy default-agent-policy');
+  }, 120000);
 });

@@ -55,3 +55,20 @@ describe('webhook configuration', () => {
     expect(() => buildWebhookConfiguration({ ...base }, [])).toThrow(/exactly one/);
   });
 });
+
+describe('matchConditions keep Airlock itself out of its own webhook', () => {
+  it('excludes the controller users and groups with CEL conditions', () => {
+    const cfg = buildWebhookConfiguration(
+      { url: 'https://127.0.0.1:9443', caBundle: 'pem', operatorNamespace: 'airlock-system', exemptUsers: ['system:serviceaccount:airlock-system:airlock'], exemptGroups: ['airlock:controllers'] },
+      [],
+    ) as { webhooks: { name: string; matchConditions?: { name: string; expression: string }[] }[] };
+    for (const w of cfg.webhooks) {
+      expect(w.matchConditions).toEqual([
+        { name: 'not-airlock-controller-user', expression: '!(request.userInfo.username in ["system:serviceaccount:airlock-system:airlock"])' },
+        { name: 'not-airlock-controller-group', expression: '!(has(request.userInfo.groups) && request.userInfo.groups.exists(g, g in ["airlock:controllers"]))' },
+      ]);
+    }
+    const none = buildWebhookConfiguration({ url: 'https://127.0.0.1:9443', caBundle: 'pem', operatorNamespace: 'airlock-system' }, []) as { webhooks: Record<string, unknown>[] };
+    expect(none.webhooks.every((w) => !('matchConditions' in w))).toBe(true);
+  });
+});
