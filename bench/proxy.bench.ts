@@ -174,7 +174,7 @@ async function main(): Promise<void> {
     for (let i = 0; i < 50; i++) {
       await admin.create(`/api/v1/namespaces/${ns}/configmaps`, { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: `cm-${i}` }, data: { i: String(i), blob: 'x'.repeat(512) } });
     }
-    proxyProc = spawn(process.execPath, [...(process.env.AIRLOCK_BENCH_PROFILE ? ['--cpu-prof', '--cpu-prof-dir', process.env.AIRLOCK_BENCH_PROFILE] : []), fileURLToPath(import.meta.url), '--child', envFile], { stdio: ['ignore', 'pipe', 'inherit'] });
+    proxyProc = spawn(process.execPath, [...(process.env.AIRLOCK_BENCH_NODE_FLAGS ? process.env.AIRLOCK_BENCH_NODE_FLAGS.split(' ') : []), ...(process.env.AIRLOCK_BENCH_PROFILE ? ['--cpu-prof', '--cpu-prof-dir', process.env.AIRLOCK_BENCH_PROFILE] : []), fileURLToPath(import.meta.url), '--child', envFile], { stdio: ['ignore', 'pipe', 'inherit'] });
     const port = await new Promise<number>((resolveP, reject) => {
       const rl = createInterface({ input: proxyProc!.stdout! });
       rl.on('line', (l) => {
