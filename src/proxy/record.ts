@@ -89,7 +89,12 @@ async function writeRecord(ctx: ProxyContext, req: IncomingMessage, ex: Exchange
   };
   if (ex.asciicast) rec.asciicast = ex.asciicast;
   if (!d || d.recording.bodies) {
-    if (ex.requestBody !== undefined) rec.requestBody = ex.requestBody;
+    if (ex.requestBody !== undefined) {
+      // What the agent sent goes through the same masking as what it receives: recordings never hold a
+      // credential an agent pasted into a ConfigMap, an env value or an annotation.
+      const mask = ctx.masker?.maskValue;
+      rec.requestBody = mask && d?.masking && info ? mask(ex.requestBody, { ...info, watch: false }, d.masking) : ex.requestBody;
+    }
     if (ex.responseBody !== undefined) rec.responseBody = ex.responseBody;
   }
   try {

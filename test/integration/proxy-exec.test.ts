@@ -190,3 +190,20 @@ describe('logs', () => {
     }
   });
 });
+
+describe('recordings hold no credentials the agent sent', () => {
+  it('a ConfigMap carrying a password pattern and an AWS key is recorded masked', async () => {
+    const key = 'AKIAIOSFODNN7EXAMPLE';
+    const r = await kubectl(['-n', ns, 'create', 'configmap', 'leaky', `--from-literal=aws=${key}`, '--from-literal=db=pw-hunter2-pw'], { kubeconfig: kc });
+    expect(r.code).toBe(0);
+    const files = (dir: string): string[] => readdirSync(dir, { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? files(join(dir, e.name)) : [join(dir, e.name)]));
+    type Rec = { method: string; request: { resource?: string }; requestBody?: { data?: Record<string, string> } };
+    const rec = await eventually(() => {
+      const lines = files(recDir).filter((f) => f.endsWith('.jsonl')).flatMap((f) => readFileSync(f, 'utf8').split('\n').filter(Boolean));
+      return lines.map((l) => JSON.parse(l) as Rec).find((x) => x.method === 'POST' && x.request.resource === 'configmaps' && x.requestBody?.data?.aws !== undefined);
+    }, 10000, 'the configmap create record');
+    expect(JSON.stringify(rec)).not.toContain(key);
+    expect(JSON.stringify(rec)).not.toContain('hunter2');
+    expect(rec.requestBody!.data!.aws).toMatch(/airlock-masked/);
+  });
+});
