@@ -1,9 +1,8 @@
 // Rego policies loaded from a ConfigMap in a real kube-apiserver (RBAC enforced), and the example
 // AgentPolicies accepted by the real CRD schema (including its CEL rules).
+import { compileRego } from '../helpers/rego.js';
 import { beforeAll, describe, expect, it } from '@jest/globals';
-import { execFileSync } from 'node:child_process';
-import { copyFileSync, mkdtempSync, readFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import yaml from 'js-yaml';
 import { clientFor, kubectl, testEnv, uniqueName } from '../helpers/env.js';
@@ -17,11 +16,7 @@ const ns = uniqueName('rego');
 let wasm: Buffer;
 
 beforeAll(async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'airlock-rego-'));
-  copyFileSync(join(root, 'test/fixtures/policy/rego/namespace.rego'), join(dir, 'namespace.rego'));
-  execFileSync(join(testEnv().binDir, 'opa'), ['build', '-t', 'wasm', '-e', 'airlock/forbidden', 'namespace.rego', '-o', 'bundle.tar.gz'], { cwd: dir });
-  execFileSync('tar', ['xzf', 'bundle.tar.gz', '/policy.wasm'], { cwd: dir, stdio: 'ignore' });
-  wasm = readFileSync(join(dir, 'policy.wasm'));
+  wasm = compileRego(join(testEnv().binDir, 'opa'), 'namespace.rego', 'airlock/forbidden');
   const admin = await clientFor('admin');
   await admin.create('/api/v1/namespaces', { apiVersion: 'v1', kind: 'Namespace', metadata: { name: ns } });
   await admin.create(`/api/v1/namespaces/${ns}/configmaps`, {

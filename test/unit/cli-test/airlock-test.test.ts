@@ -1,8 +1,8 @@
 // `kubectl airlock test`: in-process (main) and as the real command (node bin/kubectl-airlock.js) after tsc.
 import { ensureBuilt } from '../../helpers/build.js';
-import { afterEach, beforeAll, describe, expect, it, jest } from '@jest/globals';
+import { afterAll, afterEach, beforeAll, describe, expect, it, jest } from '@jest/globals';
 import { execFile } from 'node:child_process';
-import { existsSync, mkdtempSync, writeFileSync, mkdirSync } from 'node:fs';
+import { existsSync, mkdtempSync, writeFileSync, mkdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { main } from '../../../src/cli/airlock-test.js';
@@ -25,8 +25,12 @@ async function run(argv: string[]): Promise<{ code: number; out: string; err: st
   }
 }
 
+const tmpDirs: string[] = [];
+afterAll(() => { for (const d of tmpDirs.splice(0)) rmSync(d, { recursive: true, force: true }); });
+
 function tmp(files: Record<string, string>): string {
   const dir = mkdtempSync(join(tmpdir(), 'airlock-cli-'));
+  tmpDirs.push(dir);
   for (const [name, text] of Object.entries(files)) {
     mkdirSync(join(dir, name, '..'), { recursive: true });
     writeFileSync(join(dir, name), text);

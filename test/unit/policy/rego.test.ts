@@ -1,8 +1,7 @@
 // The Rego escape hatch with real wasm compiled by the opa CLI (found via hack/build-tools.sh).
+import { compileRego } from '../../helpers/rego.js';
 import { beforeAll, describe, expect, it } from '@jest/globals';
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, copyFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Engine } from '../../../src/policy/engine.js';
 import type { RegoRef } from '../../../src/api/types.js';
@@ -11,13 +10,7 @@ import { policy, req } from './helpers.js';
 const root = new URL('../../../', import.meta.url).pathname;
 const wasm: Record<string, Buffer> = {};
 
-function build(opa: string, file: string, entrypoint: string): Buffer {
-  const dir = mkdtempSync(join(tmpdir(), 'airlock-rego-'));
-  copyFileSync(join(root, 'test/fixtures/policy/rego', file), join(dir, file));
-  execFileSync(opa, ['build', '-t', 'wasm', '-e', entrypoint, file, '-o', 'bundle.tar.gz'], { cwd: dir });
-  execFileSync('tar', ['xzf', 'bundle.tar.gz', '/policy.wasm'], { cwd: dir, stdio: 'ignore' });
-  return readFileSync(join(dir, 'policy.wasm'));
-}
+const build = compileRego;
 
 beforeAll(() => {
   const bin = execFileSync('bash', [join(root, 'hack/build-tools.sh')], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim().split('\n').pop()!;
