@@ -44,9 +44,8 @@ function castPath(dir: string, dateDir: string, p: string): string {
 
 export async function main(argv: string[], io: Io = stdio): Promise<number> {
   const args = parse(argv, { speed: { type: 'string' }, exec: { type: 'boolean' }, 'max-gap': { type: 'string' }, raw: { type: 'boolean' } }, io, usage);
-  if (!args) return EXIT_USAGE;
+  if (typeof args === 'number') return args;
   const v = args.values;
-  if (v.help) return io.out(usage), EXIT_OK;
   if (args.positionals.length !== 1) return io.err(`error: exactly one SESSION is required\n\n${usage}`), EXIT_USAGE;
   const speed = v.speed === undefined ? 1 : Number(v.speed);
   const maxGap = v['max-gap'] === undefined ? 2 : Number(v['max-gap']);

@@ -12,9 +12,8 @@ ${commonHelp}`;
 
 export async function main(argv: string[], io: Io = stdio): Promise<number> {
   const args = parse(argv, { output: { type: 'string', short: 'o' } }, io, usage);
-  if (!args) return EXIT_USAGE;
+  if (typeof args === 'number') return args;
   const v = args.values;
-  if (v.help) return io.out(usage), EXIT_OK;
   const format = outputFormat(v.output, ['table', 'json'], io);
   if (!format) return EXIT_USAGE;
   if (args.positionals.length) return io.err(`error: unexpected arguments: ${args.positionals.join(' ')}\n\n${usage}`), EXIT_USAGE;

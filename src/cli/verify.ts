@@ -16,9 +16,8 @@ ${commonHelp}`;
 
 export async function main(argv: string[], io: Io = stdio): Promise<number> {
   const args = parse(argv, { output: { type: 'string', short: 'o' } }, io, usage);
-  if (!args) return EXIT_USAGE;
+  if (typeof args === 'number') return args;
   const v = args.values;
-  if (v.help) return io.out(usage), EXIT_OK;
   if (args.positionals.length > 1) return io.err(`error: at most one SESSION or FILE\n\n${usage}`), EXIT_USAGE;
   const format = outputFormat(v.output, ['text', 'json'], io);
   if (!format) return EXIT_USAGE;

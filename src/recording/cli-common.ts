@@ -35,14 +35,23 @@ export const stdio: Io = {
   err: (s) => void process.stderr.write(s),
 };
 
-/** Parses flags; returns undefined (after printing the problem) on bad usage. */
+/**
+ * Parses flags. Returns the exit code instead when the command is done: EXIT_USAGE after printing the
+ * problem with bad usage, EXIT_OK after printing the usage for --help.
+ */
 export function parse<O extends ParseArgsConfig['options']>(argv: string[], options: O, io: Io, usage: string) {
+  let args;
   try {
-    return parseArgs({ args: argv, options: { ...commonOptions, ...options }, allowPositionals: true, strict: true });
+    args = parseArgs({ args: argv, options: { ...commonOptions, ...options }, allowPositionals: true, strict: true });
   } catch (err) {
     io.err(`error: ${(err as Error).message}\n\n${usage}`);
-    return undefined;
+    return EXIT_USAGE;
   }
+  if ((args.values as { help?: boolean }).help) {
+    io.out(usage);
+    return EXIT_OK;
+  }
+  return args;
 }
 
 /** With --check-access: returns an exit code when access is denied or cannot be checked. */

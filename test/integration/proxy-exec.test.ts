@@ -59,6 +59,11 @@ afterAll(async () => {
   await (await clientFor('admin')).delete(`/api/v1/namespaces/${ns}`).catch(() => undefined);
 });
 
+/** Every file below dir, and the records of every session file in the recording directory. */
+const files = (dir: string): string[] => readdirSync(dir, { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? files(join(dir, e.name)) : [join(dir, e.name)]));
+const recorded = <T>(): T[] =>
+  files(recDir).filter((f) => f.endsWith('.jsonl')).flatMap((f) => readFileSync(f, 'utf8').split('\n').filter(Boolean)).map((l) => JSON.parse(l) as T);
+
 describe('exec', () => {
   it('runs a command through the proxy over WebSocket (v5.channel.k8s.io)', async () => {
     const r = await kubectl(['-n', ns, 'exec', pod, '--', 'sh', '-c', 'echo out-$((6*7)); echo err-line >&2'], { kubeconfig: kc, timeoutMs: 30000 });
@@ -66,14 +71,10 @@ describe('exec', () => {
     expect(r.stdout).toContain('out-42');
     expect(r.stderr).toContain('err-line');
     // The stream was recorded as asciicast, linked from the exec record in the session file.
-    const files = (dir: string): string[] => readdirSync(dir, { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? files(join(dir, e.name)) : [join(dir, e.name)]));
     const cast = await eventually(() => files(recDir).find((f) => f.endsWith('.cast') && readFileSync(f, 'utf8').includes('out-42')), 10000, 'asciicast with the output');
     expect(readFileSync(cast, 'utf8')).toContain('err-line');
     type Rec = { type: string; asciicast?: string; request: { subresource?: string } };
-    const exec = await eventually(() => {
-      const session = files(recDir).filter((f) => f.endsWith('.jsonl')).map((f) => readFileSync(f, 'utf8')).join('');
-      return session.split('\n').filter(Boolean).map((l) => JSON.parse(l) as Rec).find((rec) => rec.type === 'exec');
-    }, 10000, 'exec record in the session file');
+    const exec = await eventually(() => recorded<Rec>().find((rec) => rec.type === 'exec'), 10000, 'exec record in the session file');
     expect(exec.asciicast).toBeDefined();
     expect(cast.endsWith(exec.asciicast!)).toBe(true); // the recorder keeps the path relative to its directory
     expect(exec.request.subresource).toBe('exec');
@@ -196,12 +197,12 @@ describe('recordings hold no credentials the agent sent', () => {
     const key = 'AKIAIOSFODNN7EXAMPLE';
     const r = await kubectl(['-n', ns, 'create', 'configmap', 'leaky', `--from-literal=aws=${key}`, '--from-literal=db=pw-hunter2-pw'], { kubeconfig: kc });
     expect(r.code).toBe(0);
-    const files = (dir: string): string[] => readdirSync(dir, { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? files(join(dir, e.name)) : [join(dir, e.name)]));
     type Rec = { method: string; request: { resource?: string }; requestBody?: { data?: Record<string, string> } };
-    const rec = await eventually(() => {
-      const lines = files(recDir).filter((f) => f.endsWith('.jsonl')).flatMap((f) => readFileSync(f, 'utf8').split('\n').filter(Boolean));
-      return lines.map((l) => JSON.parse(l) as Rec).find((x) => x.method === 'POST' && x.request.resource === 'configmaps' && x.requestBody?.data?.aws !== undefined);
-    }, 10000, 'the configmap create record');
+    const rec = await eventually(
+      () => recorded<Rec>().find((x) => x.method === 'POST' && x.request.resource === 'configmaps' && x.requestBody?.data?.aws !== undefined),
+      10000,
+      'the configmap create record',
+    );
     expect(JSON.stringify(rec)).not.toContain(key);
     expect(JSON.stringify(rec)).not.toContain('hunter2');
     expect(rec.requestBody!.data!.aws).toMatch(/airlock-masked/);
