@@ -118,7 +118,13 @@ function maskSecretFields(secret: Obj, ctx: ObjectMaskContext): void {
 function maskConfigMapFields(cm: Obj, ctx: ObjectMaskContext): void {
   if (isObj(cm.data)) {
     for (const [k, v] of Object.entries(cm.data)) {
-      if (typeof v === 'string') cm.data[k] = ctx.text.mask(v, 'configmap', ctx.counts);
+      if (typeof v !== 'string') continue;
+      // A key named like a credential (DB_PASSWORD) becomes an env var name through envFrom: its value is
+      // masked whole, as the same-named env value would be.
+      if (v !== '' && !isMarker(v) && envNameIsSecret(k, ctx.rules.envNamePatterns)) {
+        cm.data[k] = ctx.text.marker.mark(v);
+        bump(ctx.counts, 'configmap');
+      } else cm.data[k] = ctx.text.mask(v, 'configmap', ctx.counts);
     }
   }
   if (isObj(cm.binaryData)) {

@@ -165,6 +165,14 @@ describe('JSON masker: ConfigMaps, env, patterns', () => {
     expect(out.metadata.name).toBe('cfg');
   });
 
+  it('masks ConfigMap values whose keys are credential names (they become env vars through envFrom)', async () => {
+    const cm = { kind: 'ConfigMap', apiVersion: 'v1', metadata: { name: 'env' }, data: { DB_PASSWORD: 'plain-looking', LOG_LEVEL: 'debug', EMPTY_SECRET: '' } };
+    const out = JSON.parse(await mask(JSON.stringify(cm), { resource: 'configmaps' }));
+    expect(out.data.DB_PASSWORD).toBe(marker.mark('plain-looking'));
+    expect(out.data.LOG_LEVEL).toBe('debug');
+    expect(out.data.EMPTY_SECRET).toBe('');
+  });
+
   it('masks env values by name pattern and by value shape in Pods and every pod template', async () => {
     const container = (n: string) => ({
       name: n, image: 'nginx:1.27',
