@@ -17,6 +17,8 @@ import { AGENT_ANNOTATION, SESSION_ANNOTATION, stampable as canStamp, withProven
 import { Capture, finishRecord, requestBodyForRecord } from './record.js';
 import { judgedVerbs, RequestError, target } from './request-info.js';
 import { kubeStatus, sendStatus, type KubeStatus } from './status.js';
+import { maskedPlaceholderPath } from './placeholders.js';
+import { MARKER_PREFIX } from '../masking/marker.js';
 import { decideAll, denyMessage, verdictFor } from './judge.js';
 
 export type { ProxyContext } from './context.js';
@@ -131,6 +133,10 @@ export async function handleHttp(ctx: ProxyContext, req: IncomingMessage, res: S
       throw err;
     }
     if (body !== undefined) ex.requestBody = requestBodyForRecord(info.resource, body);
+    const placeholder = object && maskedPlaceholderPath(object);
+    if (placeholder) {
+      return done(answer, kubeStatus(422, `airlock: ${placeholder} holds a masked placeholder (${MARKER_PREFIX}…), not a real value: writing it back would destroy the real one; send the real value or leave the field out`, 'Invalid'));
+    }
 
     const variants: RequestAttributes[] = [];
     const nsLabels = await namespaceLabels(ctx, info.namespace);

@@ -94,6 +94,17 @@ describe('make up: Airlock end to end on an embedded control plane', () => {
     expect(Buffer.from(masked.stdout, 'base64').toString()).toMatch(/^airlock-masked:/);
     const real = await admin('-n', 'e2e-app', 'get', 'secret', 'db', '-o', 'jsonpath={.data.password}');
     expect(Buffer.from(real.stdout, 'base64').toString()).toBe('hunter2');
+    // Writing the masked manifest back whole is refused (it would overwrite the real value with a
+    // placeholder); client-side apply sees no change in the masked value and leaves it alone.
+    const yaml = (await agent('-n', 'e2e-app', 'get', 'secret', 'db', '-o', 'yaml')).stdout;
+    for (const args of [['replace', '-f', '-'], ['apply', '--server-side', '--force-conflicts', '-f', '-']]) {
+      const back = await kubectlAs('agent', args, yaml);
+      expect({ args, code: back.code === 0 ? 0 : 1 }).toEqual({ args, code: 1 });
+      expect(back.stderr).toContain('masked placeholder');
+    }
+    expect((await kubectlAs('agent', ['apply', '-f', '-'], yaml)).code).toBe(0);
+    const still = await admin('-n', 'e2e-app', 'get', 'secret', 'db', '-o', 'jsonpath={.data.password}');
+    expect(Buffer.from(still.stdout, 'base64').toString()).toBe('hunter2');
     const token = await agent('-n', 'e2e-app', 'create', 'token', 'default');
     expect(token.code).not.toBe(0);
   });

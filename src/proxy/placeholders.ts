@@ -1,0 +1,31 @@
+// Masked values must never be written back. An agent that reads a Secret (or a ConfigMap, an env value)
+// through the proxy sees placeholders; applying that manifest again would overwrite the real values with
+// them. Such writes are refused with a clear Status instead, so nothing is lost.
+import { MARKER_PREFIX } from '../masking/marker.js';
+
+type Obj = Record<string, unknown>;
+const isObj = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !Array.isArray(v);
+function placeholderIn(value: string, base64Field: boolean): boolean {
+  if (value.includes(MARKER_PREFIX)) return true;
+  return base64Field && Buffer.from(value, 'base64').toString('latin1').includes(MARKER_PREFIX);
+}
+
+/** The field path of the first masked placeholder in an object about to be written, if any. */
+export function maskedPlaceholderPath(obj: unknown, path = '', base64Field = false): string | undefined {
+  if (typeof obj === 'string') return placeholderIn(obj, base64Field) ? path || '(root)' : undefined;
+  if (Array.isArray(obj)) {
+    for (const [i, v] of obj.entries()) {
+      const p = maskedPlaceholderPath(v, `${path}[${i}]`, base64Field);
+      if (p) return p;
+    }
+    return undefined;
+  }
+  if (!isObj(obj)) return undefined;
+  const secret = obj.kind === 'Secret';
+  for (const [k, v] of Object.entries(obj)) {
+    const b64 = base64Field || (secret && k === 'data') || k === 'binaryData';
+    const p = maskedPlaceholderPath(v, path ? `${path}.${k}` : k, b64);
+    if (p) return p;
+  }
+  return undefined;
+}
