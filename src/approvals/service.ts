@@ -1,5 +1,6 @@
 // ApprovalService over the Kubernetes API: Approvals are cluster-scoped airlock.dev objects; etcd is the
 // store and resourceVersion preconditions make consumption atomic across replicas.
+import { resourceCoordinates } from '../policy/coordinates.js';
 import { API_VERSION, type Approval, type ApprovalStatus } from '../api/types.js';
 import { isAlreadyExists, isConflict, isNotFound, type KubeClient } from '../k8s/client.js';
 import { approvalsTotal } from '../metrics/registry.js';
@@ -104,14 +105,8 @@ export class KubeApprovalService implements ApprovalService {
           user: req.user.username,
           ...(req.user.uid ? { uid: req.user.uid } : {}),
           groups: req.user.groups.slice(0, 256),
-          verb: req.verb,
+          ...resourceCoordinates(req),
           ...(req.operation ? { operation: req.operation } : {}),
-          apiGroup: req.apiGroup,
-          apiVersion: req.apiVersion,
-          resource: req.resource,
-          ...(req.subresource ? { subresource: req.subresource } : {}),
-          ...(req.namespace ? { namespace: req.namespace } : {}),
-          ...(req.name ? { name: req.name } : {}),
           via: req.via === 'proxy' ? 'proxy' : 'webhook',
           fingerprint: fp,
           summary: summarise(req),

@@ -1,6 +1,7 @@
 // One agent request through the proxy: refuse identity headers, parse and normalise, authenticate,
 // read and parse the body (bounded), resolve the object to judge (dry run for PATCH/PUT), decide, act
 // (deny / hold / mutate / allow), forward with impersonation, stream the (masked) response, record.
+import { resourceCoordinates } from '../policy/coordinates.js';
 import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
 import type { Transform } from 'node:stream';
 import { pipeline } from 'node:stream';
@@ -196,16 +197,7 @@ export async function handleHttp(ctx: ProxyContext, req: IncomingMessage, res: S
 
     // Forward.
     const maskRules = decision.masking;
-    const maskTarget: Omit<MaskTarget, 'contentType'> = {
-      verb: info.verb,
-      apiGroup: info.apiGroup,
-      apiVersion: info.apiVersion,
-      resource: info.resource,
-      watch: info.watch,
-      ...(info.subresource ? { subresource: info.subresource } : {}),
-      ...(info.namespace ? { namespace: info.namespace } : {}),
-      ...(info.name ? { name: info.name } : {}),
-    };
+    const maskTarget: Omit<MaskTarget, 'contentType'> = { ...resourceCoordinates(info), watch: info.watch };
     const mask = !!(ctx.masker && maskRules && ctx.masker.needsMasking(maskTarget, maskRules));
     const headers: OutgoingHttpHeaders = { ...forwardableHeaders(req.headers), ...ctx.upstream.identity(user) };
     if (mask) {
