@@ -1,7 +1,7 @@
 // Streams through the agent proxy against real pods on kwok's fake node: exec (WebSocket v5 and SPDY),
 // logs and logs -f (masked), and upgrade requests judged before anything is piped.
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { connect } from 'node:net';
 import { createMaskerFactory } from '../../src/masking/index.js';
 import { FileRecorder } from '../../src/recording/index.js';
@@ -58,6 +58,13 @@ afterAll(async () => {
   rmSync(recDir, { recursive: true, force: true });
   await (await clientFor('admin')).delete(`/api/v1/namespaces/${ns}`).catch(() => undefined);
 });
+
+/** Ends a kubectl child process (port-forward, logs -f) and waits until it has exited. */
+async function stopChild(child: ChildProcess): Promise<void> {
+  const exited = new Promise((r) => child.once('close', r));
+  child.kill('SIGTERM');
+  await exited;
+}
 
 /** Every file below dir, and the records of every session file in the recording directory. */
 const files = (dir: string): string[] => readdirSync(dir, { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? files(join(dir, e.name)) : [join(dir, e.name)]));
@@ -137,9 +144,7 @@ describe('exec', () => {
       });
       expect(echoed).toBe('ping through airlock\n');
     } finally {
-      const exited = new Promise((r) => child.once('close', r));
-      child.kill('SIGTERM');
-      await exited;
+      await stopChild(child);
     }
   });
 });
@@ -185,9 +190,7 @@ describe('logs', () => {
       expect(child.exitCode).toBeNull(); // still following
       expect(stdout).not.toContain('hunter2');
     } finally {
-      const exited = new Promise((r) => child.once('close', r));
-      child.kill('SIGTERM');
-      await exited;
+      await stopChild(child);
     }
   });
 });
