@@ -1,43 +1,59 @@
 // Secret-shape detectors: ONE list, used by the log masker (line by line) and by the JSON masker (string
-// values: env values, ConfigMap values, annotations, Table cells, ...). Each detector names the part of the
-// match that is secret (`group`), so "password=hunter2" becomes "password=airlock-masked:sha256:…".
-import { MARKER_PREFIX, type Marker } from './marker.js';
+// values: env values, ConfigMap values, annotations, Table cells, ...). Each detector reports the secret
+// part of a match, so "password=hunter2" becomes "password=airlock-masked:sha256:…". Every detector is a
+// hand-written linear scanner (scanners.ts): no input makes one read a character more than a constant
+// number of times, so a hostile object cannot stall the event loop.
+import type { ScanStats } from './aho-corasick.js';
+import { isAlnumCode, isTokenCode, isUpperAlnumCode, isWordCode, lowerSameLength } from './char-class.js';
+import { KV_HINTS, kvKeyIsCredential } from './credential-names.js';
+import { MARKER_PREFIX, mapOutsideMarkers, type Marker } from './marker.js';
+import {
+  keyValueScanner, prefixedToken, scanAuthorizationHeader, scanAwsSecretKey, scanBearer, scanJwt, scanPem, scanUrlPassword, type Scan,
+} from './scanners.js';
+import { ValueScrubber } from './value-scrubber.js';
 
 export interface Detector {
   name: string;
-  /** Global regex. */
-  re: RegExp;
-  /** Capture group holding the secret (0 or absent: the whole match). */
-  group?: number;
-  /** Cheap pre-check: the full regex only runs on text this matches (a literal every match contains). */
-  hint?: RegExp;
+  /** Reports [start, end) of every secret in text (lower: text lower-cased, same length). Linear time. */
+  scan: Scan;
 }
 
-// Keys whose value is a credential in key=value / key: value shapes. Names that merely refer to a secret
-// (secretName, secretRef, tokenPath, passwordFile, ...) are excluded to keep YAML/JSON readable.
-const credKey = String.raw`[A-Za-z0-9_.-]*(?:password|passwd|passphrase|pwd|secret|token|api[_-]?key|apikey|access[_-]?key|private[_-]?key|client[_-]?secret|credentials?|auth[_-]?key)[A-Za-z0-9_.-]*`;
-const refSuffix = /(?:name|names|ref|refs|path|file|dir|namespace|id|ids|type|kind|count|ttl|length|expiry|expiration|expires|seconds|audience|url|provider|key_id|keyid)$/i;
-
-export const PEM_BEGIN_RE = /-----BEGIN ((?:[A-Z0-9]+ )*)PRIVATE KEY( BLOCK)?-----/;
-export const PEM_END_RE = /-----END ((?:[A-Z0-9]+ )*)PRIVATE KEY( BLOCK)?-----/;
+const isSlackCode = (c: number) => isAlnumCode(c) || c === 45;
+const githubClassic = prefixedToken({ prefixes: ['ghp_', 'gho_', 'ghu_', 'ghs_', 'ghr_'], boundaryBefore: true, body: isAlnumCode, min: 36, max: 255, end: 'boundary', hint: /gh[pousr]_/ });
+const githubFineGrained = prefixedToken({ prefixes: ['github_pat_'], boundaryBefore: true, body: isWordCode, min: 22, max: 255, end: 'boundary', hint: 'github_pat_' });
+const isWebhookCode = (c: number) => isWordCode(c) || c === 47;
 
 export const detectors: readonly Detector[] = [
   // A whole PEM private key block inside one string (JSON values); logs handle blocks across lines too.
-  { name: 'pem-private-key', hint: /PRIVATE KEY/, re: /-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----[\s\S]*?(?:-----END (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----|$)/g },
-  { name: 'jwt', hint: /eyJ/, re: /\beyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]*/g },
-  { name: 'aws-access-key-id', hint: /A(?:KIA|SIA|GPA|IDA|ROA|NPA|NVA|IPA|BIA|CCA)/, re: /\b(?:AKIA|ASIA|AGPA|AIDA|AROA|ANPA|ANVA|AIPA|ABIA|ACCA)[A-Z0-9]{16}\b/g },
-  { name: 'aws-secret-access-key', hint: /access_?key/i, re: /((?:aws_?)?secret_?access_?key["']?\s*[:=]\s*["']?)([A-Za-z0-9/+=]{40})(?![A-Za-z0-9/+=])/gi, group: 2 },
-  { name: 'gcp-api-key', hint: /AIza/, re: /\bAIza[0-9A-Za-z_-]{35}(?![0-9A-Za-z_-])/g },
-  { name: 'gcp-oauth-token', hint: /ya29\./, re: /\bya29\.[0-9A-Za-z_-]{20,}/g },
-  { name: 'github-token', hint: /gh[pousr]_|github_pat_/, re: /\b(?:gh[pousr]_[A-Za-z0-9]{36,255}|github_pat_[A-Za-z0-9_]{22,255})\b/g },
-  { name: 'gitlab-token', hint: /glpat-/, re: /\bglpat-[A-Za-z0-9_-]{20,}\b/g },
-  { name: 'slack-token', hint: /xox[abposr]-/, re: /\bxox[abposr]-[A-Za-z0-9-]{10,}/g },
-  { name: 'slack-webhook', hint: /hooks\.slack\.com/, re: /https:\/\/hooks\.slack\.com\/services\/[A-Za-z0-9_/]+/g },
-  { name: 'stripe-key', hint: /_(?:live|test)_/, re: /\b(?:sk|rk|pk)_(?:live|test)_[A-Za-z0-9]{16,}\b/g },
-  { name: 'url-password', hint: /:\/\/[^\s@]*@/, re: /(\b[a-zA-Z][a-zA-Z0-9+.-]*:\/\/[^\s:/@"'<>]+:)([^\s@/"'<>]+)(?=@)/g, group: 2 },
-  { name: 'authorization-header', hint: /authorization/i, re: /(\b(?:authorization|proxy-authorization)["']?\s*[:=]\s*["']?(?:bearer|basic|token|digest)\s+)([A-Za-z0-9._~+/=-]+)/gi, group: 2 },
-  { name: 'bearer-token', hint: /bearer/i, re: /(\bbearer\s+)([A-Za-z0-9._~+/-]{16,}=*)/gi, group: 2 },
-  { name: 'key-value', hint: /pass|pwd|secret|token|key|credential/i, re: new RegExp(String.raw`(\b(${credKey})["']?\s*[:=]\s*["']?)([^\s"',;&}{)(\]\[<>]+)`, 'gi'), group: 3 },
+  { name: 'pem-private-key', scan: scanPem },
+  { name: 'jwt', scan: scanJwt },
+  // \b(?:AKIA|ASIA|…)[A-Z0-9]{16}\b
+  { name: 'aws-access-key-id', scan: prefixedToken({ prefixes: ['AKIA', 'ASIA', 'AGPA', 'AIDA', 'AROA', 'ANPA', 'ANVA', 'AIPA', 'ABIA', 'ACCA'], boundaryBefore: true, body: isUpperAlnumCode, min: 16, max: 16, end: 'boundary', hint: /A(?:KIA|SIA|GPA|IDA|ROA|NPA|NVA|IPA|BIA|CCA)/ }) },
+  { name: 'aws-secret-access-key', scan: scanAwsSecretKey },
+  // \bAIza[0-9A-Za-z_-]{35}(?![0-9A-Za-z_-])
+  { name: 'gcp-api-key', scan: prefixedToken({ prefixes: ['AIza'], boundaryBefore: true, body: isTokenCode, min: 35, max: 35, end: 'not-body' }) },
+  // \bya29\.[0-9A-Za-z_-]{20,}
+  { name: 'gcp-oauth-token', scan: prefixedToken({ prefixes: ['ya29.'], boundaryBefore: true, body: isTokenCode, min: 20, end: 'none' }) },
+  // \b(?:gh[pousr]_[A-Za-z0-9]{36,255}|github_pat_[A-Za-z0-9_]{22,255})\b
+  { name: 'github-token', scan: (t, l, e, s) => {
+    githubClassic(t, l, e, s);
+    githubFineGrained(t, l, e, s);
+  } },
+  // \bglpat-[A-Za-z0-9_-]{20,}\b
+  { name: 'gitlab-token', scan: prefixedToken({ prefixes: ['glpat-'], boundaryBefore: true, body: isTokenCode, min: 20, end: 'boundary' }) },
+  // \bxox[abposr]-[A-Za-z0-9-]{10,}
+  { name: 'slack-token', scan: prefixedToken({ prefixes: ['xoxa-', 'xoxb-', 'xoxp-', 'xoxo-', 'xoxs-', 'xoxr-'], boundaryBefore: true, body: isSlackCode, min: 10, end: 'none', hint: 'xox' }) },
+  // https://hooks\.slack\.com/services/[A-Za-z0-9_/]+
+  { name: 'slack-webhook', scan: prefixedToken({ prefixes: ['https://hooks.slack.com/services/'], boundaryBefore: false, body: isWebhookCode, min: 1, end: 'none' }) },
+  // \b(?:sk|rk|pk)_(?:live|test)_[A-Za-z0-9]{16,}\b
+  { name: 'stripe-key', scan: prefixedToken({ prefixes: ['sk_live_', 'sk_test_', 'rk_live_', 'rk_test_', 'pk_live_', 'pk_test_'], boundaryBefore: true, body: isAlnumCode, min: 16, end: 'boundary', hint: /_(?:live|test)_/ }) },
+  { name: 'url-password', scan: scanUrlPassword },
+  { name: 'authorization-header', scan: scanAuthorizationHeader },
+  { name: 'bearer-token', scan: scanBearer },
+  {
+    name: 'key-value',
+    scan: keyValueScanner({ isCredentialKey: kvKeyIsCredential, anchors: KV_HINTS }),
+  },
 ];
 
 export type MaskKind = 'secret' | 'env' | 'configmap' | 'annotation' | 'log' | 'pattern' | 'field';
@@ -49,54 +65,95 @@ export function bump(counts: MaskCounts, kind: MaskKind, n = 1): void {
   counts[kind] = (counts[kind] ?? 0) + n;
 }
 
-function escapeRegExp(s: string): string {
-  return s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+/** Secret regions reported by every detector, merged where they overlap, in order. */
+export function detectRegions(text: string, stats?: ScanStats): Array<[number, number]> {
+  const spans: Array<[number, number]> = [];
+  const lower = lowerSameLength(text);
+  for (const d of detectors) d.scan(text, lower, (s, e) => { if (e > s) spans.push([s, e]); }, stats);
+  if (spans.length === 0) return spans;
+  if (stats) stats.ops += spans.length;
+  spans.sort((a, b) => a[0] - b[0] || b[1] - a[1]);
+  const merged: Array<[number, number]> = [spans[0]!];
+  for (let i = 1; i < spans.length; i++) {
+    const last = merged[merged.length - 1]!;
+    const [s, e] = spans[i]!;
+    if (s < last[1]) last[1] = Math.max(last[1], e);
+    else merged.push([s, e]);
+  }
+  return merged;
 }
 
-/** Applies the detectors, user patterns and exact extra values to text. Pure apart from the counts. */
+export interface TextMaskerOptions {
+  /** Scrubbers for known values (per response, per unit), applied before the detectors. */
+  scrubbers?: readonly ValueScrubber[];
+  /** Receives every secret the detectors and patterns found (the unit masker scrubs them elsewhere). */
+  found?: Set<string>;
+  /** Work counter for tests. */
+  stats?: ScanStats;
+}
+
+/** Applies known values, the detectors and user patterns to text. Pure apart from the counts and `found`. */
 export class TextMasker {
   private readonly patterns: RegExp[];
-  private readonly extra: RegExp | undefined;
+  private readonly scrubbers: readonly ValueScrubber[];
+  private readonly found: Set<string> | undefined;
+  private readonly stats: ScanStats | undefined;
   readonly marker: Marker;
 
-  constructor(marker: Marker, patterns: readonly RegExp[] = [], extraValues: readonly string[] = []) {
+  constructor(marker: Marker, patterns: readonly RegExp[] = [], extraValues: readonly string[] = [], opts: TextMaskerOptions = {}) {
     this.marker = marker;
     this.patterns = patterns.map((p) => new RegExp(p.source, p.flags.includes('g') ? p.flags : p.flags + 'g'));
-    // Longest first so a value that contains another is masked whole. Very short values would mask noise.
-    const vals = [...new Set(extraValues.filter((v) => v.length >= 6))].sort((a, b) => b.length - a.length);
-    this.extra = vals.length ? new RegExp(vals.map(escapeRegExp).join('|'), 'g') : undefined;
+    const extra = ValueScrubber.of(extraValues);
+    this.scrubbers = [...(opts.scrubbers ?? []), ...(extra ? [extra] : [])];
+    this.found = opts.found;
+    this.stats = opts.stats;
   }
 
-  /** Masks secret-shaped substrings; `kind` labels the detector hits (user patterns count as "pattern"). */
+  /** The same masker with one more scrubber (a unit's own values), recording detector finds in `found`. */
+  withValues(scrubber: ValueScrubber | undefined, found?: Set<string>): TextMasker {
+    return new TextMasker(this.marker, this.patterns, [], { scrubbers: scrubber ? [...this.scrubbers, scrubber] : this.scrubbers, found, stats: this.stats });
+  }
+
+  /** Whether text holds a known value in any of its spellings. */
+  containsKnown(text: string): boolean {
+    return this.scrubbers.some((s) => s.contains(text, this.stats));
+  }
+
+  /** Masks known values and secret-shaped substrings; `kind` labels the hits (user patterns count as "pattern"). */
   mask(text: string, kind: MaskKind, counts: MaskCounts): string {
     let out = text;
-    if (this.extra) out = this.replaceAll(out, this.extra, 0, kind, counts);
-    for (const d of detectors) if (!d.hint || d.hint.test(out)) out = this.replaceAll(out, d.re, d.group ?? 0, kind, counts);
-    for (const p of this.patterns) out = this.replaceAll(out, p, 0, 'pattern', counts);
+    for (const s of this.scrubbers) out = s.replace(out, (v) => this.marker.mark(v), () => bump(counts, kind), this.stats);
+    out = mapOutsideMarkers(out, (seg) => this.maskShapes(seg, kind, counts));
+    for (const p of this.patterns) out = this.replacePattern(out, p, counts);
     return out;
   }
 
-  private replaceAll(text: string, re: RegExp, group: number, kind: MaskKind, counts: MaskCounts): string {
+  private maskShapes(seg: string, kind: MaskKind, counts: MaskCounts): string {
+    const regions = detectRegions(seg, this.stats);
+    if (regions.length === 0) return seg;
+    let out = '';
+    let at = 0;
+    for (const [s, e] of regions) {
+      const secret = seg.slice(s, e);
+      this.found?.add(secret);
+      bump(counts, kind);
+      out += seg.slice(at, s) + this.marker.mark(secret);
+      at = e;
+    }
+    return out + seg.slice(at);
+  }
+
+  // User patterns come from the policy (its author's regexes); they run as written.
+  private replacePattern(text: string, re: RegExp, counts: MaskCounts): string {
     re.lastIndex = 0;
     if (!re.test(text)) return (re.lastIndex = 0), text;
     re.lastIndex = 0;
-    return text.replace(re, (...args: unknown[]) => {
-      const match = args[0] as string;
-      if (match.length === 0) return match;
-      if (group === 0) {
-        if (match.startsWith(MARKER_PREFIX)) return match;
-        bump(counts, kind);
-        return this.marker.mark(match);
-      }
-      const secret = args[group] as string | undefined;
-      if (!secret || secret.startsWith(MARKER_PREFIX)) return match;
-      // key-value detector: skip keys that only name or reference a secret.
-      if (re === keyValueRe && refSuffix.test((args[2] as string | undefined) ?? '')) return match;
-      const idx = match.lastIndexOf(secret);
-      bump(counts, kind);
-      return match.slice(0, idx) + this.marker.mark(secret) + match.slice(idx + secret.length);
+    return text.replace(re, (match: string) => {
+      if (match.length === 0 || match.startsWith(MARKER_PREFIX)) return match;
+      this.found?.add(match);
+      bump(counts, 'pattern');
+      return this.marker.mark(match);
     });
   }
 }
 
-const keyValueRe = detectors.find((d) => d.name === 'key-value')!.re;

@@ -5,16 +5,27 @@ import { TextMasker, type MaskCounts } from './detectors.js';
 import { JsonMaskStream, type JsonUnitMasker, type UnitRole } from './json-stream.js';
 import { LogMaskStream } from './logs.js';
 import { Marker, maskingKeyFromEnv } from './marker.js';
-import { kindForResource, maskObject, maskRow, type ObjectMaskContext } from './object-mask.js';
+import { kindForResource, type ObjectMaskContext } from './object-mask.js';
+import { credentialColumnsOf } from './protected-values.js';
+import { maskUnit } from './unit-mask.js';
+import { ValueScrubber } from './value-scrubber.js';
 import type { MaskTarget, MaskerFactory } from './types.js';
+import { applyView, HIDDEN, type ObjectView } from './views.js';
 
 export type { MaskTarget, MaskerFactory } from './types.js';
 export { Marker, MARKER_PREFIX, isMarker, maskingKeyFromEnv } from './marker.js';
-export { detectors, TextMasker, type Detector, type MaskCounts, type MaskKind } from './detectors.js';
-export { JsonMaskStream, JsonMaskingError, DEFAULT_MAX_UNIT_BYTES, type JsonUnitMasker, type UnitRole } from './json-stream.js';
+export { detectors, detectRegions, TextMasker, type Detector, type MaskCounts, type MaskKind, type TextMaskerOptions } from './detectors.js';
+export { JsonMaskStream, JsonMaskingError, DEFAULT_MAX_UNIT_BYTES, DEFAULT_MAX_RESPONSE_BYTES, type JsonUnitMasker, type UnitRole } from './json-stream.js';
 export { LogMaskStream, LogLineMasker, DEFAULT_MAX_LINE_BYTES } from './logs.js';
-export { maskObject, maskRow, kindForResource, envNameIsSecret, type ObjectMaskContext } from './object-mask.js';
+export { maskObject, maskRow, reduceRowObject, kindForResource, type ObjectMaskContext } from './object-mask.js';
+export { envNameIsSecret, envNameIsCredential, fieldNameIsCredential, columnNameIsCredential } from './credential-names.js';
+export { protectedValuesOf, type ProtectedValuesOptions } from './protected-values.js';
+export { maskUnit, scrubKnownValues, type UnitShape } from './unit-mask.js';
+export { ValueScrubber } from './value-scrubber.js';
+export { NeedleMatcher, type ScanStats } from './aho-corasick.js';
+export { MIN_KNOWN_VALUE_LENGTH, valueForms } from './value-forms.js';
 export { parseJson } from './json-parse.js';
+export { applyView, HIDDEN, type ObjectView } from './views.js';
 
 /** Subresources that are not object responses (streams): masking does not apply to them here. */
 const STREAM_SUBRESOURCES = new Set(['exec', 'attach', 'portforward', 'proxy']);
@@ -26,6 +37,11 @@ export interface MaskerFactoryOptions {
   maxUnitBytes?: number;
   /** Longest log line held before it is masked in pieces. */
   maxLineBytes?: number;
+  /**
+   * Most bytes one response may carry through the JSON masker (fail closed beyond it; default
+   * DEFAULT_MAX_RESPONSE_BYTES). Watches are unbounded in total (each event is bounded by maxUnitBytes).
+   */
+  maxResponseBytes?: number;
   /** Exact values to mask as well (e.g. the values of the Secrets a pod references). */
   extraValues?: (target: MaskTarget) => readonly string[];
 }
@@ -34,19 +50,29 @@ export function recordCounts(counts: MaskCounts): void {
   for (const [kind, n] of Object.entries(counts)) if (n) maskedValuesTotal.inc({ kind }, n);
 }
 
-/** Unit masker for the JSON stream: knows the request's resource for objects that carry no kind. */
-export function unitMasker(ctx: ObjectMaskContext, resource: string | undefined): JsonUnitMasker {
+/**
+ * Unit masker for the JSON stream: knows the request's resource for objects that carry no kind, and a
+ * Table's credential columns (columnDefinitions come before the rows).
+ */
+export function unitMasker(ctx: ObjectMaskContext, resource: string | undefined, view?: ObjectView): JsonUnitMasker {
   const defaultKind = kindForResource(resource);
+  let credentialColumns: readonly boolean[] | undefined;
   return {
-    mask(value: unknown, role: UnitRole, envelopeKind: string | undefined): unknown {
-      if (role === 'row') return maskRow(value, ctx, defaultKind);
+    envelope(env: Record<string, unknown>): void {
+      credentialColumns = env.kind === 'Table' ? credentialColumnsOf(env.columnDefinitions) : undefined;
+    },
+    mask(raw: unknown, role: UnitRole, envelopeKind: string | undefined): unknown {
+      // The reader's view first: what it may not see is never masked, only left out.
+      const value = view ? applyView(raw, view, role) : raw;
+      if (value === HIDDEN) return HIDDEN;
+      if (role === 'row') return maskUnit(value, ctx, { kindHint: defaultKind, tableRow: true, credentialColumns });
       if (role === 'item') {
         const fromList = envelopeKind && envelopeKind !== 'List' && envelopeKind.endsWith('List') && !envelopeKind.startsWith('PartialObjectMetadata')
           ? envelopeKind.slice(0, -4)
           : undefined;
-        return maskObject(value, ctx, fromList ?? defaultKind);
+        return maskUnit(value, ctx, { kindHint: fromList ?? defaultKind });
       }
-      return maskObject(value, ctx, defaultKind);
+      return maskUnit(value, ctx, { kindHint: defaultKind });
     },
     flush(): void {
       recordCounts(ctx.counts);
@@ -78,22 +104,30 @@ export function createMaskerFactory(opts: MaskerFactoryOptions = {}): MaskerFact
     if (target.subresource && STREAM_SUBRESOURCES.has(target.subresource)) return false;
     return true;
   };
+  /** The per-response text masker: policy patterns plus the response's known values (provider and target). */
+  const textMasker = (target: Omit<MaskTarget, 'contentType'>, rules: Parameters<MaskerFactory['create']>[1]): TextMasker => {
+    const extra = opts.extraValues?.({ ...target, contentType: (target as Partial<MaskTarget>).contentType ?? 'application/json' }) ?? [];
+    const scrubber = ValueScrubber.of([...extra, ...(target.knownValues ?? [])]);
+    return new TextMasker(marker, rules.patterns, [], { scrubbers: scrubber ? [scrubber] : [] });
+  };
   const create: MaskerFactory['create'] = (target, rules) => {
     if (!needsMasking(target, rules)) return undefined;
-    const text = new TextMasker(marker, rules.patterns, opts.extraValues?.(target) ?? []);
+    const text = textMasker(target, rules);
     const ct = target.contentType.toLowerCase();
     if (target.subresource === 'log' || ct.startsWith('text/plain')) {
       return new LogMaskStream(text, { maxLineBytes: opts.maxLineBytes, onCounts: recordCounts });
     }
     if (ct.includes('json')) {
-      const ctx: ObjectMaskContext = { text, rules, counts: {} };
-      return new JsonMaskStream(unitMasker(ctx, target.resource), { maxUnitBytes: opts.maxUnitBytes });
+      const ctx: ObjectMaskContext = { text, rules, counts: {}, tableIncludeObject: target.tableIncludeObject };
+      const maxResponseBytes = target.watch ? Infinity : opts.maxResponseBytes;
+      return new JsonMaskStream(unitMasker(ctx, target.resource, target.view), { maxUnitBytes: opts.maxUnitBytes, maxResponseBytes });
     }
     return new UnmaskableStream(target.contentType);
   };
   const maskValue: NonNullable<MaskerFactory['maskValue']> = (value, target, rules) => {
-    const ctx: ObjectMaskContext = { text: new TextMasker(marker, rules.patterns, opts.extraValues?.({ ...target, contentType: 'application/json' }) ?? []), rules, counts: {} };
-    const out = maskObject(value, ctx, kindForResource(target.resource));
+    const ctx: ObjectMaskContext = { text: textMasker(target, rules), rules, counts: {}, tableIncludeObject: target.tableIncludeObject };
+    const seen = target.view ? applyView(value, target.view, 'document') : value;
+    const out = maskUnit(seen, ctx, { kindHint: kindForResource(target.resource) });
     recordCounts(ctx.counts);
     return out;
   };

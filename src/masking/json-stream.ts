@@ -5,10 +5,14 @@
 //    then every array element is its own unit and the members around the array (kind, metadata,
 //    columnDefinitions) are parsed separately, so memory stays flat however long the list is.
 // Every unit is bounded by maxUnitBytes (a unit that grows past it fails the stream: fail closed, never
-// pass through unmasked). Output is compact JSON, one top-level value per line.
+// pass through unmasked), and so is the whole response (maxResponseBytes). Output is compact JSON, one
+// top-level value per line. Work is done in slices: after SLICE_BYTES of units (or SLICE_UNITS units) the
+// stream yields to the event loop (setImmediate) before going on, so one large response never holds up
+// other requests for longer than a slice (plus one unit, itself bounded).
 import { StringDecoder } from 'node:string_decoder';
 import { Transform, type TransformCallback } from 'node:stream';
 import { parseJson } from './json-parse.js';
+import { HIDDEN } from './views.js';
 
 export type UnitRole = 'document' | 'item' | 'row';
 
@@ -17,9 +21,17 @@ export interface JsonUnitMasker {
   mask(value: unknown, role: UnitRole, envelopeKind: string | undefined): unknown;
   /** Called after each processed chunk (e.g. to flush metric counts). */
   flush?(): void;
+  /** Sees the members before a List's items / a Table's rows (kind, metadata, columnDefinitions), unmasked. */
+  envelope?(env: Record<string, unknown>): void;
 }
 
 export const DEFAULT_MAX_UNIT_BYTES = 32 * 1024 * 1024;
+/** Default bound on one (non-watch) response through the masker. */
+export const DEFAULT_MAX_RESPONSE_BYTES = 2 * 1024 * 1024 * 1024;
+/** Unit bytes masked before yielding to the event loop. */
+const SLICE_BYTES = 512 * 1024;
+/** Units masked before yielding to the event loop. */
+const SLICE_UNITS = 256;
 const OUT_BATCH = 64 * 1024;
 
 type State =
@@ -64,36 +76,66 @@ export class JsonMaskStream extends Transform {
   private firstElem = true;
   private out: string[] = [];
   private outLen = 0;
+  private readonly maxResponse: number;
+  private received = 0;
+  private sliceBytes = 0;
+  private sliceUnits = 0;
+  /** Yields taken so far (tests check that a large chunk is processed in several slices). */
+  yields = 0;
 
-  constructor(masker: JsonUnitMasker, opts: { maxUnitBytes?: number } = {}) {
+  constructor(masker: JsonUnitMasker, opts: { maxUnitBytes?: number; maxResponseBytes?: number } = {}) {
     super({ decodeStrings: true });
     this.masker = masker;
     this.maxUnit = opts.maxUnitBytes ?? DEFAULT_MAX_UNIT_BYTES;
+    this.maxResponse = opts.maxResponseBytes ?? DEFAULT_MAX_RESPONSE_BYTES;
   }
 
   override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
+    this.received += chunk.length;
+    if (this.received > this.maxResponse) {
+      cb(new JsonMaskingError(`response larger than ${this.maxResponse} bytes: refusing to mask (and pass) more of it`));
+      return;
+    }
     try {
       this.buf += this.decoder.write(chunk);
-      this.run(false);
+    } catch (err) {
+      cb(err as Error);
+      return;
+    }
+    this.pump(false, cb);
+  }
+
+  override _flush(cb: TransformCallback): void {
+    this.buf += this.decoder.end();
+    this.pump(true, cb);
+  }
+
+  /** Masks what the buffer holds, one slice per tick; cb once all of it is done (backpressure holds meanwhile). */
+  private pump(final: boolean, cb: TransformCallback): void {
+    if (this.destroyed) return cb();
+    try {
+      this.sliceBytes = 0;
+      this.sliceUnits = 0;
+      const done = this.run(final);
       this.drainOut();
       this.masker.flush?.();
+      if (!done) {
+        this.yields++;
+        setImmediate(() => this.pump(final, cb));
+        return;
+      }
+      if (final && this.state !== 'top') throw new JsonMaskingError(`truncated JSON response (stopped in state ${this.state})`);
       cb();
     } catch (err) {
       cb(err as Error);
     }
   }
 
-  override _flush(cb: TransformCallback): void {
-    try {
-      this.buf += this.decoder.end();
-      this.run(true);
-      if (this.state !== 'top') throw new JsonMaskingError(`truncated JSON response (stopped in state ${this.state})`);
-      this.drainOut();
-      this.masker.flush?.();
-      cb();
-    } catch (err) {
-      cb(err as Error);
-    }
+  /** Counts a masked unit against the slice; true when the slice is used up. */
+  private spent(bytes: number): boolean {
+    this.sliceBytes += bytes;
+    this.sliceUnits++;
+    return this.sliceBytes >= SLICE_BYTES || this.sliceUnits >= SLICE_UNITS;
   }
 
   private write_(s: string): void {
@@ -202,12 +244,13 @@ export class JsonMaskStream extends Transform {
     }
   }
 
-  private run(final: boolean): void {
+  /** Runs the state machine; true when it needs more input, false when the slice is used up. */
+  private run(final: boolean): boolean {
     for (;;) {
       switch (this.state) {
         case 'top': {
           this.trim();
-          if (!this.skipWs()) return;
+          if (!this.skipWs()) return true;
           if (this.buf.charCodeAt(this.pos) === 123) {
             this.envStart = this.pos;
             this.pos++;
@@ -223,18 +266,20 @@ export class JsonMaskStream extends Transform {
         }
         case 'top-value': {
           const end = this.scanValue(final);
-          if (end < 0) return;
+          if (end < 0) return true;
           const v = this.masker.mask(this.parse(this.buf.slice(this.vStart, end)), 'document', undefined);
-          this.write_(JSON.stringify(v) + '\n');
+          if (v !== HIDDEN) this.write_(JSON.stringify(v) + '\n');
+          const size = end - this.vStart;
           this.pos = end;
           this.state = 'top';
+          if (this.spent(size)) return false;
           break;
         }
         case 'member-start': {
-          if (!this.skipWs()) return this.checkSize(this.envStart);
+          if (!this.skipWs()) return this.checkSize(this.envStart), true;
           const c = this.buf.charCodeAt(this.pos);
           if (c === 125 && !this.inTail && this.pos === this.firstMemberPos()) {
-            this.finishEnvelope();
+            if (this.finishEnvelope()) return false;
           } else if (c === 34) {
             this.keyStart = this.pos;
             this.beginValue();
@@ -244,21 +289,21 @@ export class JsonMaskStream extends Transform {
         }
         case 'member-key': {
           const end = this.scanValue(final);
-          if (end < 0) return;
+          if (end < 0) return true;
           this.key = JSON.parse(this.buf.slice(this.keyStart, end)) as string;
           this.pos = end;
           this.state = 'member-colon';
           break;
         }
         case 'member-colon': {
-          if (!this.skipWs()) return this.checkSize(this.envStart);
+          if (!this.skipWs()) return this.checkSize(this.envStart), true;
           if (this.buf.charCodeAt(this.pos) !== 58) throw new JsonMaskingError('invalid JSON: expected ":"');
           this.pos++;
           this.state = 'member-value-peek';
           break;
         }
         case 'member-value-peek': {
-          if (!this.skipWs()) return this.checkSize(this.envStart);
+          if (!this.skipWs()) return this.checkSize(this.envStart), true;
           if (!this.inTail && !this.listKey && (this.key === 'items' || this.key === 'rows') && this.buf.charCodeAt(this.pos) === 91) {
             this.startList();
           } else {
@@ -269,13 +314,13 @@ export class JsonMaskStream extends Transform {
         }
         case 'member-value': {
           const end = this.scanValue(final);
-          if (end < 0) return;
+          if (end < 0) return true;
           this.pos = end;
           this.state = 'member-next';
           break;
         }
         case 'member-next': {
-          if (!this.skipWs()) return this.checkSize(this.envStart);
+          if (!this.skipWs()) return this.checkSize(this.envStart), true;
           const c = this.buf.charCodeAt(this.pos);
           if (c === 44) {
             this.pos++;
@@ -287,7 +332,7 @@ export class JsonMaskStream extends Transform {
           break;
         }
         case 'elem-start': {
-          if (!this.skipWs()) return;
+          if (!this.skipWs()) return true;
           if (this.firstElem && this.buf.charCodeAt(this.pos) === 93) {
             this.endList();
             break;
@@ -298,18 +343,22 @@ export class JsonMaskStream extends Transform {
         }
         case 'elem-value': {
           const end = this.scanValue(final);
-          if (end < 0) return;
+          if (end < 0) return true;
           const role: UnitRole = this.listKey === 'rows' ? 'row' : 'item';
           const v = this.masker.mask(this.parse(this.buf.slice(this.vStart, end)), role, this.envKind);
-          this.write_((this.firstElem ? '' : ',') + JSON.stringify(v));
-          this.firstElem = false;
+          if (v !== HIDDEN) {
+            this.write_((this.firstElem ? '' : ',') + JSON.stringify(v));
+            this.firstElem = false;
+          }
+          const size = end - this.vStart;
           this.pos = end;
           this.trim();
           this.state = 'elem-next';
+          if (this.spent(size)) return false;
           break;
         }
         case 'elem-next': {
-          if (!this.skipWs()) return;
+          if (!this.skipWs()) return true;
           const c = this.buf.charCodeAt(this.pos);
           if (c === 44) {
             this.pos++;
@@ -329,13 +378,15 @@ export class JsonMaskStream extends Transform {
     return i;
   }
 
-  /** The top-level object ended without an items/rows array: it is one unit. */
-  private finishEnvelope(): void {
+  /** The top-level object ended without an items/rows array: it is one unit. True when the slice is used up. */
+  private finishEnvelope(): boolean {
     const end = this.pos + 1;
     const v = this.masker.mask(this.parse(this.buf.slice(this.envStart, end)), 'document', undefined);
-    this.write_(JSON.stringify(v) + '\n');
+    if (v !== HIDDEN) this.write_(JSON.stringify(v) + '\n');
+    const size = end - this.envStart;
     this.pos = end;
     this.state = 'top';
+    return this.spent(size);
   }
 
   /** `"items": [` (or rows) found: emit the members before it, then stream the elements one by one. */
@@ -344,6 +395,7 @@ export class JsonMaskStream extends Transform {
     if (prefix.endsWith(',')) prefix = prefix.slice(0, -1);
     const env = this.parse('{' + prefix + '}') as Record<string, unknown>;
     this.envKind = typeof env.kind === 'string' ? env.kind : undefined;
+    this.masker.envelope?.(env);
     const masked = JSON.stringify(this.masker.mask(env, 'document', undefined));
     const inner = masked.slice(1, -1);
     this.write_('{' + inner + (inner ? ',' : '') + JSON.stringify(this.key) + ':[');

@@ -43,3 +43,38 @@ export class Marker {
 export function isMarker(s: string): boolean {
   return MARKER_RE.test(s);
 }
+
+/** Offsets [start, end) of the markers in text (found with indexOf: linear). */
+export function markerSpans(text: string): Array<[number, number]> {
+  const spans: Array<[number, number]> = [];
+  for (let i = text.indexOf(MARKER_PREFIX); i >= 0; i = text.indexOf(MARKER_PREFIX, i + 1)) {
+    const end = i + MARKER_PREFIX.length + MARKER_HASH_LENGTH;
+    if (end <= text.length && isHex(text, i + MARKER_PREFIX.length, end)) {
+      spans.push([i, end]);
+      i = end - 1;
+    }
+  }
+  return spans;
+}
+
+function isHex(text: string, from: number, to: number): boolean {
+  for (let i = from; i < to; i++) {
+    const c = text.charCodeAt(i);
+    if (!((c >= 48 && c <= 57) || (c >= 97 && c <= 102))) return false;
+  }
+  return true;
+}
+
+/** Rewrites the parts of text outside markers (markers are never masked again). */
+export function mapOutsideMarkers(text: string, fn: (segment: string) => string): string {
+  if (!text.includes(MARKER_PREFIX)) return fn(text);
+  const spans = markerSpans(text);
+  if (spans.length === 0) return fn(text);
+  let out = '';
+  let at = 0;
+  for (const [s, e] of spans) {
+    out += (s > at ? fn(text.slice(at, s)) : '') + text.slice(s, e);
+    at = e;
+  }
+  return out + (at < text.length ? fn(text.slice(at)) : '');
+}

@@ -1,34 +1,38 @@
 // Masks one parsed Kubernetes object (or watch event, List, Table) in place. Pure apart from the counts.
 // What is masked:
 //  - Secret data (base64 of a marker) and stringData (marker)                      when rules.secrets
-//  - ConfigMap data / binaryData values that hold secret-shaped text               when rules.configMaps
-//  - env values of containers anywhere in the object (Pods, every pod template) whose name matches
-//    rules.envNamePatterns or a credential-like name, or whose value looks like a secret
+//  - ConfigMap data: values under credential keys whole, other values' secret-shaped text, binaryData text
+//                                                                                  when rules.configMaps
+//  - env-like lists [{name, value}] anywhere (containers, Tekton steps, Argo templates, any CR): the value
+//    whole when the name matches rules.envNamePatterns or a credential-like name, else its secret-shaped
+//    text; valueFrom is left as it is
+//  - credential-named fields anywhere (spec.password, apiToken, clientSecret, ...): the value whole
 //  - metadata.annotations: last-applied-configuration is parsed and masked as the object it holds
-//    (a Secret's data inside it!), other annotations by the detectors
-//  - every other string outside metadata: detectors and user patterns
-// metadata (names, resourceVersion, labels, ...) is never changed apart from annotations.
+//    (a Secret's data inside it!), other annotations by the text masker; labels that hold a known value
+//    are replaced whole
+//  - Table rows: cells of credential-named columns whole, other cells by the text masker, row.object as
+//    an object, then reduced to what the agent asked for (tableIncludeObject)
+//  - every other string outside metadata: known values, detectors and user patterns (ctx.text)
+// Other metadata (names, resourceVersion, ...) is never changed.
 import type { ResolvedMasking } from '../policy/types.js';
-import { bump, type MaskCounts, type TextMasker } from './detectors.js';
+import { envNameIsSecret, fieldNameIsCredential } from './credential-names.js';
+import { bump, type MaskCounts, type MaskKind, type TextMasker } from './detectors.js';
 import { isMarker } from './marker.js';
 import { parseJson } from './json-parse.js';
+import { credentialColumnsOf, isDataMap, isEnvLike, isObj } from './protected-values.js';
+import type { MaskTarget } from './types.js';
 
 export interface ObjectMaskContext {
   text: TextMasker;
   rules: ResolvedMasking;
   counts: MaskCounts;
+  /** What the agent asked a Table's rows to carry (see MaskTarget.tableIncludeObject). */
+  tableIncludeObject?: MaskTarget['tableIncludeObject'];
 }
 
 const LAST_APPLIED = 'kubectl.kubernetes.io/last-applied-configuration';
-const CONTAINER_KEYS = new Set(['containers', 'initContainers', 'ephemeralContainers']);
-const CRED_NAME = /(?:password|passwd|passphrase|secret|token|api_?key|apikey|access_?key|private_?key|credential|auth)/i;
-const REF_NAME = /(?:_name|_ref|_path|_file|_dir|_url|_id|_type|_ttl|_expiry|_seconds)$/i;
 
 type Obj = Record<string, unknown>;
-
-function isObj(v: unknown): v is Obj {
-  return typeof v === 'object' && v !== null && !Array.isArray(v) && !JSON.isRawJSON(v);
-}
 
 /** Kind to assume for objects without one (list items, PartialObjectMetadata in Tables) from the resource. */
 export function kindForResource(resource: string | undefined): string | undefined {
@@ -48,6 +52,12 @@ export function kindForResource(resource: string | undefined): string | undefine
   }
 }
 
+function markWhole(v: string, ctx: ObjectMaskContext, kind: MaskKind): string {
+  if (v === '' || isMarker(v)) return v;
+  bump(ctx.counts, kind);
+  return ctx.text.marker.mark(v);
+}
+
 /** Masks a value in place (objects are mutated) and returns it (strings are returned replaced). */
 export function maskObject(value: unknown, ctx: ObjectMaskContext, kindHint?: string): unknown {
   if (Array.isArray(value)) {
@@ -65,7 +75,9 @@ export function maskObject(value: unknown, ctx: ObjectMaskContext, kindHint?: st
   }
   const kind = ownKind && !ownKind.startsWith('PartialObjectMetadata') ? ownKind : kindHint;
   if (kind === 'Table' && Array.isArray(value.rows)) {
-    for (const row of value.rows) maskRow(row, ctx, kindHint);
+    const cols = credentialColumnsOf(value.columnDefinitions);
+    for (let i = 0; i < value.rows.length; i++) value.rows[i] = maskRow(value.rows[i], ctx, kindHint, cols);
+    maskMetadata(value.metadata, ctx, kind);
     return value;
   }
   if (Array.isArray(value.items) && (kind === undefined || kind.endsWith('List') || ownKind?.startsWith('PartialObjectMetadata'))) {
@@ -79,18 +91,47 @@ export function maskObject(value: unknown, ctx: ObjectMaskContext, kindHint?: st
   else if (kind === 'ConfigMap' && ctx.rules.configMaps) maskConfigMapFields(value, ctx);
   for (const [k, v] of Object.entries(value)) {
     if (k === 'metadata' || k === 'kind' || k === 'apiVersion') continue;
-    if (kind === 'Secret' && (k === 'data' || k === 'stringData') && ctx.rules.secrets) continue;
-    if (kind === 'ConfigMap' && (k === 'data' || k === 'binaryData') && ctx.rules.configMaps) continue;
+    if (isDataMap(kind, k)) {
+      // Masked above when the rules ask for it; otherwise its keys are data, not field names.
+      if (!(kind === 'Secret' ? ctx.rules.secrets : ctx.rules.configMaps)) value[k] = maskDataMapText(v, ctx);
+      continue;
+    }
     value[k] = maskTree(v, ctx, k);
   }
   return value;
 }
 
-/** A Table row: cells by the detectors, the embedded object (full or PartialObjectMetadata) as an object. */
-export function maskRow(row: unknown, ctx: ObjectMaskContext, kindHint?: string): unknown {
+function maskDataMapText(map: unknown, ctx: ObjectMaskContext): unknown {
+  if (!isObj(map)) return maskTree(map, ctx, '');
+  for (const [k, v] of Object.entries(map)) if (typeof v === 'string') map[k] = ctx.text.mask(v, 'field', ctx.counts);
+  return map;
+}
+
+/**
+ * A Table row: cells of credential columns whole, others by the text masker; the embedded object (full or
+ * PartialObjectMetadata) as an object, then reduced to what the agent asked for.
+ */
+export function maskRow(row: unknown, ctx: ObjectMaskContext, kindHint?: string, credentialColumns?: readonly boolean[]): unknown {
   if (!isObj(row)) return row;
-  if (Array.isArray(row.cells)) row.cells = row.cells.map((c) => (typeof c === 'string' ? ctx.text.mask(c, 'field', ctx.counts) : c));
+  if (Array.isArray(row.cells)) {
+    row.cells = row.cells.map((c, i) => {
+      if (typeof c !== 'string') return c;
+      return credentialColumns?.[i] ? markWhole(c, ctx, 'field') : ctx.text.mask(c, 'field', ctx.counts);
+    });
+  }
   if (row.object !== undefined) row.object = maskObject(row.object, ctx, kindHint);
+  return row;
+}
+
+/** Cuts a masked row's object down to what the agent asked for in includeObject. */
+export function reduceRowObject(row: unknown, include: MaskTarget['tableIncludeObject']): unknown {
+  if (!isObj(row) || include === undefined || include === 'Object' || row.object === undefined) return row;
+  if (include === 'None') {
+    delete row.object;
+    return row;
+  }
+  const metadata = isObj(row.object) && isObj(row.object.metadata) ? row.object.metadata : {};
+  row.object = { kind: 'PartialObjectMetadata', apiVersion: 'meta.k8s.io/v1', metadata };
   return row;
 }
 
@@ -121,10 +162,8 @@ function maskConfigMapFields(cm: Obj, ctx: ObjectMaskContext): void {
       if (typeof v !== 'string') continue;
       // A key named like a credential (DB_PASSWORD) becomes an env var name through envFrom: its value is
       // masked whole, as the same-named env value would be.
-      if (v !== '' && !isMarker(v) && envNameIsSecret(k, ctx.rules.envNamePatterns)) {
-        cm.data[k] = ctx.text.marker.mark(v);
-        bump(ctx.counts, 'configmap');
-      } else cm.data[k] = ctx.text.mask(v, 'configmap', ctx.counts);
+      if (envNameIsSecret(k, ctx.rules.envNamePatterns) || fieldNameIsCredential(k)) cm.data[k] = markWhole(v, ctx, 'configmap');
+      else cm.data[k] = ctx.text.mask(v, 'configmap', ctx.counts);
     }
   }
   if (isObj(cm.binaryData)) {
@@ -141,15 +180,19 @@ function maskConfigMapFields(cm: Obj, ctx: ObjectMaskContext): void {
 }
 
 function maskMetadata(meta: unknown, ctx: ObjectMaskContext, kind: string | undefined): void {
-  if (!isObj(meta) || !isObj(meta.annotations)) return;
-  const ann = meta.annotations;
-  for (const [k, v] of Object.entries(ann)) {
-    if (typeof v !== 'string') continue;
-    if (k === LAST_APPLIED) {
-      ann[k] = maskLastApplied(v, ctx, kind);
-      continue;
+  if (!isObj(meta)) return;
+  if (isObj(meta.annotations)) {
+    const ann = meta.annotations;
+    for (const [k, v] of Object.entries(ann)) {
+      if (typeof v !== 'string') continue;
+      ann[k] = k === LAST_APPLIED ? maskLastApplied(v, ctx, kind) : ctx.text.mask(v, 'annotation', ctx.counts);
     }
-    ann[k] = ctx.text.mask(v, 'annotation', ctx.counts);
+  }
+  // Labels are never rewritten in part (selectors read them); one holding a known secret value is replaced whole.
+  if (isObj(meta.labels)) {
+    for (const [k, v] of Object.entries(meta.labels)) {
+      if (typeof v === 'string' && ctx.text.containsKnown(v)) meta.labels[k] = markWhole(v, ctx, 'field');
+    }
   }
 }
 
@@ -168,14 +211,16 @@ function maskLastApplied(v: string, ctx: ObjectMaskContext, kind: string | undef
   return masked === before ? v : masked + (v.endsWith('\n') ? '\n' : '');
 }
 
-/** Generic walk below an object's top level: containers' env, every other string by the detectors. */
+/** Generic walk below an object's top level: env-like lists, credential fields, every other string. */
 function maskTree(node: unknown, ctx: ObjectMaskContext, key: string): unknown {
-  if (typeof node === 'string') return ctx.text.mask(node, 'field', ctx.counts);
+  if (typeof node === 'string') return fieldNameIsCredential(key) ? markWhole(node, ctx, 'field') : ctx.text.mask(node, 'field', ctx.counts);
   if (Array.isArray(node)) {
-    if (CONTAINER_KEYS.has(key)) {
-      for (const c of node) if (isObj(c) && Array.isArray(c.env)) maskEnv(c.env, ctx);
+    const env = isEnvLike(node);
+    for (let i = 0; i < node.length; i++) {
+      const el = node[i];
+      if (env && isObj(el) && typeof el.name === 'string') maskEnvEntry(el, ctx);
+      else node[i] = maskTree(el, ctx, isObj(el) ? '' : key);
     }
-    for (let i = 0; i < node.length; i++) node[i] = maskTree(node[i], ctx, '');
     return node;
   }
   if (!isObj(node)) return node;
@@ -188,29 +233,20 @@ function maskTree(node: unknown, ctx: ObjectMaskContext, key: string): unknown {
       maskMetadata(v, ctx, undefined);
       continue;
     }
-    if (k === 'env' && Array.isArray(v)) continue; // handled by maskEnv via the container
     node[k] = maskTree(v, ctx, k);
   }
   return node;
 }
 
-function maskEnv(env: unknown[], ctx: ObjectMaskContext): void {
-  for (const e of env) {
-    if (!isObj(e) || typeof e.value !== 'string' || e.value === '' || isMarker(e.value)) continue;
-    const name = typeof e.name === 'string' ? e.name : '';
-    if (envNameIsSecret(name, ctx.rules.envNamePatterns)) {
-      e.value = ctx.text.marker.mark(e.value);
-      bump(ctx.counts, 'env');
-    } else {
-      e.value = ctx.text.mask(e.value, 'env', ctx.counts);
+/** {name, value, valueFrom, ...}: the value by its name; valueFrom and the name as they are; other fields walked. */
+function maskEnvEntry(e: Obj, ctx: ObjectMaskContext): void {
+  const name = e.name as string;
+  for (const [k, v] of Object.entries(e)) {
+    if (k === 'name' || k === 'valueFrom') continue;
+    if (k === 'value' && typeof v === 'string') {
+      e.value = envNameIsSecret(name, ctx.rules.envNamePatterns) ? markWhole(v, ctx, 'env') : ctx.text.mask(v, 'env', ctx.counts);
+      continue;
     }
+    e[k] = maskTree(v, ctx, k);
   }
-}
-
-export function envNameIsSecret(name: string, patterns: readonly RegExp[]): boolean {
-  for (const p of patterns) {
-    p.lastIndex = 0;
-    if (p.test(name)) return (p.lastIndex = 0), true;
-  }
-  return CRED_NAME.test(name) && !REF_NAME.test(name);
 }

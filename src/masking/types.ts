@@ -1,12 +1,29 @@
 // Contract between the proxy (src/proxy) and response masking (src/masking/index.ts).
 import type { Transform } from 'node:stream';
 import type { ResolvedMasking, ResourceCoordinates } from '../policy/types.js';
+import type { ObjectView } from './views.js';
 
 export interface MaskTarget extends ResourceCoordinates {
   /** true for watch streams (newline-delimited JSON watch events). */
   watch: boolean;
   /** Response content type from the API server (JSON of any flavour, or text/plain for logs). */
   contentType: string;
+  /**
+   * Exact values to scrub from this response in every spelling (plain, escaped, base64, base64 piece), on
+   * top of the values each unit protects itself: e.g. protectedValuesOf() of the live object a request
+   * touched, so an upstream error Status quoting the real value is scrubbed. Values shorter than
+   * MIN_KNOWN_VALUE_LENGTH (6) are ignored.
+   */
+  knownValues?: readonly string[];
+  /**
+   * For Tables: what the agent asked for in includeObject. The proxy asks upstream for full objects
+   * (includeObject=Object) so the masker knows each row's values; the masker then reduces every
+   * row.object to this: 'Metadata' -> PartialObjectMetadata of the masked metadata, 'None' -> no object.
+   * Undefined leaves row.object as the API server sent it (masked).
+   */
+  tableIncludeObject?: 'None' | 'Metadata' | 'Object';
+  /** The reader's view (views.ts): applied to every unit before masking; undefined hides a unit. */
+  view?: ObjectView;
 }
 
 export interface MaskerFactory {
