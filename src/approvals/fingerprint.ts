@@ -1,7 +1,10 @@
 // Request fingerprints: the identity of "this exact change by this identity". A retried identical request
-// (same user, verb, resource and normalised object) has the same fingerprint, so it finds its Approval.
+// (same user, verb, resource, options and normalised object) has the same fingerprint, so it finds its
+// Approval; a request that would do anything else (other selector, propagation, dry run, set of deleted
+// objects, ...) does not.
 import { createHash } from 'node:crypto';
 import type { RequestAttributes } from '../policy/types.js';
+import { collectionSet, effectOptions } from './effect.js';
 
 /** Annotations that tools or Airlock itself add and that must not change a request's identity. */
 const VOLATILE_ANNOTATIONS = new Set(['kubectl.kubernetes.io/last-applied-configuration', 'deployment.kubernetes.io/revision']);
@@ -77,8 +80,13 @@ export function subjectObject(req: Pick<RequestAttributes, 'object' | 'oldObject
   return undefined;
 }
 
-/** sha256 (hex) over user + verb + group/version/resource/subresource + namespace + name + normalised object. */
+/**
+ * sha256 (hex) over user + verb + group/version/resource/subresource + namespace + name + normalised object
+ * + effect-changing options + dry run + (deletecollection) the sorted set of objects it deletes.
+ * Parts a request does not have are left out, so requests without options keep their earlier fingerprints.
+ */
 export function fingerprint(req: RequestAttributes): string {
+  const options = effectOptions(req.options);
   const body = canonicalJson({
     user: req.user.username,
     verb: req.verb,
@@ -89,6 +97,10 @@ export function fingerprint(req: RequestAttributes): string {
     namespace: req.namespace ?? '',
     name: req.name ?? '',
     object: normaliseObject(subjectObject(req)) ?? null,
+    options: Object.keys(options).length ? options : undefined,
+    dryRun: req.dryRun ? true : undefined,
+    // Unlisted (null) differs from listed-and-empty ([]): each matches only its own kind of retry.
+    collection: req.verb === 'deletecollection' ? (collectionSet(req.collectionItems) ?? null) : undefined,
   });
   return createHash('sha256').update(body).digest('hex');
 }

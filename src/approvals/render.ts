@@ -1,12 +1,19 @@
 // Builds the human-facing parts of an Approval: name, one-line summary, YAML of the object, diff.
 import { createHash } from 'node:crypto';
 import yaml from 'js-yaml';
+import type { ApprovalCollection } from '../api/types.js';
 import type { RequestAttributes } from '../policy/types.js';
 import { unifiedDiff } from './diff.js';
+import { collectionSet, effectOptions, itemLabel, SELECTOR_OPTIONS } from './effect.js';
 import { normaliseObject } from './fingerprint.js';
 
 export const MAX_OBJECT_CHARS = 64 * 1024;
 export const MAX_DIFF_CHARS = 200 * 1024;
+export const MAX_OPTION_CHARS = 4096;
+export const MAX_OPTIONS = 64;
+export const MAX_COLLECTION_NAMES = 100;
+/** Names of deleted objects spelled out in the one-line summary. */
+const SUMMARY_NAMES = 10;
 
 function dns1123(s: string, max: number): string {
   return s.toLowerCase().replace(/[^a-z0-9-]+/g, '-').replace(/-+/g, '-').replace(/^-|-$/g, '').slice(0, max).replace(/-$/, '');
@@ -29,12 +36,46 @@ function truncate(s: string, max: number): string {
   return s.length > max ? s.slice(0, max) + `\n... (truncated, ${s.length - max} more characters)\n` : s;
 }
 
-/** `agent-ci update deployments/prod/web (apps/v1) via webhook` */
+const pairs = (o: Record<string, string>): string => Object.entries(o).map(([k, v]) => `${k}=${v}`).join(', ');
+
+/**
+ * `agent-ci update deployments prod/web (apps/v1) via webhook`, then the options and, for a
+ * deletecollection, what it deletes: `agent deletecollection configmaps in team (v1) via proxy
+ * where labelSelector=app=temp: 3 objects (a, b, c)`.
+ */
 export function summarise(req: RequestAttributes): string {
   const res = req.subresource ? `${req.resource}/${req.subresource}` : req.resource;
-  const target = [req.namespace, req.name].filter(Boolean).join('/') || '(collection)';
+  const collection = req.verb === 'deletecollection';
+  const target = collection ? (req.namespace ? `in ${req.namespace}` : 'cluster-wide') : [req.namespace, req.name].filter(Boolean).join('/') || '(collection)';
   const gv = req.apiGroup ? `${req.apiGroup}/${req.apiVersion}` : req.apiVersion;
-  return `${req.user.username} ${req.verb} ${res} ${target} (${gv}) via ${req.via}`.slice(0, 4096);
+  const options = effectOptions(req.options);
+  const where = Object.fromEntries(Object.entries(options).filter(([k]) => SELECTOR_OPTIONS.has(k)));
+  const other = Object.fromEntries(Object.entries(options).filter(([k]) => !SELECTOR_OPTIONS.has(k)));
+  let s = `${req.user.username} ${req.verb} ${res} ${target} (${gv}) via ${req.via}`;
+  if (Object.keys(where).length) s += ` where ${pairs(where)}`;
+  if (Object.keys(other).length) s += ` with ${pairs(other)}`;
+  const items = collection ? collectionSet(req.collectionItems) : undefined;
+  if (items) {
+    const names = items.slice(0, SUMMARY_NAMES).map((i) => itemLabel(i, req.namespace));
+    const more = items.length > SUMMARY_NAMES ? ` and ${items.length - SUMMARY_NAMES} more` : '';
+    s += `: ${items.length} object${items.length === 1 ? '' : 's'}${names.length ? ` (${names.join(', ')}${more})` : ''}`;
+  }
+  return s.length > 4096 ? s.slice(0, 4093) + '...' : s;
+}
+
+/** spec.request.options: the effect-changing options, each value capped (the fingerprint covers them whole). */
+export function approvalOptions(req: Pick<RequestAttributes, 'options'>): Record<string, string> | undefined {
+  const entries = Object.entries(effectOptions(req.options));
+  if (!entries.length) return undefined;
+  const cap = (v: string): string => (v.length > MAX_OPTION_CHARS ? v.slice(0, MAX_OPTION_CHARS - 40) + `... (truncated, ${v.length} characters)` : v);
+  return Object.fromEntries(entries.slice(0, MAX_OPTIONS).map(([k, v]) => [k, cap(v)]));
+}
+
+/** spec.request.collection: how many objects a deletecollection deletes and the first names (sorted). */
+export function approvalCollection(req: Pick<RequestAttributes, 'verb' | 'namespace' | 'collectionItems'>): ApprovalCollection | undefined {
+  const items = req.verb === 'deletecollection' ? collectionSet(req.collectionItems) : undefined;
+  if (!items) return undefined;
+  return { count: items.length, names: items.slice(0, MAX_COLLECTION_NAMES).map((i) => itemLabel(i, req.namespace)) };
 }
 
 type Obj = Record<string, unknown>;
@@ -59,15 +100,27 @@ export function redactForDisplay(obj: Obj | undefined): Obj | undefined {
   return out;
 }
 
-/** Unified diff against the live object, the whole object for creates, or the removed object for deletes. */
-export function requestDiff(req: RequestAttributes): string {
-  const before = toYaml(redactForDisplay(normaliseObject(req.oldObject)));
-  const after = req.verb === 'delete' || req.verb === 'deletecollection' ? '' : toYaml(redactForDisplay(normaliseObject(req.object)));
+/** Hides values before an object is shown (the masker's rules for the agent; see redact.ts). Gets a copy it may change. */
+export type Redact = (obj: Obj) => Obj;
+
+/** Normalised, masked (redact) and Secret-redacted: the form in which an object appears on an Approval. */
+function shownObject(obj: Obj | undefined, redact: Redact | undefined): Obj | undefined {
+  const normal = normaliseObject(obj);
+  return redactForDisplay(normal && redact ? redact(normal) : normal);
+}
+
+/**
+ * Unified diff against the live object, the whole object for creates, or the removed object for deletes.
+ * Both sides go through the same redaction: equal values get equal markers (no diff line), changed values
+ * different ones.
+ */
+export function requestDiff(req: RequestAttributes, redact?: Redact): string {
+  const before = toYaml(shownObject(req.oldObject, redact));
+  const after = req.verb === 'delete' || req.verb === 'deletecollection' ? '' : toYaml(shownObject(req.object, redact));
   const label = [req.resource, req.namespace, req.name].filter(Boolean).join('/');
   return truncate(unifiedDiff(before, after, { fromLabel: before ? `live/${label}` : '/dev/null', toLabel: after ? `requested/${label}` : '/dev/null' }), MAX_DIFF_CHARS);
 }
 
-export function requestObjectYaml(req: RequestAttributes): string {
-  const obj = req.object ?? req.oldObject;
-  return truncate(toYaml(redactForDisplay(normaliseObject(obj))), MAX_OBJECT_CHARS);
+export function requestObjectYaml(req: RequestAttributes, redact?: Redact): string {
+  return truncate(toYaml(shownObject(req.object ?? req.oldObject, redact)), MAX_OBJECT_CHARS);
 }

@@ -8,7 +8,8 @@ import type { RequestAttributes } from '../policy/types.js';
 import { parseDuration } from './duration.js';
 import { APPROVALS_PATH, FINGERPRINT_LABEL, approvalPath } from './paths.js';
 import { fingerprint } from './fingerprint.js';
-import { approvalName, requestDiff, requestObjectYaml, summarise } from './render.js';
+import type { ApprovalRedactor } from './redact.js';
+import { approvalCollection, approvalName, approvalOptions, requestDiff, requestObjectYaml, summarise, type Redact } from './render.js';
 import { isExpired, phaseOf, usesLeft } from './rules.js';
 import type { ApprovalService, HoldDecision, HoldOutcome } from './types.js';
 
@@ -24,6 +25,11 @@ export interface KubeApprovalServiceOptions {
   now?: () => number;
   /** Attempts for optimistic-concurrency loops (default 10). */
   maxAttempts?: number;
+  /**
+   * Hides values in the objects an Approval shows (object and both sides of the diff), e.g.
+   * maskingRedactor(masker) from ./redact.ts. Without it only Secret values are redacted.
+   */
+  redact?: ApprovalRedactor;
 }
 
 interface ApprovalList { items: Approval[] }
@@ -66,12 +72,14 @@ export class KubeApprovalService implements ApprovalService {
 
   async hold(req: RequestAttributes, decision: HoldDecision): Promise<HoldOutcome> {
     const fp = fingerprint(req);
+    // A dry run has its own fingerprint, and no Approval is ever written for one (sideEffects NoneOnDryRun):
+    // it never rides on, or consumes, the Approval of the real request.
+    if (req.dryRun) return { approval: this.draft(req, decision, fp, 1), state: 'pending' };
     for (let attempt = 0; attempt < this.maxAttempts; attempt++) {
       const now = this.now();
       const existing = await this.findByFingerprint(fp);
       const live = existing.filter((a) => !isExpired(a, now));
       for (const a of live.filter((x) => phaseOf(x) === 'Approved' && usesLeft(x) > 0)) {
-        if (req.dryRun) return { approval: a, state: 'approved' };
         const consumed = await this.consume(a, req);
         if (consumed) return { approval: consumed, state: 'approved' };
       }
@@ -80,8 +88,6 @@ export class KubeApprovalService implements ApprovalService {
       const denied = live.find((a) => phaseOf(a) === 'Denied');
       if (denied) return { approval: denied, state: 'denied' };
 
-      const draft = this.draft(req, decision, fp, 1);
-      if (req.dryRun) return { approval: draft, state: 'pending' }; // sideEffects NoneOnDryRun: nothing is written
       const created = await this.createWithFreeName(req, decision, fp, existing);
       if (created) return created;
       // Lost a race with another replica on every candidate name: look again.
@@ -91,6 +97,9 @@ export class KubeApprovalService implements ApprovalService {
 
   private draft(req: RequestAttributes, decision: HoldDecision, fp: string, n: number): Approval {
     const ttlMs = parseDuration(decision.hold.ttl);
+    const redact: Redact | undefined = this.opts.redact && ((obj) => this.opts.redact!(obj, req, decision));
+    const options = approvalOptions(req);
+    const collection = approvalCollection(req);
     const labels: Record<string, string> = {
       ...(this.opts.labels ?? {}),
       [FINGERPRINT_LABEL]: fp.slice(0, 40),
@@ -110,8 +119,10 @@ export class KubeApprovalService implements ApprovalService {
           via: req.via === 'proxy' ? 'proxy' : 'webhook',
           fingerprint: fp,
           summary: summarise(req),
-          diff: requestDiff(req),
-          object: requestObjectYaml(req),
+          ...(options ? { options } : {}),
+          ...(collection ? { collection } : {}),
+          diff: requestDiff(req, redact),
+          object: requestObjectYaml(req, redact),
         },
         policy: {
           name: decision.matched?.policy ?? '(unknown)',

@@ -17,8 +17,9 @@ export interface HoldOutcome {
 export interface ApprovalService {
   /**
    * Called for every request the engine decided to hold. Computes the fingerprint (user + verb + resource +
-   * normalised object), consumes an approved Approval for it if one exists (atomically, once per use), or
-   * finds/creates the pending one. Retries of the same request find the same Approval.
+   * normalised object + effect-changing options + dry run + deletecollection items), consumes an approved
+   * Approval for it if one exists (atomically, once per use), or finds/creates the pending one. Retries of
+   * the same request find the same Approval. A dry run gets an unwritten draft, always `pending`.
    */
   hold(req: RequestAttributes, decision: HoldDecision): Promise<HoldOutcome>;
   /** Waits until the Approval leaves Pending or the timeout passes; returns the latest copy. */

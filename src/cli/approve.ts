@@ -110,6 +110,17 @@ export function describe(a: Approval, now: number): string {
   kv('Operation', `${r.verb}${r.operation ? ` (${r.operation})` : ''} via ${r.via}`);
   kv('Resource', `${r.apiGroup ? r.apiGroup + '/' : ''}${r.apiVersion} ${r.resource}${r.subresource ? '/' + r.subresource : ''}`);
   kv('Object', [r.namespace, r.name].filter(Boolean).join('/') || '-');
+  const options = Object.entries(r.options ?? {});
+  if (options.length) {
+    lines.push('Options:');
+    for (const [k, v] of options) lines.push(`  ${k}=${v}`);
+  }
+  if (r.collection) {
+    const more = r.collection.count - r.collection.names.length;
+    kv('Deletes', `${r.collection.count} object${r.collection.count === 1 ? '' : 's'}`);
+    for (const n of r.collection.names) lines.push(`  ${n}`);
+    if (more > 0) lines.push(`  ... and ${more} more`);
+  }
   kv('Policy', `${a.spec.policy.name} rule ${a.spec.policy.rule}`);
   kv('Reason', a.spec.policy.message);
   kv('Approvers', [...(a.spec.approvers.users ?? []).map((u) => `user:${u}`), ...(a.spec.approvers.groups ?? []).map((g) => `group:${g}`)].join(', ') || '(none)');

@@ -40,6 +40,15 @@ describe('kubectl approve helpers', () => {
     expect(text).toContain('  +replicas: 3');
   });
 
+  it('shows the options and the objects a deletecollection deletes', () => {
+    const names = Array.from({ length: 100 }, (_, i) => `cm-${i}`);
+    const c: Approval = { ...a, spec: { ...a.spec, request: { ...a.spec.request, verb: 'deletecollection', options: { labelSelector: 'app=temp', propagationPolicy: 'Foreground' }, collection: { count: 120, names } } } };
+    const text = describeApproval(c, NOW);
+    expect(text).toContain('Options:\n  labelSelector=app=temp\n  propagationPolicy=Foreground\n');
+    expect(text).toContain('Deletes:      120 objects\n  cm-0\n');
+    expect(text).toContain('  ... and 20 more\n');
+  });
+
   it('names Approvals deterministically and summarises requests', () => {
     expect(approvalName({ resource: 'deployments', name: 'Web_App.v2' }, 'abcdef0123456789')).toBe('deployments-web-app-v2-abcdef0123');
     expect(approvalName({ resource: 'pods', subresource: 'exec', name: undefined }, 'abcdef0123456789', 2)).toBe('pods-exec-new-abcdef0123-2');
