@@ -8,7 +8,7 @@ import { ensureWebhookCerts, type WebhookCerts } from '../../src/operator/certs.
 import { deleteWebhookConfiguration, WebhookConfigSyncer } from '../../src/operator/webhook-config.js';
 import type { Decision, PolicyEngine, RequestAttributes } from '../../src/policy/types.js';
 import { KubeAuditSink } from '../../src/webhook/audit.js';
-import { startWebhook, type WebhookServer } from '../../src/webhook/server.js';
+import { startWebhook, type WebhookOptions, type WebhookServer } from '../../src/webhook/server.js';
 import type { KubeClient } from '../../src/k8s/client.js';
 import { clientFor, eventually, uniqueName } from '../helpers/env.js';
 
@@ -37,7 +37,7 @@ export function policy(name: string, spec: AgentPolicy['spec']): AgentPolicy {
   return { apiVersion: 'airlock.dev/v1alpha1', kind: 'AgentPolicy', metadata: { name }, spec };
 }
 
-export async function startFixture(prefix: string, policies: AgentPolicy[]): Promise<Fixture> {
+export async function startFixture(prefix: string, policies: AgentPolicy[], webhookOpts: Partial<WebhookOptions> = {}): Promise<Fixture> {
   const admin = await clientFor('admin');
   const airlock = await clientFor('airlock');
   await installCrds(admin);
@@ -61,6 +61,7 @@ export async function startFixture(prefix: string, policies: AgentPolicy[]): Pro
     controllerUsers: ['airlock'],
     controllerGroups: ['airlock:controllers'],
     log: () => undefined,
+    ...webhookOpts,
   });
   const namespaces: string[] = [systemNs];
   let current = policies;
@@ -98,7 +99,8 @@ export async function startFixture(prefix: string, policies: AgentPolicy[]): Pro
       await deleteWebhookConfiguration(admin, id);
       await audit.close().catch(() => undefined);
       await webhook.close();
-      const list = await admin.get<{ items: { metadata: { name: string } }[] }>('/apis/airlock.dev/v1alpha1/approvals', { query: { labelSelector: `${SCOPE_LABEL}=${id}` } });
+      // Retried: another test file re-installing the CRDs can briefly answer 429 (storage re-initialising).
+      const list = await eventually(() => admin.get<{ items: { metadata: { name: string } }[] }>('/apis/airlock.dev/v1alpha1/approvals', { query: { labelSelector: `${SCOPE_LABEL}=${id}` } }), 20000, 'approvals list');
       for (const a of list.items) await admin.delete(`/apis/airlock.dev/v1alpha1/approvals/${a.metadata.name}`).catch(() => undefined);
       for (const ns of namespaces) await admin.delete(`/api/v1/namespaces/${ns}`).catch(() => undefined);
     },
