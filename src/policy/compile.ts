@@ -8,6 +8,7 @@ import { compileSelector, labelsOf, selectorErrors, type LabelPredicate } from '
 import { DETECTORS, DETECTOR_RELEVANCE, type Detector, type ResolvedDetectorSettings } from './detectors/index.js';
 import { BUILTIN_DANGEROUS_CAPABILITIES, normCap } from './detectors/pod.js';
 import { normaliseRegistryPrefix } from './detectors/images.js';
+import { DEFAULT_SERVICE_ACCOUNT_BOUND, normalisePermission } from './service-account-power.js';
 import { RegoError, RegoEvaluator, type ConfigMapLoader } from './rego.js';
 import { suggest } from './suggest.js';
 
@@ -254,7 +255,8 @@ const SETTINGS_CACHE_MAX = 1024;
  * share detector results between policies with the same settings.
  */
 export function resolveDetectorSettings(ds: DetectorSettings = {}): ResolvedDetectorSettings {
-  const key = JSON.stringify([ds.allowedRegistries ?? null, ds.allowMutableTags ?? null, ds.agentsMayDeleteOwnNamespaces ?? null, ds.protectedNamespaces ?? null, ds.dangerousCapabilities ?? null]);
+  const key = JSON.stringify([ds.allowedRegistries ?? null, ds.allowMutableTags ?? null, ds.agentsMayDeleteOwnNamespaces ?? null, ds.protectedNamespaces ?? null, ds.dangerousCapabilities ?? null,
+    ds.agentsMayDeleteControlledPods ?? null, ds.serviceAccountBound ?? null]);
   const hit = settingsCache.get(key);
   if (hit) return hit;
   const s = Object.freeze(buildDetectorSettings(ds));
@@ -272,6 +274,8 @@ function buildDetectorSettings(ds: DetectorSettings): ResolvedDetectorSettings {
     protectedNamespaces: compileGlobsOrNone(protectedList),
     protectedNamespaceList: protectedList,
     dangerousCapabilities: new Set([...BUILTIN_DANGEROUS_CAPABILITIES, ...(ds.dangerousCapabilities ?? []).map(normCap)]),
+    agentsMayDeleteControlledPods: ds.agentsMayDeleteControlledPods ?? false,
+    serviceAccountBound: Object.freeze(ds.serviceAccountBound ? ds.serviceAccountBound.permissions.map(normalisePermission) : [...DEFAULT_SERVICE_ACCOUNT_BOUND]),
   };
 }
 

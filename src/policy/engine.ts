@@ -1,11 +1,12 @@
 // The policy engine: holds compiled AgentPolicies and decides requests. Pure (no I/O in decide); the
 // proxy, the webhook and the offline tester all call it. See docs/policy.md for the semantics.
-import type { AgentPolicy, JsonPatchOp } from '../api/types.js';
+import type { AgentPolicy, JsonPatchOp, ServiceAccountPermission } from '../api/types.js';
 import { decisionDuration, decisionsTotal, policiesLoaded } from '../metrics/registry.js';
 import type { AuditHit, CompileResult, Decision, DecisionCommon, Explanation, PolicyEngine, RequestAttributes, ResolvedMasking, RuleRef, UserInfo } from './types.js';
 import { compilePolicy, staticKeyOf, staticKeyString, type CompiledPolicy, type CompiledRule, type ResolvedHold, type StaticKey } from './compile.js';
 import { isDiscoveryPath } from './nonresource.js';
 import { regoExplanations, type ConfigMapLoader } from './rego.js';
+import { permissionKey } from './service-account-power.js';
 
 export interface EngineOptions {
   loadConfigMap?: ConfigMapLoader;
@@ -117,6 +118,16 @@ export class Engine implements PolicyEngine {
 
   policiesFor(user: UserInfo): string[] {
     return this.identityPolicies(user).map((p) => p.name);
+  }
+
+  /** The union of the ServiceAccount bounds of this identity's valid policies that use powerfulServiceAccount. */
+  serviceAccountBound(user: UserInfo): ServiceAccountPermission[] {
+    const byKey = new Map<string, ServiceAccountPermission>();
+    for (const p of this.identityPolicies(user)) {
+      if (!p.valid || !p.rules.some((r) => r.detectors.some((d) => d.name === 'powerfulServiceAccount'))) continue;
+      for (const perm of p.settings.serviceAccountBound) byKey.set(permissionKey(perm), perm);
+    }
+    return [...byKey.values()];
   }
 
   /** Merged masking settings for an identity (undefined when no policy names it). */

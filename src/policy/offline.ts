@@ -6,6 +6,7 @@ import yaml from 'js-yaml';
 import type { AgentPolicy } from '../api/types.js';
 import { Engine } from './engine.js';
 import { requestFromManifest } from './manifest.js';
+import { permissionKey } from './service-account-power.js';
 import type { CompileResult, Decision, RequestAttributes, UserInfo, Via } from './types.js';
 
 type Rec = Record<string, unknown>;
@@ -88,6 +89,11 @@ export interface RequestDefaults {
   /** Overrides for manifests whose kind does not name the resource (e.g. a Scale sent to deployments/scale). */
   resource?: string;
   apiGroup?: string;
+  /**
+   * What ServiceAccounts may do, as enrichServiceAccounts would report it, keyed `<namespace>/<name>`:
+   * `{dangerous: [permission keys]}` (`checked` defaults to the identity's whole bound) or `{error}`.
+   */
+  serviceAccounts?: Record<string, Partial<{ dangerous: string[]; checked: string[]; error: string }>>;
 }
 
 const isRequestAttributes = (d: Rec): boolean => typeof d.verb === 'string' && !('kind' in d && 'apiVersion' in d && 'metadata' in d);
@@ -107,6 +113,7 @@ export function toRequest(doc: Rec, def: RequestDefaults): RequestAttributes {
       ...r, user: user(doc.user), isResourceRequest: r.isResourceRequest !== false, apiGroup: r.apiGroup ?? '',
       apiVersion: r.apiVersion ?? 'v1', resource: r.resource ?? '', via: r.via ?? def.via ?? 'test',
       ...(r.namespaceLabels === undefined && def.namespaceLabels ? { namespaceLabels: def.namespaceLabels } : {}),
+      ...(r.serviceAccounts === undefined && def.serviceAccounts ? { serviceAccounts: def.serviceAccounts as RequestAttributes['serviceAccounts'] } : {}),
     };
   }
   const req = requestFromManifest(doc, {
@@ -116,7 +123,21 @@ export function toRequest(doc: Rec, def: RequestDefaults): RequestAttributes {
   });
   if (def.resource !== undefined) req.resource = def.resource;
   if (def.apiGroup !== undefined) req.apiGroup = def.apiGroup;
+  if (def.serviceAccounts) req.serviceAccounts = def.serviceAccounts as RequestAttributes['serviceAccounts'];
   return req;
+}
+
+/** Plays the enricher for test requests: an entry without `checked` was checked against the identity's whole bound. */
+function completeServiceAccounts(req: RequestAttributes, engine: Engine): void {
+  if (!req.serviceAccounts) return;
+  const checked = engine.serviceAccountBound(req.user).map(permissionKey);
+  const out: NonNullable<RequestAttributes['serviceAccounts']> = {};
+  for (const [key, raw] of Object.entries(req.serviceAccounts)) {
+    const v = (isRec(raw) ? raw : {}) as Partial<{ dangerous: unknown; checked: unknown; error: unknown }>;
+    out[key] = typeof v.error === 'string' ? { error: v.error }
+      : { dangerous: Array.isArray(v.dangerous) ? v.dangerous.map(String) : [], checked: Array.isArray(v.checked) ? v.checked.map(String) : checked };
+  }
+  req.serviceAccounts = out;
 }
 
 // ---------- test suites ----------
@@ -190,10 +211,12 @@ export async function runSuite(file: string): Promise<{ results: CaseResult[]; p
     for (const k of ['user', 'groups', 'verb', 'namespace', 'subresource', 'via', 'namespaceLabels', 'oldObject', 'resource', 'apiGroup'] as const) {
       if (cs[k] !== undefined) (def as Rec)[k] = cs[k];
     }
+    if (isRec(cs.serviceAccounts)) def.serviceAccounts = { ...defaults.serviceAccounts, ...(cs.serviceAccounts as RequestDefaults['serviceAccounts']) };
     docsForCase.forEach((doc, j) => {
       const label = docsForCase.length > 1 ? `${name} [${j + 1}/${docsForCase.length}${typeof doc.kind === 'string' ? ` ${doc.kind}` : ''}]` : name;
       let req: RequestAttributes;
       try { req = toRequest(doc, def); } catch (e) { results.push({ suite: suiteName, name: label, pass: false, expected, problems: [(e as Error).message] }); return; }
+      completeServiceAccounts(req, engine);
       const got = engine.decide(req);
       const problems = check(expected, got);
       results.push({ suite: suiteName, name: label, pass: problems.length === 0, expected, got, problems });

@@ -1,6 +1,6 @@
 // The policy engine's contract: what callers (proxy, webhook, offline tester) pass in, what comes back.
 // Pure data; no HTTP, no Kubernetes client. Implemented in src/policy/engine.ts.
-import type { AgentPolicy, HoldSpec, JsonPatchOp, MaskingSpec, RecordingSpec } from '../api/types.js';
+import type { AgentPolicy, HoldSpec, JsonPatchOp, MaskingSpec, RecordingSpec, ServiceAccountPermission } from '../api/types.js';
 
 export interface UserInfo {
   username: string;
@@ -42,9 +42,34 @@ export interface RequestAttributes extends ResourceCoordinates {
   via: Via;
   /** Admission operation if via webhook (CREATE, UPDATE, DELETE, CONNECT). */
   operation?: string;
-  /** Query options that matter to detectors (e.g. pods/exec command, log container). */
+  /**
+   * Options that change the request's effect, as the API server applies them (proxy: effectiveOptions in
+   * src/proxy/request-options.ts; webhook: the AdmissionReview's options object). Fingerprinted and shown
+   * on Approvals.
+   */
   options?: Record<string, unknown>;
+  /** For deletecollection: the objects it would delete, listed when it is judged. Fingerprinted. */
+  collectionItems?: CollectionItem[];
+  /**
+   * What the ServiceAccounts the request's pod specs run as may do, keyed `<namespace>/<name>`: filled by the
+   * caller before deciding (enrichServiceAccounts, src/policy/service-account-enrich.ts). A ServiceAccount
+   * missing here counts as unknown, which powerfulServiceAccount denies.
+   */
+  serviceAccounts?: Record<string, ServiceAccountPower>;
 }
+
+/** One object of a collection request. */
+export interface CollectionItem {
+  namespace?: string;
+  name: string;
+  uid?: string;
+}
+
+/**
+ * The permissions of a ServiceAccount, by permission key (permissionKey in src/policy/service-account-power.ts):
+ * `checked` were asked about, `dangerous` are the ones it holds. Or why they could not be found out.
+ */
+export type ServiceAccountPower = { dangerous: string[]; checked: string[] } | { error: string };
 
 export interface Explanation {
   detector: string;
@@ -108,6 +133,11 @@ export interface PolicyEngine {
   decide(req: RequestAttributes): Decision;
   /** The masking settings for an identity without a full request (e.g. for streaming responses). */
   policiesFor(user: UserInfo): string[];
+  /**
+   * The ServiceAccount permissions to check before deciding a workload write of this identity: the union of
+   * the bounds of its policies that use powerfulServiceAccount (empty: nothing to check).
+   */
+  serviceAccountBound?(user: UserInfo): ServiceAccountPermission[];
 }
 
 export type { MaskingSpec };

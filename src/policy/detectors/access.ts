@@ -1,9 +1,10 @@
 // Detectors on what a request does (verb + resource), independent of object contents: secret reads,
 // interactive access to pods and nodes, token minting, destructive deletes, node writes, CSR approval,
-// admission control changes, Airlock's own resources, endpoints, and Pod Security namespace labels.
+// deletes of others' objects, admission control changes, Airlock's own resources, endpoints, and Pod
+// Security namespace labels.
 import type { RequestAttributes } from '../types.js';
 import type { Detector } from './types.js';
-import { MUTATING_VERBS, READ_VERBS, hit, objectsOf, rec, str } from './util.js';
+import { MUTATING_VERBS, READ_VERBS, arr, hit, objectsOf, rec, str } from './util.js';
 
 const res = (req: RequestAttributes): string => (req.subresource ? `${req.resource}/${req.subresource}` : req.resource);
 const core = (req: RequestAttributes): boolean => req.apiGroup === '';
@@ -36,8 +37,8 @@ export const serviceAccountToken: Detector = (req) => {
 const DESTRUCTIVE = new Set(['namespaces', 'customresourcedefinitions', 'persistentvolumes', 'persistentvolumeclaims']);
 /** The agent that created an object through the proxy (provenance annotation; the proxy overwrites any value an agent sends). */
 const PROVENANCE_AGENT = 'airlock.dev/agent';
-const createdByRequester = (req: RequestAttributes): boolean =>
-  str(rec(rec(rec(req.oldObject)?.metadata)?.annotations)?.[PROVENANCE_AGENT]) === req.user.username;
+const creatorOf = (req: RequestAttributes): string | undefined => str(rec(rec(rec(req.oldObject)?.metadata)?.annotations)?.[PROVENANCE_AGENT]);
+const createdByRequester = (req: RequestAttributes): boolean => creatorOf(req) === req.user.username;
 export const destructiveDelete: Detector = (req, s) => {
   if (!req.isResourceRequest || req.subresource) return [];
   if (req.verb === 'deletecollection') return [hit('destructiveDelete', 'verb', `deletes every ${req.resource} matching the request`)];
@@ -46,6 +47,29 @@ export const destructiveDelete: Detector = (req, s) => {
   // annotation cannot quietly be moved onto someone else's namespace by a policy that holds them).
   if (req.resource === 'namespaces' && core(req) && s.agentsMayDeleteOwnNamespaces && createdByRequester(req)) return [];
   return [hit('destructiveDelete', 'verb', `deletes ${req.resource} ${nameOf(req) || '(unnamed)'}`)];
+};
+
+/** A Pod its controller (ReplicaSet, StatefulSet, Job, ...) recreates when it is deleted. */
+const controlledPod = (req: RequestAttributes): boolean =>
+  core(req) && req.resource === 'pods' && arr(rec(rec(req.oldObject)?.metadata)?.ownerReferences).some((o) => rec(o)?.controller === true);
+/**
+ * Deletes of objects the requester did not create through Airlock (judged on the live object, `oldObject`).
+ * Objects made by controllers carry no provenance, so deleting them fires too (unless
+ * agentsMayDeleteControlledPods lets Pod restarts through). Collections always fire: their members are unknown.
+ */
+export const deleteOthersObjects: Detector = (req, s) => {
+  if (!req.isResourceRequest || req.subresource) return [];
+  const what = `${req.resource}${req.apiGroup ? `.${req.apiGroup}` : ''}`;
+  if (req.verb === 'deletecollection') return [hit('deleteOthersObjects', 'verb', `deletes every ${what} matching the request, whoever created them`)];
+  if (req.verb !== 'delete') return [];
+  const name = nameOf(req) || '(unnamed)';
+  if (!rec(req.oldObject)) return [hit('deleteOthersObjects', 'verb', `deletes ${what} ${name}, whose creator is unknown (the live object was not supplied)`)];
+  const creator = creatorOf(req);
+  if (creator === req.user.username) return [];
+  if (s.agentsMayDeleteControlledPods && controlledPod(req)) return [];
+  return creator
+    ? [hit('deleteOthersObjects', `metadata.annotations["${PROVENANCE_AGENT}"]`, `deletes ${what} ${name}, which ${creator} created, not ${req.user.username}`)]
+    : [hit('deleteOthersObjects', 'metadata', `deletes ${what} ${name}, which ${req.user.username} did not create through Airlock (no ${PROVENANCE_AGENT} annotation)`)];
 };
 
 export const nodeWrite: Detector = (req) =>

@@ -7,6 +7,7 @@ import { dangerousCommand } from './commands.js';
 import { rbacEscalation } from './rbac.js';
 import * as access from './access.js';
 import * as objects from './objects.js';
+import { powerfulServiceAccount } from './serviceaccount.js';
 
 export const DETECTORS: Readonly<Record<string, Detector>> = Object.freeze({
   privileged: pod.privileged,
@@ -30,6 +31,7 @@ export const DETECTORS: Readonly<Record<string, Detector>> = Object.freeze({
   podExec: access.podExec,
   serviceAccountToken: access.serviceAccountToken,
   destructiveDelete: access.destructiveDelete,
+  deleteOthersObjects: access.deleteOthersObjects,
   nodeWrite: access.nodeWrite,
   csrApproval: access.csrApproval,
   admissionWebhookChange: access.admissionWebhookChange,
@@ -44,6 +46,7 @@ export const DETECTORS: Readonly<Record<string, Detector>> = Object.freeze({
   imageRegistry,
   mutableImageTag,
   dangerousCommand,
+  powerfulServiceAccount,
 });
 
 /**
@@ -61,11 +64,12 @@ export const DETECTOR_RELEVANCE: Readonly<Record<string, ((k: StaticKey) => bool
   dangerousCapabilities: writes, runAsRoot: writes, privilegeEscalation: writes, procMount: writes, seccompUnconfined: writes,
   apparmorUnconfined: writes, secretMount: writes, ephemeralContainers: writes, rbacEscalation: writes, scaleToZero: writes,
   exposedService: writes, externalIPs: writes, ingressSnippet: writes, persistentVolumeHostPath: writes, imageRegistry: writes, mutableImageTag: writes,
-  dangerousCommand: writes, podSecurityLabels: (k) => writes(k) && k.apiGroup === '' && base(k) === 'namespaces',
+  dangerousCommand: writes, powerfulServiceAccount: writes, podSecurityLabels: (k) => writes(k) && k.apiGroup === '' && base(k) === 'namespaces',
   serviceAccountToken: (k) => k.isResourceRequest && k.apiGroup === '' && (k.resource === 'serviceaccounts/token' || (base(k) === 'secrets' && WRITES.has(k.verb))),
   secretRead: (k) => k.isResourceRequest && k.apiGroup === '' && k.resource === 'secrets',
   podExec: (k) => k.isResourceRequest && k.apiGroup === '' && sub(k) !== undefined,
   destructiveDelete: (k) => k.isResourceRequest && (k.verb === 'delete' || k.verb === 'deletecollection'),
+  deleteOthersObjects: (k) => k.isResourceRequest && (k.verb === 'delete' || k.verb === 'deletecollection'),
   nodeWrite: (k) => k.isResourceRequest && k.apiGroup === '' && base(k) === 'nodes',
   csrApproval: (k) => k.isResourceRequest && k.apiGroup === 'certificates.k8s.io',
   admissionWebhookChange: (k) => k.isResourceRequest && k.apiGroup === 'admissionregistration.k8s.io' && MUTATING.has(k.verb),

@@ -2,6 +2,7 @@
 // explanations naming the offending fields. An empty array means the detector did not fire.
 import type { Explanation, RequestAttributes } from '../types.js';
 import type { Matcher } from '../glob.js';
+import type { Permission } from '../service-account-power.js';
 
 export interface ResolvedDetectorSettings {
   /** Normalised registry prefixes; empty: any registry allowed. */
@@ -11,6 +12,9 @@ export interface ResolvedDetectorSettings {
   protectedNamespaces: Matcher;
   protectedNamespaceList: string[];
   dangerousCapabilities: ReadonlySet<string>;
+  agentsMayDeleteControlledPods: boolean;
+  /** Permissions a workload's ServiceAccount must not hold (powerfulServiceAccount); empty: no bound. */
+  serviceAccountBound: readonly Permission[];
 }
 
 export type Detector = (req: RequestAttributes, s: ResolvedDetectorSettings) => Explanation[];

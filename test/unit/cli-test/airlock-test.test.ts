@@ -75,7 +75,8 @@ describe('kubectl airlock test (in-process)', () => {
     const j = await run(['-p', examples, '-r', join(dir, 'pod.yaml'), '--user', 'agent-ci', '--verb', 'delete', '-o', 'json']);
     expect(j.code).toBe(0);
     const d = JSON.parse(j.out) as { action: string; matched: { rule: string } };
-    expect(d).toMatchObject({ action: 'allow', matched: { rule: 'deploy-core' } });
+    // A delete in a namespace whose labels the CLI does not know could be production: held.
+    expect(d).toMatchObject({ action: 'hold', matched: { rule: 'production-deletes-need-approval-by-label' } });
     const y = await run(['-p', defaultPolicy, '-r', join(dir, 'exec.yaml'), '-o', 'yaml']);
     expect(y.out).toMatch(/^action: deny\n/);
     expect(y.out).toContain('rule: no-interactive-access');
