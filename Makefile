@@ -3,7 +3,7 @@ SHELL := /bin/bash
 NODE_BIN := $(shell bash hack/node.sh)
 export PATH := $(NODE_BIN):$(CURDIR)/node_modules/.bin:$(PATH)
 
-.PHONY: all deps tools build crds crds-check test test-unit cluster-up cluster-down up down bench lint clean
+.PHONY: all deps tools build crds crds-check test test-unit fuzz cluster-up cluster-down up down bench lint clean
 
 all: build
 
@@ -31,6 +31,11 @@ test: deps tools build
 
 test-unit: deps
 	npm run test:unit
+
+## fuzz: the generative attack test at a larger count (FUZZ_COUNT, FUZZ_SEED to change the run)
+FUZZ_COUNT ?= 20000
+fuzz: deps tools build
+	AIRLOCK_FUZZ_COUNT=$(FUZZ_COUNT) $(if $(FUZZ_SEED),AIRLOCK_FUZZ_SEED=$(FUZZ_SEED)) npm test -- --selectProjects integration test/integration/attack-generative.test.ts
 
 ## cluster-up / cluster-down: a local control plane only (state in .airlock/cluster)
 cluster-up: tools

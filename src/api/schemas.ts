@@ -196,6 +196,28 @@ export const agentPolicySpecSchema: Schema = {
         agentsMayDeleteOwnNamespaces: { type: 'boolean' },
         protectedNamespaces: strList(),
         dangerousCapabilities: strList(),
+        agentsMayDeleteControlledPods: { type: 'boolean' },
+        serviceAccountBound: {
+          type: 'object',
+          required: ['permissions'],
+          properties: {
+            permissions: {
+              type: 'array',
+              maxItems: 256,
+              items: {
+                type: 'object',
+                required: ['verb', 'resource'],
+                properties: {
+                  verb: str({ minLength: 1, maxLength: 64 }),
+                  group: str({ maxLength: 253 }),
+                  resource: str({ minLength: 1, maxLength: 253 }),
+                  subresource: str({ maxLength: 253 }),
+                  namespace: str({ minLength: 1, maxLength: 63, pattern: '^(same|\\*|[a-z0-9]([-a-z0-9]*[a-z0-9])?)$' }),
+                },
+              },
+            },
+          },
+        },
       },
     },
     masking: {
@@ -254,6 +276,12 @@ const approvalRequest: Schema = {
     via: str({ enum: ['proxy', 'webhook'] }),
     fingerprint: str({ pattern: '^[0-9a-f]{64}$' }),
     summary: str({ maxLength: 4096 }),
+    options: { type: 'object', maxProperties: 64, additionalProperties: str({ maxLength: 4096 }) },
+    collection: {
+      type: 'object',
+      required: ['count', 'names'],
+      properties: { count: { type: 'integer', minimum: 0 }, names: strList(100, { maxLength: 317 }) },
+    },
     diff: str({ maxLength: 262144 }),
     object: str({ maxLength: 262144 }),
   },

@@ -132,6 +132,30 @@ export interface DetectorSettings {
   protectedNamespaces?: string[];
   /** Extra capabilities considered dangerous besides the built-in list. */
   dangerousCapabilities?: string[];
+  /**
+   * `deleteOthersObjects` treats deleting a Pod that has a controller ownerReference as a restart (its
+   * controller recreates it) and does not fire for it. Default false: such deletes are judged like any other.
+   */
+  agentsMayDeleteControlledPods?: boolean;
+  /** The most a workload's ServiceAccount may be allowed (`powerfulServiceAccount`); default: the built-in list. */
+  serviceAccountBound?: ServiceAccountBound;
+}
+
+export interface ServiceAccountBound {
+  /** Permissions a workload's ServiceAccount must not hold (checked with SubjectAccessReview). */
+  permissions: ServiceAccountPermission[];
+}
+
+export interface ServiceAccountPermission {
+  /** Kubernetes verb, or `*`. */
+  verb: string;
+  /** API group (`""` for core, `*` for any). Default `""`. */
+  group?: string;
+  /** Resource, or `*`. */
+  resource: string;
+  subresource?: string;
+  /** `same` (default): the ServiceAccount's own namespace; `*`: cluster-wide; or a namespace name. */
+  namespace?: string;
 }
 
 export interface MaskingSpec {
@@ -202,14 +226,24 @@ export interface ApprovalRequest {
   namespace?: string;
   name?: string;
   via: 'proxy' | 'webhook';
-  /** sha256 of user, verb, resource and the normalised object. */
+  /** sha256 of user, verb, resource, options, collection items and the normalised object. */
   fingerprint: string;
-  /** Human-readable one-line summary. */
+  /** Human-readable one-line summary (names the options and, for collections, the objects). */
   summary: string;
-  /** Unified diff against the live object (or the whole object for creates). */
+  /** Options that change the request's effect (selectors, propagationPolicy, exec command, ...), rendered as strings. */
+  options?: Record<string, string>;
+  /** For deletecollection: how many objects it deletes and their names (sorted, the first 100). */
+  collection?: ApprovalCollection;
+  /** Unified diff against the live object (or the whole object for creates), masked like agent responses. */
   diff?: string;
-  /** The normalised object as YAML (truncated past 64 KiB). */
+  /** The normalised object as YAML (truncated past 64 KiB), masked like agent responses. */
   object?: string;
+}
+
+export interface ApprovalCollection {
+  count: number;
+  /** `name`, or `namespace/name` outside the request's namespace. */
+  names: string[];
 }
 
 export interface ApprovalSpec {

@@ -14,10 +14,13 @@ import { PolicyController } from '../operator/policy-controller.js';
 import { LeaderElector } from '../operator/leader.js';
 import { ensureWebhookCerts, startCertRotation, type WebhookCerts } from '../operator/certs.js';
 import { WebhookConfigSyncer } from '../operator/webhook-config.js';
-import { ensureProxyMarker, PROXIED_EXTRA_KEY } from '../operator/proxy-marker.js';
+import { ensureProxiedKey } from '../operator/proxy-marker.js';
+import { proxiedSigner } from '../identity/proxied-token.js';
 import { Engine } from '../policy/engine.js';
+import { SubjectAccessReviewChecker } from '../operator/service-account-checker.js';
 import { configMapLoader } from '../policy/configmap.js';
 import { KubeApprovalService } from '../approvals/service.js';
+import { maskingRedactor } from '../approvals/redact.js';
 import { startExpiryController, type ExpiryController } from '../approvals/expiry.js';
 import { startWebhook, type WebhookServer } from '../webhook/server.js';
 import { KubeAuditSink } from '../webhook/audit.js';
@@ -100,8 +103,11 @@ export async function start(cfg: Config): Promise<Running> {
   await policies.start();
   log.info('policies loaded', { count: policies.informer.list().length });
 
-  const approvals = new KubeApprovalService({ client, replicaId: cfg.identity });
-  const proxiedMarker = await retry('proxy marker', () => ensureProxyMarker(client, cfg.namespace));
+  const approvals = new KubeApprovalService({ client, replicaId: cfg.identity, redact: maskingRedactor(maskerFactory) });
+  // What a workload's ServiceAccount may do, for the policies' bound (shared by the webhook and the proxy).
+  const serviceAccounts = new SubjectAccessReviewChecker({ client });
+  // Signs (proxy) and verifies (webhook) the per-request airlock.dev/proxied token; shared by all replicas.
+  const proxiedKey = await retry('proxied-request key', () => ensureProxiedKey(client, cfg.namespace));
   const controllerUsers = [...cfg.controllerUsers];
 
   // Webhook: serving certificate from the Secret (created by whichever replica gets there first).
@@ -129,7 +135,8 @@ export async function start(cfg: Config): Promise<Running> {
       controllerUsers,
       controllerGroups: cfg.controllerGroups,
       failOpen: cfg.webhook.failurePolicy === 'Ignore',
-      proxiedMarker: { key: PROXIED_EXTRA_KEY, value: proxiedMarker },
+      proxiedKey,
+      serviceAccounts,
       ready: () => policies.informer.hasSynced(),
       log: (level, msg, fields) => log[level](msg, fields),
     });
@@ -181,7 +188,8 @@ export async function start(cfg: Config): Promise<Running> {
       recorder,
       auth: unionAuthenticator({ clientCerts: Boolean(cfg.proxy.clientCAFile), tokens }),
       maxBodyBytes: cfg.proxy.maxBodyBytes,
-      impersonationExtra: { [PROXIED_EXTRA_KEY]: [proxiedMarker] },
+      proxiedSigner: proxiedSigner(proxiedKey),
+      serviceAccounts,
       onError: (err) => log.error('proxy error', { error: String((err as Error)?.stack ?? err) }),
     });
     log.info('proxy serving', { port: proxy.port });

@@ -2,14 +2,20 @@
 // refuse impersonation, parse and normalise, authenticate; and the policy attributes built from it.
 import type { IncomingMessage } from 'node:http';
 import type { RequestAttributes, UserInfo } from '../policy/types.js';
+import type { EffectiveOptions } from './request-options.js';
 import { AuthenticationUnavailableError } from './auth/index.js';
 import { isObj, type Exchange, type ProxyContext } from './context.js';
 import { impersonationAttempt } from './headers.js';
 import { parseRequestInfo, RequestError, type RequestInfo } from './request-info.js';
 import { kubeStatus, type KubeStatus } from './status.js';
+import { checkServedMethod, checkUpgradable } from './subresources.js';
 
-/** Steps shared by plain requests and upgrades; returns the parsed request or a Status to answer with. */
-export async function admit(ctx: ProxyContext, req: IncomingMessage, ex: Exchange): Promise<{ info: RequestInfo; user: UserInfo } | KubeStatus> {
+/**
+ * Steps shared by plain requests and upgrades; returns the parsed request or a Status to answer with.
+ * Requests the API server would not serve (a method a subresource does not take, an upgrade where no
+ * protocol switches) are refused here, before anything is sent upstream.
+ */
+export async function admit(ctx: ProxyContext, req: IncomingMessage, ex: Exchange, upgrade: boolean): Promise<{ info: RequestInfo; user: UserInfo } | KubeStatus> {
   const imp = impersonationAttempt(req.headers);
   let info: RequestInfo;
   try {
@@ -30,10 +36,18 @@ export async function admit(ctx: ProxyContext, req: IncomingMessage, ex: Exchang
   if (!user) return kubeStatus(401, 'Unauthorized', 'Unauthorized');
   ex.user = user;
   if (imp) return kubeStatus(403, `airlock: agents may not impersonate (header ${imp} refused)`, 'Forbidden');
+  try {
+    checkServedMethod(info, ex.method);
+    if (upgrade) checkUpgradable(info);
+  } catch (err) {
+    if (err instanceof RequestError) return kubeStatus(err.code, err.message, err.reason);
+    throw err;
+  }
   return { info, user };
 }
 
-export function baseAttributes(info: RequestInfo, user: UserInfo, verb: string): RequestAttributes {
+/** The attributes the engine judges, with the options the API server will really apply (request-options.ts). */
+export function baseAttributes(info: RequestInfo, user: UserInfo, verb: string, effective: EffectiveOptions): RequestAttributes {
   const attrs: RequestAttributes = {
     user,
     verb,
@@ -47,15 +61,8 @@ export function baseAttributes(info: RequestInfo, user: UserInfo, verb: string):
   if (info.subresource) attrs.subresource = info.subresource;
   if (info.namespace) attrs.namespace = info.namespace;
   if (info.name) attrs.name = info.name;
-  if (info.params.getAll('dryRun').includes('All')) attrs.dryRun = true;
-  const options: Record<string, unknown> = {};
-  for (const key of ['container', 'follow', 'previous', 'tailLines', 'stdin', 'stdout', 'stderr', 'tty', 'ports', 'labelSelector', 'fieldSelector', 'fieldManager', 'force']) {
-    const v = info.params.get(key);
-    if (v !== null) options[key] = v;
-  }
-  const command = info.params.getAll('command');
-  if (command.length) options.command = command;
-  if (Object.keys(options).length) attrs.options = options;
+  if (effective.dryRun) attrs.dryRun = true;
+  if (Object.keys(effective.options).length) attrs.options = effective.options;
   return attrs;
 }
 

@@ -4,7 +4,9 @@
 // updates are converted to JSON by a dry run (see dryrun.ts); protobuf elsewhere is refused.
 import type { IncomingMessage } from 'node:http';
 import yaml from 'js-yaml';
+import { hasBody, type ProxyContext } from './context.js';
 import { RequestError } from './request-info.js';
+import { kubeStatus, type KubeStatus } from './status.js';
 
 export const DEFAULT_MAX_BODY_BYTES = 3 * 1024 * 1024;
 /** Nodes a YAML document may expand to once aliases are followed (billion-laughs guard). */
@@ -50,7 +52,7 @@ export function readBody(req: IncomingMessage, maxBytes: number): Promise<Buffer
     };
     req.on('data', onData);
     req.on('end', () => finish());
-    req.on('error', (e) => finish(e));
+    req.on('error', (e) => finish(new RequestError(400, 'BadRequest', `request aborted: ${e.message}`)));
     req.on('aborted', () => finish(new RequestError(400, 'BadRequest', 'request aborted')));
   });
 }
@@ -196,5 +198,32 @@ export function parseBody(kind: BodyKind, raw: Buffer, originalContentType: stri
       return { kind, value: raw, contentType: 'application/vnd.kubernetes.protobuf' };
     default:
       return { kind, value: parseJson(text), contentType: mediaType(originalContentType) };
+  }
+}
+
+const BODY_METHODS = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
+
+/**
+ * The body stage: the request body read (bounded) and parsed, or a Status refusing it. Only writes carry
+ * a body; DELETE takes DeleteOptions as JSON; an upgrade request takes none.
+ */
+export async function readRequestBody(ctx: ProxyContext, req: IncomingMessage, method: string, upgrade: boolean): Promise<ParsedBody | KubeStatus | undefined> {
+  if (!hasBody(req)) {
+    req.resume();
+    return undefined;
+  }
+  if (upgrade || !BODY_METHODS.has(method)) {
+    req.resume();
+    return kubeStatus(400, upgrade ? 'airlock: an upgrade request may not carry a body' : `airlock: a ${method} request may not carry a body`);
+  }
+  try {
+    const kind = bodyKind(method, req.headers['content-type']);
+    if (method === 'DELETE' && kind !== 'json') throw new RequestError(415, 'UnsupportedMediaType', 'DELETE bodies must be application/json DeleteOptions');
+    const raw = await readBody(req, ctx.maxBodyBytes);
+    return parseBody(kind, raw, req.headers['content-type'] ?? '');
+  } catch (err) {
+    req.resume();
+    if (err instanceof RequestError) return kubeStatus(err.code, err.message, err.reason);
+    throw err;
   }
 }

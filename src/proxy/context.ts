@@ -6,6 +6,8 @@ import type { ApprovalService } from '../approvals/types.js';
 import type { MaskerFactory } from '../masking/types.js';
 import type { Decision, PolicyEngine, UserInfo } from '../policy/types.js';
 import type { Recorder } from '../recording/types.js';
+import type { ProxiedRequest } from '../identity/proxied-token.js';
+import type { ServiceAccountChecker } from '../policy/service-account-enrich.js';
 import type { Authenticator } from './auth/types.js';
 import type { RequestInfo } from './request-info.js';
 import type { Upstream } from './upstream.js';
@@ -24,6 +26,10 @@ export interface ProxyContext {
   openSockets?: Set<Duplex>;
   /** Records being written; close() waits for them so none is lost on shutdown. */
   pendingRecords: Set<Promise<void>>;
+  /** Finds what the ServiceAccounts of a workload may do (the engine's bound for them). */
+  serviceAccounts?: ServiceAccountChecker;
+  /** Signs the airlock.dev/proxied token for one forwarded request: pass it to upstream.identity(user, value). */
+  signProxied?: (req: ProxiedRequest) => string;
 }
 
 /** Per-request state, filled as the request progresses (for the recording). */

@@ -1,7 +1,12 @@
 // From a policy decision to what the proxy does: forward (possibly with a mutation) or answer with a
 // Status. Holds go through the ApprovalService (async: 403 naming the Approval; inline: wait, then retry).
 import type { ApprovalService, HoldDecision } from '../approvals/types.js';
-import type { Decision, PolicyEngine, RequestAttributes } from '../policy/types.js';
+import type { Decision, PolicyEngine, RequestAttributes, UserInfo } from '../policy/types.js';
+import { baseAttributes } from './admit.js';
+import { judgedVerbs, type RequestInfo } from './request-info.js';
+import type { Subject } from './subject.js';
+import type { EffectiveOptions } from './request-options.js';
+import { collectionItemsOf } from '../approvals/effect.js';
 import { parseDurationMs } from './duration.js';
 import { kubeStatus, type KubeStatus } from './status.js';
 
@@ -68,7 +73,8 @@ async function hold(d: HoldDecision, attrs: RequestAttributes, approvals: Approv
   }
   let outcome = await approvals.hold(attrs, d);
   const name = outcome.approval.metadata.name ?? '';
-  if (outcome.state === 'pending' && d.hold.mode === 'inline') {
+  // A dry run is never written as an Approval (nothing to wait for): it is answered at once.
+  if (outcome.state === 'pending' && d.hold.mode === 'inline' && !attrs.dryRun) {
     const latest = await approvals.waitForDecision(name, parseDurationMs(d.hold.inlineTimeout, 30_000), signal);
     if (latest.status?.phase === 'Approved') outcome = await approvals.hold(attrs, d);
     else if (latest.status?.phase === 'Denied') outcome = { approval: latest, state: 'denied' };
@@ -93,4 +99,37 @@ async function hold(d: HoldDecision, attrs: RequestAttributes, approvals: Approv
         status: kubeStatus(403, `airlock: approval ${name} was ${outcome.state}: ${denyMessage(d, d.reason)}`, 'Forbidden', { ...details(attrs), name, kind: 'Approval', group: 'airlock.dev' }),
       };
   }
+}
+
+/**
+ * The attributes the engine judges for one request: one per verb it is judged under (connect
+ * subresources: create and get), plus one delete per item a deletecollection would remove. The first
+ * is the request itself: a hold is keyed on it (with the items, for a deletecollection).
+ */
+export function judgedAttributes(
+  info: RequestInfo,
+  user: UserInfo,
+  method: string,
+  effective: EffectiveOptions,
+  subject: Pick<Subject, 'object' | 'oldObject' | 'items'>,
+  nsLabels: Record<string, string> | undefined,
+): RequestAttributes[] {
+  const variants: RequestAttributes[] = [];
+  for (const verb of judgedVerbs(info, method)) {
+    const a = baseAttributes(info, user, verb, effective);
+    if (subject.object) a.object = subject.object;
+    if (subject.oldObject) a.oldObject = subject.oldObject;
+    if (subject.items) a.collectionItems = collectionItemsOf(subject.items);
+    if (nsLabels) a.namespaceLabels = nsLabels;
+    variants.push(a);
+  }
+  for (const item of subject.items ?? []) {
+    const meta = (item.metadata ?? {}) as { name?: string };
+    const a = baseAttributes(info, user, 'delete', effective);
+    if (meta.name) a.name = meta.name;
+    a.oldObject = item;
+    if (nsLabels) a.namespaceLabels = nsLabels;
+    variants.push(a);
+  }
+  return variants;
 }

@@ -79,7 +79,8 @@ async function writeRecord(ctx: ProxyContext, req: IncomingMessage, ex: Exchange
       ...(info?.name ? { name: info.name } : {}),
     },
     decision: {
-      action: d?.action ?? 'deny',
+      // The decision actually made; `error` when the request ended before one was (refused early, failed).
+      action: d?.action ?? 'error',
       ...(d?.matched ? { policy: d.matched.policy, rule: d.matched.rule } : {}),
       ...(d && 'reason' in d ? { reason: d.reason } : ex.reason ? { reason: ex.reason } : {}),
       ...(ex.approval ? { approval: ex.approval } : {}),

@@ -1,8 +1,7 @@
 // The agent gateway: an authenticating kube-apiserver proxy. Every agent request is authenticated,
 // normalised, judged by the policy engine (on the resulting object for writes) and then forwarded with
-// the proxy's credentials impersonating the agent, so the cluster's RBAC still applies. Responses stream
-// back (masked when the policy says so); protocol upgrades (exec, attach, port-forward) are piped after
-// the upgrade request itself was allowed.
+// the proxy's credentials impersonating the agent, so the cluster's RBAC still applies. The stages are in
+// pipeline.ts; every answer leaves through the response gate (gate.ts), masked or refused.
 import * as https from 'node:https';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
@@ -13,12 +12,16 @@ import type { PolicyEngine } from '../policy/types.js';
 import type { ApprovalService } from '../approvals/types.js';
 import type { MaskerFactory } from '../masking/types.js';
 import type { Recorder } from '../recording/types.js';
+import type { ProxiedRequest } from '../identity/proxied-token.js';
 import { certificateExpiry } from '../metrics/registry.js';
+import type { ServiceAccountChecker } from '../policy/service-account-enrich.js';
 import type { Authenticator } from './auth/types.js';
 import { DEFAULT_MAX_BODY_BYTES } from './body.js';
 import { Upstream } from './upstream.js';
-import { handleHttp, handleUpgrade, type ProxyContext } from './handler.js';
-import { kubeStatus, rawStatusResponse, sendStatus } from './status.js';
+import { HttpChannel, SocketChannel } from './channel.js';
+import type { ProxyContext } from './context.js';
+import { serveAgentRequest } from './pipeline.js';
+import { kubeStatus } from './status.js';
 
 export interface ProxyOptions {
   listen: { host: string; port: number };
@@ -34,8 +37,12 @@ export interface ProxyOptions {
   maxBodyBytes?: number;
   /** Namespace-label cache TTL for namespaceSelector rules (default 30 s; 0 disables lookups). */
   namespaceLabelTtlMs?: number;
-  /** User extras added to every impersonated request (see Upstream; main sets the proxied marker). */
+  /** User extras added to every impersonated request (see Upstream). */
   impersonationExtra?: Record<string, string[]>;
+  /** Checks workloads' ServiceAccounts against the policy's bound (SubjectAccessReview); without it they count as unknown. */
+  serviceAccounts?: ServiceAccountChecker;
+  /** Signs the per-request airlock.dev/proxied token (src/identity/proxied-token.ts); kept as ctx.signProxied. */
+  proxiedSigner?: (req: ProxiedRequest) => string;
   /** Called for unexpected internal errors (default: console.error). */
   onError?: (err: unknown) => void;
 }
@@ -59,6 +66,8 @@ export async function startProxy(opts: ProxyOptions): Promise<ProxyHandle> {
     namespaceLabels: new Map(),
     pendingRecords: new Set(),
     onError: opts.onError ?? ((err) => console.error('[airlock proxy]', err)),
+    ...(opts.proxiedSigner ? { signProxied: opts.proxiedSigner } : {}),
+    ...(opts.serviceAccounts ? { serviceAccounts: opts.serviceAccounts } : {}),
   };
   const server = https.createServer({
     cert: opts.tls.cert,
@@ -77,23 +86,19 @@ export async function startProxy(opts: ProxyOptions): Promise<ProxyHandle> {
   server.headersTimeout = 60_000;
   server.keepAliveTimeout = 65_000;
 
+  // Every request, plain or upgrade, takes the same stages (pipeline.ts); only the agent's channel differs.
   server.on('request', (req: IncomingMessage, res: ServerResponse) => {
-    handleHttp(ctx, req, res).catch((err: unknown) => {
-      ctx.onError(err);
-      if (!res.headersSent) sendStatus(res, kubeStatus(500, 'airlock: internal error in the agent proxy'));
-      else res.destroy();
-    });
+    void serveAgentRequest(ctx, req, new HttpChannel(res));
   });
   server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
-    handleUpgrade(ctx, req, socket, head).catch((err: unknown) => {
-      ctx.onError(err);
-      if (socket.writable) socket.end(rawStatusResponse(kubeStatus(500, 'airlock: internal error in the agent proxy')));
-      else socket.destroy();
-    });
+    socket.on('error', () => socket.destroy());
+    void serveAgentRequest(ctx, req, new SocketChannel(socket), { socket, head });
   });
   server.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => {
-    if (socket.writable && err.code !== 'ECONNRESET') socket.end(rawStatusResponse(kubeStatus(400, `bad request: ${err.message}`)));
-    else socket.destroy();
+    if (socket.writable && err.code !== 'ECONNRESET') {
+      const st = kubeStatus(400, `bad request: ${err.message}`);
+      new SocketChannel(socket).send(400, { 'content-type': 'application/json' }, JSON.stringify(st));
+    } else socket.destroy();
   });
 
   await new Promise<void>((resolve, reject) => {

@@ -1,6 +1,4 @@
 // Kubernetes Status objects for every answer the proxy gives itself (errors, denials, holds).
-import type { ServerResponse } from 'node:http';
-
 export interface StatusDetails {
   name?: string;
   group?: string;
@@ -37,6 +35,10 @@ const REASONS: Record<number, string> = {
   504: 'Timeout',
 };
 
+export function isKubeStatus(v: unknown): v is KubeStatus {
+  return typeof v === 'object' && v !== null && (v as { kind?: unknown }).kind === 'Status' && typeof (v as { code?: unknown }).code === 'number';
+}
+
 export function kubeStatus(code: number, message: string, reason?: string, details?: StatusDetails): KubeStatus {
   const s: KubeStatus = {
     kind: 'Status',
@@ -49,27 +51,4 @@ export function kubeStatus(code: number, message: string, reason?: string, detai
   };
   if (details) s.details = details;
   return s;
-}
-
-/** Serialises a Status as a complete HTTP response (for raw sockets, e.g. refused upgrades). */
-export function rawStatusResponse(st: KubeStatus): string {
-  const body = JSON.stringify(st);
-  return (
-    `HTTP/1.1 ${st.code} ${st.reason}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n` +
-    `Connection: close\r\nCache-Control: no-cache, private\r\n\r\n${body}`
-  );
-}
-
-export function sendStatus(res: ServerResponse, st: KubeStatus): void {
-  if (res.headersSent) {
-    res.destroy();
-    return;
-  }
-  const body = JSON.stringify(st);
-  res.writeHead(st.code, {
-    'Content-Type': 'application/json',
-    'Content-Length': Buffer.byteLength(body),
-    'Cache-Control': 'no-cache, private',
-  });
-  res.end(body);
 }

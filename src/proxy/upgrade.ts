@@ -1,101 +1,76 @@
-// Protocol upgrades (exec, attach, port-forward, proxy over SPDY/3.1 or WebSocket): the upgrade request
-// is authenticated and judged like any other; only when allowed is it sent upstream, and on 101 both
-// sockets are piped (WebSocket exec/attach observed for the asciicast recording).
+// Protocol upgrades (exec, attach, port-forward, proxy over SPDY/3.1 or WebSocket) go through the same
+// stages as every request (pipeline.ts); this is their forward stage.
 import type { IncomingMessage, OutgoingHttpHeaders } from 'node:http';
-import type { Duplex } from 'node:stream';
-import { proxyRequestDuration } from '../metrics/registry.js';
 import type { Decision, UserInfo } from '../policy/types.js';
 import type { AsciicastWriter } from '../recording/types.js';
-import { admit, baseAttributes } from './admit.js';
-import { closeSignal, elapsed, hasBody, NEVER, newExchange, type Exchange, type ProxyContext } from './context.js';
-import { forwardableHeaders, responseHeaders } from './headers.js';
-import { decideAll, denyMessage, verdictFor } from './judge.js';
-import { finishRecord } from './record.js';
-import { judgedVerbs, target, type RequestInfo } from './request-info.js';
-import { kubeStatus, rawStatusResponse, type KubeStatus } from './status.js';
+import type { Exchange, ProxyContext } from './context.js';
+import type { MaskView, ResponseGate } from './gate.js';
+import { forwardableHeaders } from './headers.js';
+import { target, type RequestInfo } from './request-info.js';
+import { kubeStatus } from './status.js';
 import { recordableChannelProtocol, tapChannelStream } from './ws-tap.js';
 
-/** exec / attach / port-forward / proxy upgrades: judged like any request, then piped both ways. */
-export async function handleUpgrade(ctx: ProxyContext, req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
-  const ex: Exchange = newExchange(req);
-  socket.on('error', () => socket.destroy());
-  const refuse = (st: KubeStatus) => {
-    ex.status = st.code;
-    ex.reason = st.message;
-    ex.responseBody = st;
-    if (socket.writable) socket.end(rawStatusResponse(st));
-    proxyRequestDuration.observe({ verb: ex.verbForMetrics, code: String(st.code) }, elapsed(ex.start));
-    void finishRecord(ctx, req, ex);
-  };
-  const admitted = await admit(ctx, req, ex);
-  if ('kind' in admitted) return refuse(admitted);
-  const { info, user } = admitted;
-  if (hasBody(req)) return refuse(kubeStatus(400, 'airlock: an upgrade request may not carry a body'));
-  const variants = judgedVerbs(info, ex.method).map((v) => baseAttributes(info, user, v));
-  const decision = decideAll(ctx.engine, variants);
-  ex.decision = decision;
-  const verdict = await verdictFor(decision, variants[0]!, ctx.approvals, decision.action === 'hold' ? closeSignal(socket) : NEVER);
-  ex.approval = verdict.approval;
-  if (!verdict.forward) return refuse(verdict.status);
-  if (decision.action === 'mutate') return refuse(kubeStatus(403, denyMessage(decision, `${decision.reason} (a stream cannot be mutated)`), 'Forbidden'));
+export interface UpgradeForward {
+  info: RequestInfo;
+  user: UserInfo;
+  decision: Decision;
+  view: MaskView;
+  identity: OutgoingHttpHeaders;
+  /** Bytes the agent sent after its request head (already part of the new protocol). */
+  head: Buffer;
+}
 
-  const headers: OutgoingHttpHeaders = { ...forwardableHeaders(req.headers, true), ...ctx.upstream.identity(user) };
-  const up = ctx.upstream.request(ex.method, target(info), headers);
-  up.on('error', (err) => refuse(kubeStatus(502, `airlock: upstream error: ${err.message}`, 'ServiceUnavailable')));
-  up.on('response', (ures) => {
-    // The API server refused the upgrade: relay its answer as a normal HTTP response.
-    ex.status = ures.statusCode ?? 502;
-    const rh = responseHeaders(ures.headers);
-    const lines = [`HTTP/1.1 ${ex.status} ${ures.statusMessage ?? ''}`];
-    const chunks: Buffer[] = [];
-    ures.on('data', (c: Buffer) => chunks.push(c));
-    ures.on('end', () => {
-      const body = Buffer.concat(chunks);
-      rh['content-length'] = body.length;
-      for (const [k, v] of Object.entries(rh)) for (const vv of Array.isArray(v) ? v : [v]) lines.push(`${k}: ${String(vv)}`);
-      lines.push('connection: close');
-      if (socket.writable) socket.end(Buffer.concat([Buffer.from(lines.join('\r\n') + '\r\n\r\n'), body]));
-      void finishRecord(ctx, req, ex);
+/**
+ * The forward stage of a judged upgrade: sent upstream with Connection: Upgrade; a refusal is answered
+ * through the gate like any response (masked), a 101 joins both sockets (WebSocket exec/attach observed
+ * for the asciicast recording). Resolves once the answer is settled (the stream itself goes on).
+ */
+export function forwardUpgrade(ctx: ProxyContext, req: IncomingMessage, ex: Exchange, gate: ResponseGate, f: UpgradeForward): Promise<void> {
+  const headers: OutgoingHttpHeaders = { ...forwardableHeaders(req.headers, true), ...f.identity };
+  return new Promise((resolve) => {
+    const up = ctx.upstream.request(ex.method, target(f.info), headers);
+    up.on('error', (err) => {
+      if (!gate.started) gate.answer(kubeStatus(502, `airlock: upstream error: ${err.message}`, 'ServiceUnavailable'), f.view);
+      else gate.abort();
+      resolve();
     });
+    // The API server refused the upgrade: its answer goes through the gate as a normal response.
+    up.on('response', (ures) => void gate.relay(ures, f.view).then(resolve));
+    up.on('upgrade', (ures, usock, uhead) => {
+      const socket = gate.switchProtocols(ures);
+      const tap = startExecRecording(ctx, f.info, f.user, ex, f.decision, ures.headers['sec-websocket-protocol']);
+      if (tap) {
+        socket.on('data', (c: Buffer) => tap.fromClient(c));
+        usock.on('data', (c: Buffer) => tap.fromServer(c));
+      }
+      if (uhead.length) {
+        tap?.fromServer(uhead);
+        socket.write(uhead);
+      }
+      if (f.head.length) {
+        tap?.fromClient(f.head);
+        usock.write(f.head);
+      }
+      ctx.openSockets ??= new Set();
+      ctx.openSockets.add(socket);
+      ctx.openSockets.add(usock);
+      const cleanup = () => {
+        ctx.openSockets?.delete(socket);
+        ctx.openSockets?.delete(usock);
+        socket.destroy();
+        usock.destroy();
+        tap?.close();
+      };
+      usock.on('error', cleanup);
+      socket.on('error', cleanup);
+      usock.on('close', cleanup);
+      socket.on('close', cleanup);
+      usock.pipe(socket);
+      socket.pipe(usock);
+      resolve();
+    });
+    up.end();
   });
-  up.on('upgrade', (ures, usock, uhead) => {
-    ex.status = 101;
-    proxyRequestDuration.observe({ verb: ex.verbForMetrics, code: '101' }, elapsed(ex.start));
-    const lines = [`HTTP/1.1 101 ${ures.statusMessage ?? 'Switching Protocols'}`];
-    for (let i = 0; i < ures.rawHeaders.length; i += 2) lines.push(`${ures.rawHeaders[i]}: ${ures.rawHeaders[i + 1]}`);
-    socket.write(lines.join('\r\n') + '\r\n\r\n');
-    const tap = startExecRecording(ctx, info, user, ex, decision, ures.headers['sec-websocket-protocol']);
-    if (tap) {
-      socket.on('data', (c: Buffer) => tap.fromClient(c));
-      usock.on('data', (c: Buffer) => tap.fromServer(c));
-    }
-    if (uhead.length) {
-      tap?.fromServer(uhead);
-      socket.write(uhead);
-    }
-    if (head.length) {
-      tap?.fromClient(head);
-      usock.write(head);
-    }
-    ctx.openSockets ??= new Set();
-    ctx.openSockets.add(socket);
-    ctx.openSockets.add(usock);
-    const cleanup = () => {
-      ctx.openSockets?.delete(socket);
-      ctx.openSockets?.delete(usock);
-      socket.destroy();
-      usock.destroy();
-      tap?.close();
-    };
-    usock.on('error', cleanup);
-    socket.on('error', cleanup);
-    usock.on('close', cleanup);
-    socket.on('close', cleanup);
-    usock.pipe(socket);
-    socket.pipe(usock);
-    void finishRecord(ctx, req, ex);
-  });
-  up.end();
 }
 
 /**

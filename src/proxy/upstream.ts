@@ -6,6 +6,7 @@ import type { KubeClient } from '../k8s/client.js';
 import type { UserInfo } from '../policy/types.js';
 import { upstreamIdentityHeaders } from './headers.js';
 import { OIDC_EXTRA_PREFIX } from './auth/oidc.js';
+import { PROXIED_EXTRA_KEY } from '../identity/proxied-token.js';
 
 export interface JsonResponse {
   status: number;
@@ -20,8 +21,8 @@ export class Upstream {
   private readonly creds: Record<string, string>;
 
   /**
-   * extra: user extras added to every impersonated identity (the installation's proxied marker, which tells
-   * Airlock's webhook that this request was already judged here); it replaces any same-named extra.
+   * extra: user extras added to every impersonated identity (it replaces any same-named extra). The
+   * webhook's airlock.dev/proxied exemption needs a per-request token instead: see identity().
    */
   constructor(client: KubeClient, maxSockets = 1024, private readonly extra: Record<string, string[]> = {}) {
     this.agent = new https.Agent({ ...client.tlsOptions(), keepAlive: true, maxSockets, maxFreeSockets: 64, scheduling: 'lifo' });
@@ -29,14 +30,18 @@ export class Upstream {
     this.creds = client.credentials();
   }
 
-  /** Headers that authenticate as the proxy and impersonate the agent. */
-  identity(user: UserInfo): OutgoingHttpHeaders {
+  /**
+   * Headers that authenticate as the proxy and impersonate the agent. proxiedValue: the per-request token
+   * from ctx.signProxied (src/identity/proxied-token.ts), sent as the extra airlock.dev/proxied; it
+   * replaces the static `extra` map for that key.
+   */
+  identity(user: UserInfo, proxiedValue?: string): OutgoingHttpHeaders {
     // OIDC claims (oidc.airlock.dev/*) are for Airlock's own policies; they are not sent upstream, so the
     // proxy needs no impersonation rights for arbitrary claim names (the API server refuses a request
-    // whose extras it may not impersonate).
+    // whose extras it may not impersonate). An agent's own airlock.dev/proxied extra is never forwarded.
     const extra: Record<string, string[]> = {};
-    for (const [k, v] of Object.entries(user.extra ?? {})) if (!k.startsWith(OIDC_EXTRA_PREFIX)) extra[k] = v;
-    return upstreamIdentityHeaders(this.creds, { ...user, extra: { ...extra, ...this.extra } });
+    for (const [k, v] of Object.entries(user.extra ?? {})) if (!k.startsWith(OIDC_EXTRA_PREFIX) && k !== PROXIED_EXTRA_KEY) extra[k] = v;
+    return upstreamIdentityHeaders(this.creds, { ...user, extra: { ...extra, ...this.extra, ...(proxiedValue ? { [PROXIED_EXTRA_KEY]: [proxiedValue] } : {}) } });
   }
 
   /** Starts a request to a path+query exactly as given (already canonical). */
@@ -55,9 +60,12 @@ export class Upstream {
     return req;
   }
 
-  /** A small JSON request as the agent, or as the proxy itself when user is null (dry runs, live-object reads); the response is read up to maxBytes. */
-  json(method: string, target: string, user: UserInfo | null, body?: { contentType: string; data: string | Buffer }, maxBytes = 64 * 1024 * 1024): Promise<JsonResponse> {
-    const identity: OutgoingHttpHeaders = user ? this.identity(user) : Object.fromEntries(Object.entries(this.creds).map(([k, v]) => [k.toLowerCase(), v]));
+  /**
+   * A small JSON request (judging probes, policy inputs), the response read up to maxBytes. `as`: the
+   * agent (its identity headers, see identity()), or null for the proxy itself.
+   */
+  json(method: string, target: string, as: OutgoingHttpHeaders | null, body?: { contentType: string; data: string | Buffer }, maxBytes = 64 * 1024 * 1024): Promise<JsonResponse> {
+    const identity: OutgoingHttpHeaders = as ?? Object.fromEntries(Object.entries(this.creds).map(([k, v]) => [k.toLowerCase(), v]));
     const headers: OutgoingHttpHeaders = { ...identity, accept: 'application/json' };
     if (body) {
       headers['content-type'] = body.contentType;

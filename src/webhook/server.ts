@@ -3,7 +3,7 @@
 // certificate can be replaced at run time (updateCertificate) when the operator rotates it.
 import * as https from 'node:https';
 import { readFileSync } from 'node:fs';
-import { createPrivateKey, timingSafeEqual, X509Certificate } from 'node:crypto';
+import { createPrivateKey, X509Certificate } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 import express, { type Request, type Response } from 'express';
 import type { Approval } from '../api/types.js';
@@ -11,8 +11,11 @@ import { checkApprovalCreate, checkStatusUpdate, type GuardOptions } from '../ap
 import type { ApprovalService } from '../approvals/types.js';
 import { approvalsTotal, webhookRequestDuration } from '../metrics/registry.js';
 import type { PolicyEngine } from '../policy/types.js';
+import { enrichServiceAccounts, type ServiceAccountChecker } from '../policy/service-account-enrich.js';
 import { allow, BadReview, parseReview, reject, reviewResponse, toAttributes, type AdmissionRequest, type AdmissionResponse } from './admission.js';
 import type { AuditSink } from './audit.js';
+import { PROXIED_EXTRA_KEY } from '../identity/proxied-token.js';
+import { proxiedCheck } from './proxied.js';
 import { auditWarnings, deniedApprovalMessage, denyMessage, mutateMessage, pendingMessage } from './messages.js';
 
 export const DEFAULT_MAX_BODY = 3 * 1024 * 1024;
@@ -33,11 +36,13 @@ export interface WebhookOptions {
   exemptUsers?: string[];
   exemptGroups?: string[];
   /**
-   * Requests forwarded by Airlock's own proxy carry this user extra (set through Impersonate-Extra-*, a
-   * per-installation secret value): the proxy already judged them, so the webhook does not judge them twice
-   * (a held request would otherwise be held again after its Approval was consumed).
+   * The installation key (src/operator/proxy-marker.ts). Requests forwarded by Airlock's proxy carry the
+   * user extra airlock.dev/proxied: a token signed with this key for that one request (identity, verb,
+   * resource, namespace, name, dry run, issue time; src/identity/proxied-token.ts). The proxy already
+   * judged them, so they are admitted without judging them twice (a held request would otherwise be held
+   * again after its Approval was consumed). Any other value, or a token for another request, is judged.
    */
-  proxiedMarker?: { key: string; value: string };
+  proxiedKey?: Buffer;
   /** Identities allowed to create Approvals and consume/expire them (the Airlock controller). */
   controllerUsers?: string[];
   controllerGroups?: string[];
@@ -46,6 +51,11 @@ export interface WebhookOptions {
   maxBodyBytes?: number;
   /** Labels of a namespace, for policies with namespaceSelector (e.g. from a namespace informer). */
   namespaceLabels?: (namespace: string) => Record<string, string> | undefined;
+  /**
+   * Finds out what the ServiceAccounts of agents' workloads may do (powerfulServiceAccount). Without it,
+   * policies that bound ServiceAccounts deny agents' workload writes (their permissions are unknown).
+   */
+  serviceAccounts?: ServiceAccountChecker;
   /** Readiness (e.g. policies synced); default always ready. */
   ready?: () => boolean;
   log?: (level: 'info' | 'warn' | 'error', msg: string, fields?: Record<string, unknown>) => void;
@@ -100,14 +110,13 @@ export async function startWebhook(opts: WebhookOptions): Promise<WebhookServer>
     controllerGroups: opts.controllerGroups ?? [],
     now: (opts.now ?? Date.now)(),
   });
-  const marker = opts.proxiedMarker ? Buffer.from(opts.proxiedMarker.value) : undefined;
+  const checkProxied = opts.proxiedKey ? proxiedCheck(opts.proxiedKey, opts.now) : undefined;
   const proxied = (r: AdmissionRequest): boolean => {
-    if (!opts.proxiedMarker || !marker) return false;
-    const values = r.userInfo.extra?.[opts.proxiedMarker.key] ?? [];
-    return values.some((v) => {
-      const b = Buffer.from(String(v));
-      return b.length === marker.length && timingSafeEqual(b, marker);
-    });
+    if (!checkProxied || !Object.hasOwn(r.userInfo.extra ?? {}, PROXIED_EXTRA_KEY)) return false;
+    const verdict = checkProxied(r);
+    // A token that does not verify is judged like any request; worth a line: replay or forgery, or skew.
+    if (!verdict.ok) log('warn', 'airlock.dev/proxied token refused; judging the request', { uid: r.uid, user: r.userInfo.username, reason: verdict.reason });
+    return verdict.ok;
   };
   const exempt = (r: AdmissionRequest): boolean =>
     proxied(r) ||
@@ -138,6 +147,7 @@ export async function startWebhook(opts: WebhookOptions): Promise<WebhookServer>
     if (guarded) return guarded;
     if (exempt(r)) return allow(r.uid);
     const attrs = toAttributes(r, r.namespace ? opts.namespaceLabels?.(r.namespace) : undefined);
+    if (opts.serviceAccounts) await enrichServiceAccounts(attrs, opts.serviceAccounts, opts.engine);
     const d = opts.engine.decide(attrs); // the engine records airlock_decisions_total and its own latency
     if (d.audits.length && opts.audit) opts.audit.record(d.audits, attrs, r.kind ?? { group: attrs.apiGroup, version: attrs.apiVersion, kind: '' });
     const warnings = auditWarnings(d.audits);

@@ -13,6 +13,8 @@ import type { MaskerFactory } from '../../src/masking/types.js';
 import type { PolicyEngine } from '../../src/policy/types.js';
 import type { Recorder } from '../../src/recording/types.js';
 import { startProxy } from '../../src/proxy/server.js';
+import type { ServiceAccountChecker } from '../../src/policy/service-account-enrich.js';
+import type { ProxiedRequest } from '../../src/identity/proxied-token.js';
 import { TokenReviewAuthenticator, unionAuthenticator, type Authenticator, type TokenAuthenticator } from '../../src/proxy/auth/index.js';
 import { clientFor, testEnv, type TestUser } from './env.js';
 
@@ -27,6 +29,8 @@ export interface TestProxyOptions {
   tokens?: TokenAuthenticator[];
   auth?: Authenticator;
   clientCA?: string;
+  serviceAccounts?: ServiceAccountChecker;
+  proxiedSigner?: (req: ProxiedRequest) => string;
 }
 
 export interface TestProxy {
@@ -88,6 +92,8 @@ export async function startTestProxy(opts: TestProxyOptions = {}): Promise<TestP
     recorder: opts.recorder,
     auth,
     maxBodyBytes: opts.maxBodyBytes,
+    ...(opts.serviceAccounts ? { serviceAccounts: opts.serviceAccounts } : {}),
+    ...(opts.proxiedSigner ? { proxiedSigner: opts.proxiedSigner } : {}),
   });
   const url = `https://127.0.0.1:${handle.port}`;
   return {

@@ -1,0 +1,157 @@
+// The response gate: the one place where bytes reach the agent. Every answer (the proxy's own Status,
+// a failed judging probe, the forwarded upstream response of any method, status, content type or encoding,
+// and the outcome of an upgrade) leaves through here, masked or refused. What the agent received is what
+// the recording keeps.
+import type { IncomingMessage, OutgoingHttpHeaders } from 'node:http';
+import type { Duplex, Transform } from 'node:stream';
+import { pipeline } from 'node:stream';
+import { proxyRequestDuration } from '../metrics/registry.js';
+import type { MaskTarget } from '../masking/types.js';
+import type { ResolvedMasking } from '../policy/types.js';
+import type { AgentChannel } from './channel.js';
+import { SocketChannel } from './channel.js';
+import { elapsed, isObj, type Exchange, type ProxyContext } from './context.js';
+import { responseHeaders } from './headers.js';
+import { Capture } from './record.js';
+import { kubeStatus, type KubeStatus } from './status.js';
+import type { JsonResponse } from './upstream.js';
+
+/** Masking used before a decision exists (probe failures, early refusals): everything the masker knows. */
+export const STRICTEST_MASKING: ResolvedMasking = { secrets: true, configMaps: true, logs: true, envNamePatterns: [], patterns: [] };
+
+/** What the gate needs to know to mask one response. */
+export interface MaskView {
+  target: Omit<MaskTarget, 'contentType'>;
+  /** The policy's masking rules (undefined: the policy asks for none). */
+  rules: ResolvedMasking | undefined;
+  /** Whether response bodies are recorded (never for long-lived streams). */
+  recordBody: boolean;
+  /** Whether headers go out at once (watches, log follows). */
+  flush: boolean;
+}
+
+const JSON_HEADERS: OutgoingHttpHeaders = { 'content-type': 'application/json', 'cache-control': 'no-cache, private' };
+
+export class ResponseGate {
+  constructor(
+    private readonly ctx: ProxyContext,
+    private readonly ex: Exchange,
+    private readonly channel: AgentChannel,
+  ) {}
+
+  get started(): boolean {
+    return this.channel.started;
+  }
+
+  onAgentGone(fn: () => void): void {
+    this.channel.onAgentGone(fn);
+  }
+
+  /**
+   * The proxy's own answer. Its message may quote the judged object (detector explanations), so the
+   * values that object protects are scrubbed; the rest is Airlock's own text and is left readable.
+   */
+  answer(st: KubeStatus, view?: MaskView): void {
+    const masked = scrubKnownValues(st, view?.target.knownValues ?? []) as KubeStatus;
+    this.ex.status = masked.code;
+    this.ex.reason = masked.message;
+    this.ex.responseBody = masked;
+    this.observe(masked.code);
+    this.channel.send(masked.code, JSON_HEADERS, JSON.stringify(masked));
+  }
+
+  /**
+   * A judging probe (dry run, live read) failed: the agent learns the API server's Status, masked like a
+   * response for that resource. Anything that is not an error Status is never shown (it could be the very
+   * content the probe read, e.g. a log).
+   */
+  probeFailure(resp: JsonResponse, view: MaskView): void {
+    const body = resp.body;
+    if (resp.status >= 400 && isObj(body) && body.kind === 'Status') {
+      const masked = this.maskWhole(structuredClone(body), view) as Record<string, unknown>;
+      this.ex.status = resp.status;
+      this.ex.reason = typeof masked.message === 'string' ? masked.message : undefined;
+      this.ex.responseBody = masked;
+      this.observe(resp.status);
+      this.channel.send(resp.status, JSON_HEADERS, JSON.stringify(masked));
+      return;
+    }
+    const code = resp.status >= 400 ? resp.status : 502;
+    this.answer(kubeStatus(code, `airlock: the API server's answer to the request made to judge this one (HTTP ${resp.status}) cannot be shown; nothing was forwarded`), view);
+  }
+
+  /** Streams the upstream response to the agent through the masker; resolves when it ended. */
+  relay(ures: IncomingMessage, view: MaskView): Promise<void> {
+    const status = ures.statusCode ?? 502;
+    const headers = responseHeaders(ures.headers);
+    const contentType = String(ures.headers['content-type'] ?? '');
+    let transform: Transform | undefined;
+    const masker = this.ctx.masker;
+    if (masker && view.rules && masker.needsMasking(view.target, view.rules)) {
+      const encoding = String(ures.headers['content-encoding'] ?? 'identity').toLowerCase();
+      if (encoding !== 'identity') {
+        ures.resume();
+        this.answer(kubeStatus(502, `airlock: the API server answered with content-encoding "${encoding}", which cannot be masked`), view);
+        return Promise.resolve();
+      }
+      transform = masker.create({ ...view.target, contentType }, view.rules);
+      if (transform) delete headers['content-length'];
+    }
+    this.ex.status = status;
+    this.observe(status);
+    const capture = view.recordBody && this.ctx.recorder ? new Capture() : undefined;
+    const out = this.channel.stream(status, headers, view.flush);
+    const stages: (Transform | IncomingMessage | NodeJS.WritableStream)[] = [ures];
+    if (transform) stages.push(transform);
+    if (capture) stages.push(capture);
+    stages.push(out);
+    return new Promise((resolve) => {
+      const finished = (err?: Error | null): void => {
+        if (err) this.channel.abort();
+        if (capture) this.ex.responseBody = capture.value();
+        resolve();
+      };
+      (pipeline as (...s: unknown[]) => void)(...stages, finished);
+    });
+  }
+
+  /** An upgrade the API server accepted: the 101 goes out and both sockets are joined. */
+  switchProtocols(ures: IncomingMessage): Duplex {
+    if (!(this.channel instanceof SocketChannel)) throw new Error('switchProtocols needs an upgrade socket');
+    this.ex.status = 101;
+    this.observe(101);
+    return this.channel.switchProtocols(ures.statusMessage ?? 'Switching Protocols', ures.rawHeaders);
+  }
+
+  /** Cuts the agent's connection (a failure after the answer started). */
+  abort(): void {
+    this.channel.abort();
+  }
+
+  private maskWhole(value: unknown, view: MaskView | undefined): unknown {
+    const maskValue = this.ctx.masker?.maskValue;
+    if (!maskValue) return value;
+    const target = view?.target ?? { verb: this.ex.info?.verb ?? '', apiGroup: '', apiVersion: '', resource: '', watch: false };
+    return maskValue(value, { ...target, resource: target.resource || 'status' }, view?.rules ?? STRICTEST_MASKING);
+  }
+
+  private observe(code: number): void {
+    proxyRequestDuration.observe({ verb: this.ex.verbForMetrics, code: String(code) }, elapsed(this.ex.start));
+  }
+}
+
+/** Stands in for a value the judged object protects, in the proxy's own messages. */
+export const SCRUBBED = 'airlock-masked:value';
+
+/** Replaces every known value (plain or base64) in the strings of a small value (a Status). */
+export function scrubKnownValues(value: unknown, known: readonly string[]): unknown {
+  const needles = known.filter((v) => v.length >= 6).flatMap((v) => [v, Buffer.from(v).toString('base64')]);
+  if (needles.length === 0) return value;
+  const walk = (v: unknown): unknown => {
+    if (typeof v === 'string') return needles.reduce((s, n) => (s.includes(n) ? s.split(n).join(SCRUBBED) : s), v);
+    if (Array.isArray(v)) return v.map(walk);
+    if (isObj(v)) return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, walk(x)]));
+    return v;
+  };
+  return walk(value);
+}

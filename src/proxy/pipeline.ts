@@ -1,0 +1,268 @@
+// One agent request through the proxy, as named stages:
+//   admit -> body -> subject -> guard -> judge -> mutate -> forward -> respond (the gate) -> record
+// Plain requests and protocol upgrades take the same stages; only forwarding differs. Every answer,
+// from any stage, leaves through the response gate; nothing is sent upstream as the agent before the
+// judge except the side-effect-free probes of the subject stage, whose answers only reach the agent
+// through the gate too.
+import type { IncomingMessage, OutgoingHttpHeaders } from 'node:http';
+import type { Duplex } from 'node:stream';
+import { resourceCoordinates } from '../policy/coordinates.js';
+import type { ResolvedMasking, UserInfo } from '../policy/types.js';
+import { admit, namespaceLabels } from './admit.js';
+import { agentView } from './agent-view.js';
+import { readRequestBody, type ParsedBody } from './body.js';
+import type { AgentChannel } from './channel.js';
+import { isObj, newExchange, type Exchange, type ProxyContext } from './context.js';
+import type { ProbeContext } from './dryrun.js';
+import { forwardableHeaders } from './headers.js';
+import { ResponseGate, STRICTEST_MASKING, type MaskView } from './gate.js';
+import { decideAll, judgedAttributes, verdictFor } from './judge.js';
+import { mutate, outgoingFor, type Outgoing } from './mutate.js';
+import { AGENT_ANNOTATION, SESSION_ANNOTATION } from './provenance.js';
+import { finishRecord, requestBodyForRecord } from './record.js';
+import { RequestError, type RequestInfo } from './request-info.js';
+import { effectiveOptions, type EffectiveOptions } from './request-options.js';
+import { enrichServiceAccounts } from '../policy/service-account-enrich.js';
+import { isKubeStatus, kubeStatus } from './status.js';
+import { resolveSubject } from './subject.js';
+import { forwardUpgrade } from './upgrade.js';
+import { refuseUnsafeWrite } from './write-guards.js';
+
+/** How often a write is judged again when the object changed between the judgement and the write. */
+const MAX_CONFLICT_RETRIES = 5;
+
+export interface UpgradeRequest {
+  socket: Duplex;
+  head: Buffer;
+}
+
+/** Serves one agent request end to end; never throws (internal errors become a 500 Status). */
+export async function serveAgentRequest(ctx: ProxyContext, req: IncomingMessage, channel: AgentChannel, upgrade?: UpgradeRequest): Promise<void> {
+  const ex = newExchange(req);
+  const gate = new ResponseGate(ctx, ex, channel);
+  try {
+    await runStages(ctx, req, ex, gate, upgrade);
+  } catch (err) {
+    ctx.onError(err);
+    if (!gate.started) gate.answer(kubeStatus(500, 'airlock: internal error in the agent proxy'));
+    else gate.abort();
+  } finally {
+    void finishRecord(ctx, req, ex);
+  }
+}
+
+async function runStages(ctx: ProxyContext, req: IncomingMessage, ex: Exchange, gate: ResponseGate, upgrade: UpgradeRequest | undefined): Promise<void> {
+  // admit: identity headers refused, path normalised, method and upgrade checked, agent authenticated.
+  const admitted = await admit(ctx, req, ex, upgrade !== undefined);
+  if ('kind' in admitted) {
+    req.resume();
+    return gate.answer(admitted);
+  }
+  const { info, user } = admitted;
+
+  // body: bounded, parsed, only where the method carries one.
+  const body = await readRequestBody(ctx, req, ex.method, upgrade !== undefined);
+  if (isKubeStatus(body)) return gate.answer(body);
+  const parsed: ParsedBody | undefined = body;
+
+  // options: what the API server will really apply (dryRun from the query or a DeleteOptions body, ...).
+  let effective: EffectiveOptions;
+  try {
+    effective = effectiveOptions({ method: ex.method, info, body: parsed?.kind === 'protobuf' ? undefined : parsed?.value });
+  } catch (err) {
+    if (err instanceof RequestError) return gate.answer(kubeStatus(err.code, err.message, err.reason));
+    throw err;
+  }
+
+  const sessionId = ctx.recorder?.sessionFor(user);
+  const provenance: Record<string, string> = { [AGENT_ANNOTATION]: user.username };
+  if (sessionId) provenance[SESSION_ANNOTATION] = sessionId;
+
+  for (let attempt = 0; ; attempt++) {
+    const outcome = await judgeAndForward(ctx, req, ex, gate, { info, user, body: parsed, effective, provenance }, attempt, upgrade);
+    if (outcome === 'done') return;
+  }
+}
+
+/** What the earlier stages established about the request. */
+interface Admitted {
+  info: RequestInfo;
+  user: UserInfo;
+  body: ParsedBody | undefined;
+  effective: EffectiveOptions;
+  provenance: Record<string, string>;
+}
+
+async function judgeAndForward(
+  ctx: ProxyContext,
+  req: IncomingMessage,
+  ex: Exchange,
+  gate: ResponseGate,
+  { info, user, body, effective, provenance }: Admitted,
+  attempt: number,
+  upgrade: UpgradeRequest | undefined,
+): Promise<'done' | 'retry'> {
+  // subject: the object that would result (probes as the agent, answers held back for the gate).
+  const probe: ProbeContext = { up: ctx.upstream, user, identity: identityFor(ctx, user, info, info.verb, body?.value, true) };
+  const resolved = await resolveSubject(probe, info, ex.method, body, effective, provenance);
+  if ('failed' in resolved) {
+    gate.probeFailure(resolved.failed, maskView(info, user, STRICTEST_MASKING, resolved.knownValues, false));
+    return 'done';
+  }
+  if ('refuse' in resolved) {
+    gate.answer(resolved.refuse, maskView(info, user, STRICTEST_MASKING, resolved.knownValues, false));
+    return 'done';
+  }
+  const subject = resolved.subject;
+  if (subject.body !== undefined) ex.requestBody = requestBodyForRecord(info.resource, subject.body);
+  const strictView = maskView(info, user, STRICTEST_MASKING, subject.knownValues, false);
+
+  // guard: values that would move out of masking's sight, or be probed for.
+  const unsafe = refuseUnsafeWrite(info.resource, subject.kind, body?.value, subject.object);
+  if (unsafe) {
+    gate.answer(unsafe, strictView);
+    return 'done';
+  }
+
+  // judge: the engine on every judged variant; holds wait for (or point to) an Approval.
+  const variants = judgedAttributes(info, user, ex.method, effective, subject, await namespaceLabels(ctx, info.namespace));
+  const checker = ctx.serviceAccounts;
+  if (checker) await Promise.all(variants.map((a) => enrichServiceAccounts(a, checker, ctx.engine)));
+  const decision = decideAll(ctx.engine, variants);
+  ex.decision = decision;
+  const view = maskView(info, user, decision.masking, subject.knownValues, decision.recording.enabled && decision.recording.bodies);
+  const agentGone = new AbortController();
+  if (decision.action === 'hold') gate.onAgentGone(() => agentGone.abort());
+  const verdict = await verdictFor(decision, variants[0]!, ctx.approvals, agentGone.signal);
+  ex.approval = verdict.approval;
+  if (!verdict.forward) {
+    gate.answer(verdict.status, view);
+    return 'done';
+  }
+
+  if (upgrade) {
+    if (decision.action === 'mutate') {
+      gate.answer(kubeStatus(403, `airlock: ${decision.reason} (a stream cannot be mutated)`, 'Forbidden'), view);
+      return 'done';
+    }
+    await forwardUpgrade(ctx, req, ex, gate, { info, user, decision, view, identity: identityFor(ctx, user, info, info.verb, undefined, false), head: upgrade.head });
+    return 'done';
+  }
+
+  // mutate: the policy's patch applied to what is forwarded.
+  let out: Outgoing = outgoingFor(info, ex.method, subject);
+  if (decision.action === 'mutate') {
+    const mutated = mutate(decision, info, ex.method, subject);
+    if ('kind' in mutated) {
+      gate.answer(mutated, view);
+      return 'done';
+    }
+    out = mutated;
+  }
+  const retriable = subject.pinned && decision.action !== 'hold' && attempt < MAX_CONFLICT_RETRIES;
+  return forwardHttp(ctx, req, gate, info, user, out, view, effective.dryRun, retriable);
+}
+
+/** forward + respond: the request upstream as the agent, its answer through the gate. */
+function forwardHttp(
+  ctx: ProxyContext,
+  req: IncomingMessage,
+  gate: ResponseGate,
+  info: RequestInfo,
+  user: UserInfo,
+  out: Outgoing,
+  view: MaskView,
+  dryRun: boolean,
+  retriable: boolean,
+): Promise<'done' | 'retry'> {
+  const masked = !!(ctx.masker && view.rules && ctx.masker.needsMasking(view.target, view.rules));
+  const headers: OutgoingHttpHeaders = { ...forwardableHeaders(req.headers), ...identityFor(ctx, user, info, verbOfMethod(out.method, info), out.body, dryRun) };
+  let path = out.path;
+  if (masked) {
+    headers.accept = jsonOnlyAccept(req.headers.accept);
+    delete headers['accept-encoding'];
+    path = withFullTableObjects(info, headers.accept, path, view);
+  }
+  let payload: string | undefined;
+  if (out.body !== undefined) {
+    payload = JSON.stringify(out.body);
+    headers['content-type'] = out.contentType;
+    headers['content-length'] = Buffer.byteLength(payload);
+  }
+  return new Promise((resolve) => {
+    const up = ctx.upstream.request(out.method, path, headers);
+    gate.onAgentGone(() => up.destroy());
+    up.on('error', (err) => {
+      if (!gate.started) gate.answer(kubeStatus(502, `airlock: upstream error: ${err.message}`, 'ServiceUnavailable'), view);
+      else gate.abort();
+      resolve('done');
+    });
+    up.on('response', (ures) => {
+      if (ures.statusCode === 409 && retriable) {
+        // Our resourceVersion precondition failed: the object changed since it was judged. Judge again.
+        ures.resume();
+        resolve('retry');
+        return;
+      }
+      void gate.relay(ures, view).then(() => resolve('done'));
+    });
+    up.end(payload);
+  });
+}
+
+/** The verb the API server authorises the forwarded request as (a mutation may turn PATCH into PUT/POST). */
+function verbOfMethod(method: string, info: RequestInfo): string {
+  if (method === 'PUT' && info.verb === 'patch') return 'update';
+  if (method === 'POST' && info.verb === 'patch') return 'create';
+  return info.verb;
+}
+
+/**
+ * Identity headers for an upstream call made for this request: impersonation plus a proxied token bound
+ * to exactly what admission will see (verb, coordinates, the created object's name, dry run or not).
+ */
+function identityFor(ctx: ProxyContext, user: UserInfo, info: RequestInfo, verb: string, body: unknown, dryRun: boolean): OutgoingHttpHeaders {
+  const name = info.name ?? (verb === 'create' ? createdName(body) : undefined);
+  const token = ctx.signProxied?.({ user, ...resourceCoordinates(info), verb, ...(name ? { name } : {}), dryRun });
+  return ctx.upstream.identity(user, token);
+}
+
+/** metadata.name of a created object (empty for generateName: the API server picks the name). */
+function createdName(body: unknown): string | undefined {
+  const meta = isObj(body) && isObj(body.metadata) ? body.metadata : undefined;
+  return typeof meta?.name === 'string' && meta.name ? meta.name : undefined;
+}
+
+
+function maskView(info: RequestInfo, user: UserInfo, rules: ResolvedMasking | undefined, knownValues: string[], recordBody: boolean): MaskView {
+  const follow = info.params.get('follow') === 'true';
+  return {
+    target: { ...resourceCoordinates(info), watch: info.watch, knownValues, view: agentView(user.username, info) },
+    rules,
+    recordBody: recordBody && !info.watch && !follow,
+    flush: info.watch || follow,
+  };
+}
+
+/**
+ * Tables carry cells computed from fields the agent may not see: the full object is asked for upstream
+ * so the masker knows the row's values, and reduced afterwards to what the agent asked for.
+ */
+function withFullTableObjects(info: RequestInfo, accept: OutgoingHttpHeaders['accept'], path: string, view: MaskView): string {
+  if (!String(accept ?? '').includes('as=Table')) return path;
+  const asked = info.params.get('includeObject') ?? 'Metadata';
+  if (asked !== 'None' && asked !== 'Metadata' && asked !== 'Object') return path;
+  view.target.tableIncludeObject = asked;
+  const params = new URLSearchParams(info.params);
+  params.set('includeObject', 'Object');
+  return `${info.path}?${params.toString()}`;
+}
+
+/** Keeps JSON media ranges of the agent's Accept (incl. ;as=Table variants), or asks for plain JSON. */
+export function jsonOnlyAccept(accept: string | undefined): string {
+  const kept = (accept ?? '')
+    .split(',')
+    .map((s) => s.trim())
+    .filter((s) => s.split(';')[0]!.trim().toLowerCase() === 'application/json');
+  return kept.length ? kept.join(', ') : 'application/json';
+}

@@ -1,0 +1,118 @@
+// The subject stage: what the request would act on, and the object that would result. Writes are
+// resolved through side-effect-free probes (dryrun.ts); their failures come back as ProbeFailure for the
+// response gate. Also collects the values the touched objects protect, so the gate can scrub them from
+// anything the agent receives about this request (errors echo values).
+import { protectedValuesOf } from '../masking/index.js';
+import type { ParsedBody } from './body.js';
+import { isObj } from './context.js';
+import { collectionItems, dryRunObject, liveObject, probeFailed, protobufAsJson, resourceVersionOf, type Obj, type ProbeContext, type ProbeFailure } from './dryrun.js';
+import { STRICTEST_MASKING } from './gate.js';
+import { withProvenance, stampable as canStamp } from './provenance.js';
+import type { RequestInfo } from './request-info.js';
+import { collectionListQuery, type EffectiveOptions } from './request-options.js';
+import { kubeStatus, type KubeStatus } from './status.js';
+import { UPGRADE_SUBRESOURCES } from './subresources.js';
+
+export interface Subject {
+  /** What will be forwarded (the agent's body, converted and stamped with provenance). */
+  body: unknown;
+  kind?: ParsedBody['kind'];
+  contentType?: string;
+  /** The object after the request (create body, or the dry-run result of PATCH/PUT). */
+  object?: Obj;
+  /** The live object before the request. */
+  oldObject?: Obj;
+  /** What a deletecollection would remove. */
+  items?: Obj[];
+  /** The proxy pinned the live resourceVersion: a 409 means "changed since judged", judge again. */
+  pinned: boolean;
+  /** Values the touched objects protect (scrubbed from every answer about this request). */
+  knownValues: string[];
+}
+
+export type SubjectResult = { subject: Subject } | { refuse: KubeStatus; knownValues: string[] } | (ProbeFailure & { knownValues: string[] });
+
+/** Whether the agent's own body already pins a resourceVersion (then a conflict is the agent's to handle). */
+function carriesResourceVersion(kind: ParsedBody['kind'] | undefined, body: unknown): boolean {
+  if (kind === 'json-patch') return Array.isArray(body) && body.some((op) => isObj(op) && op.path === '/metadata/resourceVersion');
+  return isObj(body) && isObj(body.metadata) && (body.metadata as Obj).resourceVersion !== undefined && (body.metadata as Obj).resourceVersion !== '';
+}
+
+function valuesOf(...objs: (Obj | Obj[] | undefined)[]): string[] {
+  const out = new Set<string>();
+  for (const o of objs.flat()) if (o) for (const v of protectedValuesOf(o, STRICTEST_MASKING)) out.add(v);
+  return [...out];
+}
+
+export async function resolveSubject(
+  probe: ProbeContext,
+  info: RequestInfo,
+  method: string,
+  body: ParsedBody | undefined,
+  effective: EffectiveOptions,
+  provenance: Record<string, string>,
+): Promise<SubjectResult> {
+  let { value, kind, contentType } = body ?? { value: undefined, kind: undefined, contentType: undefined };
+  const stampable = info.isResourceRequest && canStamp(info.apiGroup, info.subresource) && (method === 'POST' || method === 'PUT' || method === 'PATCH') && kind !== undefined;
+  let oldObject: Obj | undefined;
+  const known = (): string[] => valuesOf(oldObject);
+  // Proxies and streams carry no object to probe for: their bodies go to a pod or a node, not to storage.
+  if (!info.isResourceRequest || info.verb === 'proxy' || (info.subresource && UPGRADE_SUBRESOURCES.has(info.subresource))) {
+    if (kind === 'protobuf') return { refuse: kubeStatus(415, 'protobuf bodies are accepted only for resource creates and updates', 'UnsupportedMediaType'), knownValues: [] };
+    return { subject: { body: value, kind, contentType, pinned: false, knownValues: [] } };
+  }
+
+  if (kind === 'protobuf') {
+    if (method === 'PUT') {
+      const live = await liveObject(probe, info);
+      if (probeFailed(live)) return { ...live, knownValues: [] };
+      oldObject = live.value;
+    }
+    const converted = await protobufAsJson(probe, method, info, value as Buffer, oldObject);
+    if (probeFailed(converted)) return { ...converted, knownValues: known() };
+    kind = 'json';
+    contentType = 'application/json';
+    value = stampable ? withProvenance(kind, converted.value, provenance) : converted.value;
+    return { subject: { body: value, kind, contentType, object: value as Obj, ...(oldObject ? { oldObject } : {}), pinned: false, knownValues: valuesOf(oldObject, value as Obj) } };
+  }
+
+  if (info.isResourceRequest && (method === 'PUT' || method === 'PATCH') && kind !== undefined) {
+    const live = await liveObject(probe, info);
+    if (probeFailed(live)) return { ...live, knownValues: [] };
+    oldObject = live.value;
+    if (!oldObject && kind !== 'apply-patch' && method === 'PATCH') {
+      return { refuse: kubeStatus(404, `${info.resource}${info.name ? ` "${info.name}"` : ''} not found`, 'NotFound', { name: info.name, group: info.apiGroup, kind: info.resource }), knownValues: [] };
+    }
+    const rv = stampable ? resourceVersionOf(oldObject) : undefined;
+    const pinned = !!rv && !carriesResourceVersion(kind, value);
+    value = stampable ? withProvenance(kind, value, provenance, oldObject, rv) : value;
+    const result = await dryRunObject(probe, method, info, contentType!, value);
+    if (probeFailed(result)) return { ...result, knownValues: known() };
+    return { subject: { body: value, kind, contentType, object: result.value, ...(oldObject ? { oldObject } : {}), pinned, knownValues: valuesOf(oldObject, result.value) } };
+  }
+
+  if (info.isResourceRequest && method === 'POST' && kind !== undefined) {
+    if (stampable) value = withProvenance(kind, value, provenance);
+    return { subject: { body: value, kind, contentType, ...(isObj(value) ? { object: value } : {}), pinned: false, knownValues: [] } };
+  }
+
+  if (info.isResourceRequest && info.verb === 'delete') {
+    const live = await liveObject(probe, info);
+    if (probeFailed(live)) return { ...live, knownValues: [] };
+    oldObject = live.value;
+    return { subject: { body: value, kind, contentType, ...(oldObject ? { oldObject } : {}), pinned: false, knownValues: known() } };
+  }
+
+  if (info.isResourceRequest && info.verb === 'deletecollection') {
+    let listed;
+    try {
+      listed = await collectionItems(probe, info, collectionListQuery(effective.options));
+    } catch (err) {
+      return { refuse: kubeStatus(403, `airlock: ${(err as Error).message}; delete in smaller batches (label selectors)`, 'Forbidden'), knownValues: [] };
+    }
+    if (probeFailed(listed)) return { ...listed, knownValues: [] };
+    return { subject: { body: value, kind, contentType, items: listed.value, pinned: false, knownValues: valuesOf(listed.value) } };
+  }
+
+  return { subject: { body: value, kind, contentType, pinned: false, knownValues: [] } };
+}

@@ -1,0 +1,239 @@
+// The side doors of the agent proxy, one regression test each, against the product as shipped (default
+// policy, masking and recording on) and a real kube-apiserver. The agent holds cluster-admin RBAC: the
+// policy is the only guard. Every answer is also scanned for the planted canaries in any encoding.
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { readSession, listSessionFiles } from '../../src/recording/index.js';
+import type { RequestRecord } from '../../src/recording/index.js';
+import { clientFor, kubectl, testEnv, uniqueName } from '../helpers/env.js';
+import { rawRequest, type RawResponse } from '../helpers/proxy.js';
+import { canariesInRecordings, findCanary, plantCanaries, startShippedProxy, WIDGETS, type Canaries, type ShippedProxy } from '../helpers/hostile.js';
+
+let proxy: ShippedProxy;
+let canaries: Canaries;
+let kc: string;
+const ns = uniqueName('side');
+const token = () => testEnv().tokens['agent-ci'];
+const agent = (method: string, path: string, opts: Parameters<typeof rawRequest>[3] = {}): Promise<RawResponse> => rawRequest(proxy.url, method, path, { token: token(), ...opts });
+
+function expectClean(r: RawResponse | string): void {
+  const text = typeof r === 'string' ? r : r.text;
+  expect(findCanary(text, canaries.values)).toBeUndefined();
+}
+
+function records(): RequestRecord[] {
+  return listSessionFiles(proxy.recordings).flatMap((f) => readSession(f));
+}
+
+beforeAll(async () => {
+  proxy = await startShippedProxy();
+  kc = proxy.kubeconfigFor('agent-ci');
+  canaries = await plantCanaries(ns);
+}, 60_000);
+
+afterAll(async () => {
+  await proxy?.close();
+  await (await clientFor('admin')).delete(`/api/v1/namespaces/${ns}`).catch(() => undefined);
+});
+
+describe('1. Upgrade headers on plain requests', () => {
+  it.each([`/api/v1/namespaces/${ns}/secrets/db`, '/api/v1/secrets', `/api/v1/namespaces/${ns}/configmaps/app`])('GET %s with Connection: Upgrade is refused, never relayed', async (path) => {
+    const r = await agent('GET', path, { headers: { connection: 'Upgrade', upgrade: 'websocket' } });
+    expect(r.status).toBe(400);
+    expect(r.json()).toMatchObject({ kind: 'Status', reason: 'BadRequest' });
+    expect(r.text).toContain('protocol upgrades are accepted only');
+    expectClean(r);
+  });
+});
+
+describe('2. a Secret value copied inside the object', () => {
+  it('a JSON patch copying data into an annotation is refused and nothing is stored', async () => {
+    const patch = [{ op: 'add', path: '/metadata/annotations', value: {} }, { op: 'copy', from: '/data/password', path: '/metadata/annotations/x' }];
+    const r = await kubectl(['-n', ns, 'patch', 'secret', 'db', '--type=json', '-p', JSON.stringify(patch)], { kubeconfig: kc });
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toContain('outside data/stringData');
+    expectClean(r.stdout + r.stderr);
+    const live = await (await clientFor('admin')).get<{ metadata: { annotations?: Record<string, string> } }>(`/api/v1/namespaces/${ns}/secrets/db`);
+    expect(live.metadata.annotations?.x).toBeUndefined();
+  });
+
+  it('moving a value into a label or type is refused too', async () => {
+    for (const path of ['/metadata/labels/x', '/type']) {
+      const patch = [{ op: 'add', path: '/metadata/labels', value: {} }, { op: 'copy', from: '/data/token', path }];
+      const r = await agent('PATCH', `/api/v1/namespaces/${ns}/secrets/db`, { headers: { 'content-type': 'application/json-patch+json' }, body: JSON.stringify(patch) });
+      expect(r.status).toBeGreaterThanOrEqual(400);
+      expectClean(r);
+    }
+  });
+
+  it('a JSON patch "test" on a Secret value (a guessing oracle) is refused', async () => {
+    const patch = [{ op: 'test', path: '/data/password', value: Buffer.from(canaries.byName.secretPassword!).toString('base64') }];
+    const r = await agent('PATCH', `/api/v1/namespaces/${ns}/secrets/db`, { headers: { 'content-type': 'application/json-patch+json' }, body: JSON.stringify(patch) });
+    expect(r.status).toBe(403);
+    expect(r.text).toContain('would reveal a masked value');
+  });
+});
+
+describe('3. errors echo values', () => {
+  it('an invalid copy into /type answers without the value', async () => {
+    const r = await agent('PATCH', `/api/v1/namespaces/${ns}/secrets/db`, {
+      headers: { 'content-type': 'application/json-patch+json' },
+      body: JSON.stringify([{ op: 'copy', from: '/data/token', path: '/type' }]),
+    });
+    expect(r.status).toBeGreaterThanOrEqual(400);
+    expectClean(r);
+  });
+});
+
+describe('4. pre-judgement probes', () => {
+  it('PATCH on pods/log is refused before any upstream call', async () => {
+    const r = await agent('PATCH', `/api/v1/namespaces/${ns}/pods/envpod/log`, { headers: { 'content-type': 'application/merge-patch+json' }, body: '{}' });
+    expect(r.status).toBe(405);
+    expect(r.json()).toMatchObject({ kind: 'Status', reason: 'MethodNotAllowed' });
+    expectClean(r);
+  });
+
+  it.each(['PUT', 'DELETE', 'POST'])('%s on pods/log is refused as well', async (method) => {
+    const r = await agent(method, `/api/v1/namespaces/${ns}/pods/envpod/log`, method === 'DELETE' ? {} : { headers: { 'content-type': 'application/json' }, body: '{}' });
+    expect(r.status).toBe(405);
+    expectClean(r);
+  });
+});
+
+describe('5. the recording tells the truth', () => {
+  it('records the decision actually made and only what the agent received', async () => {
+    const before = new Set(records().map((r) => r.requestId));
+    await agent('PATCH', `/api/v1/namespaces/${ns}/pods/envpod/log`, { headers: { 'content-type': 'application/merge-patch+json' }, body: '{}' });
+    await agent('GET', `/api/v1/namespaces/${ns}/secrets/db`);
+    await agent('GET', `/api/v1/namespaces/${ns}/secrets/db`, { headers: { connection: 'Upgrade', upgrade: 'websocket' } });
+    // Records are written as each request ends; give the last one a moment to reach the file.
+    await new Promise((r) => setTimeout(r, 300));
+    const fresh = records().filter((r) => r.type === 'request' && !before.has(r.requestId));
+    const logPatch = fresh.find((r) => r.method === 'PATCH' && r.request.subresource === 'log');
+    expect(logPatch).toMatchObject({ status: 405, decision: { action: 'error' } });
+    const read = fresh.find((r) => r.method === 'GET' && r.status === 200 && r.request.resource === 'secrets');
+    expect(read?.decision.action).toBe('allow');
+    expect(read?.responseBody).toBeDefined();
+    const upgrade = fresh.find((r) => r.method === 'GET' && r.status === 400 && r.request.resource === 'secrets');
+    expect(upgrade?.decision.action).toBe('error');
+    expect(canariesInRecordings(proxy.recordings, canaries.values)).toEqual([]);
+  });
+});
+
+describe('6. credential shapes', () => {
+  it.each([
+    ['a kubeconfig in a ConfigMap', `/api/v1/namespaces/${ns}/configmaps/kubeconfig`],
+    ['env values named MYSQL_PWD and DB_PASS', `/api/v1/namespaces/${ns}/pods/envpod`],
+    ["a custom resource's spec.password and an env list in its steps", `${WIDGETS}/${ns}/widgets/w1`],
+    ['a Deployment template env value', `/apis/apps/v1/namespaces/${ns}/deployments/web`],
+    ['a ConfigMap value under a credential key', `/api/v1/namespaces/${ns}/configmaps/app`],
+  ])('%s is masked', async (_what, path) => {
+    const r = await agent('GET', path);
+    expect(r.status).toBe(200);
+    expectClean(r);
+  });
+
+  it("the custom resource's printer columns are masked in Tables, whatever the column is called", async () => {
+    for (const includeObject of ['', '&includeObject=None', '&includeObject=Object']) {
+      const r = await agent('GET', `${WIDGETS}/${ns}/widgets?limit=50${includeObject}`, { headers: { accept: 'application/json;as=Table;v=v1;g=meta.k8s.io' } });
+      expect(r.status).toBe(200);
+      expect(r.json().kind).toBe('Table');
+      expectClean(r);
+    }
+    const k = await kubectl(['-n', ns, 'get', 'widgets.canary.airlock-test.dev', '-o', 'wide'], { kubeconfig: kc });
+    expect(k.code).toBe(0);
+    expect(k.stdout).toContain('w1');
+    expectClean(k.stdout);
+  });
+
+  it('the pod log line with a password is masked', async () => {
+    const r = await agent('GET', `/api/v1/namespaces/${ns}/pods/envpod/log`);
+    if (r.status === 200) expectClean(r);
+    else expect(r.status).toBeGreaterThanOrEqual(400);
+  });
+});
+
+describe('7. production cannot be destroyed without approval', () => {
+  const prod = uniqueName('prod');
+  beforeAll(async () => {
+    const admin = await clientFor('admin');
+    await admin.create('/api/v1/namespaces', { apiVersion: 'v1', kind: 'Namespace', metadata: { name: prod, labels: { env: 'production' } } });
+    for (const name of ['a', 'b']) {
+      await admin.create(`/apis/apps/v1/namespaces/${prod}/deployments`, {
+        apiVersion: 'apps/v1', kind: 'Deployment', metadata: { name },
+        spec: { replicas: 1, selector: { matchLabels: { app: name } }, template: { metadata: { labels: { app: name } }, spec: { containers: [{ name: 'c', image: 'registry.example/c:1' }] } } },
+      });
+    }
+    await admin.create(`/api/v1/namespaces/${prod}/secrets`, { apiVersion: 'v1', kind: 'Secret', metadata: { name: 's' }, stringData: { k: 'v' } });
+    await admin.create(`/api/v1/namespaces/${prod}/services`, { apiVersion: 'v1', kind: 'Service', metadata: { name: 'svc' }, spec: { ports: [{ port: 80 }] } });
+  });
+  afterAll(async () => {
+    await (await clientFor('admin')).delete(`/api/v1/namespaces/${prod}`).catch(() => undefined);
+  });
+
+  it('kubectl delete deployments --all is held for every object and deletes nothing', async () => {
+    const r = await kubectl(['-n', prod, 'delete', 'deployments', '--all', '--wait=false'], { kubeconfig: kc });
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toContain('held for approval');
+    const list = await (await clientFor('admin')).get<{ items: unknown[] }>(`/apis/apps/v1/namespaces/${prod}/deployments`);
+    expect(list.items).toHaveLength(2);
+  });
+
+  it.each([['secret', 's'], ['service', 'svc'], ['deployment', 'a']])('deleting %s %s there is held', async (kind, name) => {
+    const r = await kubectl(['-n', prod, 'delete', kind, name, '--wait=false'], { kubeconfig: kc });
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toContain('held for approval');
+  });
+
+  it("deleting another's object outside production is held too", async () => {
+    const r = await kubectl(['-n', ns, 'delete', 'configmap', 'app', '--wait=false'], { kubeconfig: kc });
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toContain('held for approval');
+  });
+});
+
+describe('8. workloads cannot run as a powerful ServiceAccount', () => {
+  const sa = uniqueName('root-sa');
+  beforeAll(async () => {
+    const admin = await clientFor('admin');
+    await admin.create(`/api/v1/namespaces/${ns}/serviceaccounts`, { apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name: sa } });
+    await admin.create('/apis/rbac.authorization.k8s.io/v1/clusterrolebindings', {
+      apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'ClusterRoleBinding', metadata: { name: sa },
+      roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: 'cluster-admin' },
+      subjects: [{ kind: 'ServiceAccount', name: sa, namespace: ns }],
+    });
+  });
+  afterAll(async () => {
+    await (await clientFor('admin')).delete(`/apis/rbac.authorization.k8s.io/v1/clusterrolebindings/${sa}`).catch(() => undefined);
+  });
+
+  it.each([
+    ['a Pod', `/api/v1/namespaces/${ns}/pods`, { apiVersion: 'v1', kind: 'Pod', metadata: { name: 'p' }, spec: { serviceAccountName: sa, containers: [{ name: 'c', image: 'registry.example/c@sha256:' + 'b'.repeat(64) }] } }],
+    ['a Job', `/apis/batch/v1/namespaces/${ns}/jobs`, { apiVersion: 'batch/v1', kind: 'Job', metadata: { name: 'j' }, spec: { template: { spec: { restartPolicy: 'Never', serviceAccountName: sa, containers: [{ name: 'c', image: 'registry.example/c@sha256:' + 'b'.repeat(64) }] } } } }],
+  ])('%s running as a ServiceAccount bound to cluster-admin is denied', async (_what, path, obj) => {
+    const r = await agent('POST', path, { headers: { 'content-type': 'application/json' }, body: JSON.stringify(obj) });
+    expect(r.status).toBe(403);
+    expect(r.text).toContain('no-powerful-service-accounts');
+  });
+
+  it('the same Pod as the namespace default ServiceAccount is admitted', async () => {
+    const pod = { apiVersion: 'v1', kind: 'Pod', metadata: { name: 'plain' }, spec: { containers: [{ name: 'c', image: 'registry.example/c@sha256:' + 'b'.repeat(64) }] } };
+    const r = await agent('POST', `/api/v1/namespaces/${ns}/pods?dryRun=All`, { headers: { 'content-type': 'application/json' }, body: JSON.stringify(pod) });
+    expect(r.status).toBe(201);
+  });
+});
+
+describe('benign work still passes', () => {
+  it('get, list, apply, scale and delete of its own objects', async () => {
+    const own = uniqueName('own');
+    expect((await kubectl(['create', 'namespace', own], { kubeconfig: kc })).code).toBe(0);
+    try {
+      expect((await kubectl(['-n', own, 'create', 'configmap', 'c', '--from-literal=a=b'], { kubeconfig: kc })).code).toBe(0);
+      expect((await kubectl(['-n', own, 'create', 'deployment', 'web', '--image=registry.example/web@sha256:' + 'a'.repeat(64)], { kubeconfig: kc })).code).toBe(0);
+      expect((await kubectl(['-n', own, 'scale', 'deployment', 'web', '--replicas=2'], { kubeconfig: kc })).code).toBe(0);
+      expect((await kubectl(['-n', own, 'get', 'configmaps,deployments', '-o', 'name'], { kubeconfig: kc })).stdout).toContain('configmap/c');
+      expect((await kubectl(['-n', own, 'delete', 'configmap', 'c'], { kubeconfig: kc })).code).toBe(0);
+    } finally {
+      await kubectl(['delete', 'namespace', own, '--wait=false'], { kubeconfig: kc });
+    }
+  });
+});
