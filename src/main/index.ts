@@ -26,7 +26,7 @@ import { startWebhook, type WebhookServer } from '../webhook/server.js';
 import { KubeAuditSink } from '../webhook/audit.js';
 import { startProxy, type ProxyHandle } from '../proxy/server.js';
 import { unionAuthenticator, OidcAuthenticator, TokenReviewAuthenticator, type TokenAuthenticator } from '../proxy/auth/index.js';
-import { maskerFactory } from '../masking/index.js';
+import { createMaskerFactory, maskerFactory } from '../masking/index.js';
 import { FileRecorder } from '../recording/file-recorder.js';
 import { registry, leaderStatus } from '../metrics/registry.js';
 
@@ -184,7 +184,8 @@ export async function start(cfg: Config): Promise<Running> {
       upstream: client,
       engine,
       approvals,
-      masker: maskerFactory,
+      // What agents see carries unlinkable markers (no guessing oracle); approvers' diffs keep stable ones.
+      masker: createMaskerFactory({ markers: 'unlinkable' }),
       recorder,
       auth: unionAuthenticator({ clientCerts: Boolean(cfg.proxy.clientCAFile), tokens }),
       maxBodyBytes: cfg.proxy.maxBodyBytes,

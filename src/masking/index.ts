@@ -4,8 +4,8 @@ import { maskedValuesTotal } from '../metrics/registry.js';
 import { TextMasker, type MaskCounts } from './detectors.js';
 import { JsonMaskStream, type JsonUnitMasker, type UnitRole } from './json-stream.js';
 import { LogMaskStream } from './logs.js';
-import { Marker, maskingKeyFromEnv } from './marker.js';
-import { kindForResource, type ObjectMaskContext } from './object-mask.js';
+import { Marker, maskingKeyFromEnv, type MarkerMode } from './marker.js';
+import { kindForResource, maskObject, type ObjectMaskContext } from './object-mask.js';
 import { credentialColumnsOf } from './protected-values.js';
 import { maskUnit } from './unit-mask.js';
 import { ValueScrubber } from './value-scrubber.js';
@@ -13,7 +13,7 @@ import type { MaskTarget, MaskerFactory } from './types.js';
 import { applyView, HIDDEN, type ObjectView } from './views.js';
 
 export type { MaskTarget, MaskerFactory } from './types.js';
-export { Marker, MARKER_PREFIX, isMarker, maskingKeyFromEnv } from './marker.js';
+export { Marker, MARKER_PREFIX, isMarker, maskingKeyFromEnv, type MarkerMode } from './marker.js';
 export { detectors, detectRegions, TextMasker, type Detector, type MaskCounts, type MaskKind, type TextMaskerOptions } from './detectors.js';
 export { JsonMaskStream, JsonMaskingError, DEFAULT_MAX_UNIT_BYTES, DEFAULT_MAX_RESPONSE_BYTES, type JsonUnitMasker, type UnitRole } from './json-stream.js';
 export { LogMaskStream, LogLineMasker, DEFAULT_MAX_LINE_BYTES } from './logs.js';
@@ -42,6 +42,8 @@ export interface MaskerFactoryOptions {
    * DEFAULT_MAX_RESPONSE_BYTES). Watches are unbounded in total (each event is bounded by maxUnitBytes).
    */
   maxResponseBytes?: number;
+  /** stable (default: equal values, equal markers) or unlinkable (salted per marker: for agents; see marker.ts). */
+  markers?: MarkerMode;
   /** Exact values to mask as well (e.g. the values of the Secrets a pod references). */
   extraValues?: (target: MaskTarget) => readonly string[];
 }
@@ -95,7 +97,7 @@ class UnmaskableStream extends Transform {
 }
 
 export function createMaskerFactory(opts: MaskerFactoryOptions = {}): MaskerFactory {
-  const marker = new Marker(opts.key ?? maskingKeyFromEnv());
+  const marker = new Marker(opts.key ?? maskingKeyFromEnv(), opts.markers ?? 'stable');
   const needsMasking: MaskerFactory['needsMasking'] = (target, rules) => {
     // Rules present means the policy asks for masking: env values and secret-shaped strings are masked
     // in every object response, whatever the resource (CRDs and v1 Lists can embed Secrets too).
@@ -131,7 +133,15 @@ export function createMaskerFactory(opts: MaskerFactoryOptions = {}): MaskerFact
     recordCounts(ctx.counts);
     return out;
   };
-  return { needsMasking, create, maskValue };
+  const reveals: NonNullable<MaskerFactory['reveals']> = (value, secrets, target, rules) => {
+    const scrubber = ValueScrubber.of(secrets);
+    if (!scrubber) return false;
+    // Names and shapes only: a value that is hidden merely because it is known from elsewhere in the same
+    // object (value-aware scrubbing) would be in clear once that elsewhere changes.
+    const ctx: ObjectMaskContext = { text: new TextMasker(marker, rules.patterns, []), rules, counts: {} };
+    return scrubber.contains(JSON.stringify(maskObject(structuredClone(value), ctx, kindForResource(target.resource))));
+  };
+  return { needsMasking, create, maskValue, reveals };
 }
 
 /** The process-wide factory (key from AIRLOCK_MASKING_KEY or random per process). */

@@ -19,17 +19,27 @@ export function maskingKeyFromEnv(env: NodeJS.ProcessEnv = process.env): Buffer 
   return randomBytes(32);
 }
 
+/**
+ * stable: equal values give equal markers (for readers who may compare, such as approvers looking at a
+ * diff). unlinkable: every marker is salted afresh, so markers say nothing about the value. Agents get
+ * unlinkable markers: an agent can have any value of its choosing masked (write it, read it back, or a
+ * dry run), so a stable marker would let it test guesses against a hidden value's marker.
+ */
+export type MarkerMode = 'stable' | 'unlinkable';
+
 export class Marker {
   // A KeyObject, created once: passing a raw Buffer to createHmac re-imports the key on every call.
   private readonly key: KeyObject;
-  constructor(key: Buffer) {
+  constructor(key: Buffer, readonly mode: MarkerMode = 'stable') {
     if (key.length < 16) throw new Error('masking key must hold at least 16 bytes');
     this.key = createSecretKey(Buffer.from(key));
   }
 
   /** The marker for a value (string or raw bytes). */
   mark(value: string | Buffer): string {
-    const h = createHmac('sha256', this.key).update(value).digest('hex');
+    const hmac = createHmac('sha256', this.key);
+    if (this.mode === 'unlinkable') hmac.update(randomBytes(16));
+    const h = hmac.update(value).digest('hex');
     return MARKER_PREFIX + h.slice(0, MARKER_HASH_LENGTH);
   }
 

@@ -39,4 +39,9 @@ export interface MaskerFactory {
    * an agent creating a Secret sends its data). Same rules and markers as create().
    */
   maskValue?(value: unknown, target: Omit<MaskTarget, 'contentType'>, rules: ResolvedMasking): unknown;
+  /**
+   * Whether any of `secrets` (in any spelling) would stay readable in `value` when it is masked by key
+   * names and value shapes alone: the write guard refuses writes that move a hidden value there.
+   */
+  reveals?(value: unknown, secrets: readonly string[], target: Omit<MaskTarget, 'contentType'>, rules: ResolvedMasking): boolean;
 }

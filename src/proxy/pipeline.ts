@@ -18,6 +18,7 @@ import { forwardableHeaders } from './headers.js';
 import { ResponseGate, STRICTEST_MASKING, type MaskView } from './gate.js';
 import { decideAll, judgedAttributes, verdictFor } from './judge.js';
 import { mutate, outgoingFor, type Outgoing } from './mutate.js';
+import { protobufObjectMeta } from './protobuf-meta.js';
 import { AGENT_ANNOTATION, SESSION_ANNOTATION } from './provenance.js';
 import { finishRecord, requestBodyForRecord } from './record.js';
 import { RequestError, type RequestInfo } from './request-info.js';
@@ -118,7 +119,10 @@ async function judgeAndForward(
   const strictView = maskView(info, user, STRICTEST_MASKING, subject.knownValues, false);
 
   // guard: values that would move out of masking's sight, or be probed for.
-  const unsafe = refuseUnsafeWrite(info.resource, subject.kind, body?.value, subject.object);
+  const unsafe = refuseUnsafeWrite(
+    { resource: info.resource, object: subject.object, oldObject: subject.oldObject, hidden: subject.liveValues ?? [] },
+    { masker: ctx.masker, target: strictView.target, rules: STRICTEST_MASKING },
+  );
   if (unsafe) {
     gate.answer(unsafe, strictView);
     return 'done';
@@ -227,8 +231,9 @@ function identityFor(ctx: ProxyContext, user: UserInfo, info: RequestInfo, verb:
   return ctx.upstream.identity(user, token);
 }
 
-/** metadata.name of a created object (empty for generateName: the API server picks the name). */
+/** metadata.name of a created object, JSON or protobuf (empty for generateName: the API server picks it). */
 function createdName(body: unknown): string | undefined {
+  if (Buffer.isBuffer(body)) return protobufObjectMeta(body).name;
   const meta = isObj(body) && isObj(body.metadata) ? body.metadata : undefined;
   return typeof meta?.name === 'string' && meta.name ? meta.name : undefined;
 }

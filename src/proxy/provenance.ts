@@ -11,6 +11,13 @@ type Obj = Record<string, unknown>;
 /** API groups whose objects are never stored (reviews): the API server rejects any metadata on them. */
 const VIRTUAL_GROUPS = new Set(['authorization.k8s.io', 'authentication.k8s.io']);
 
+/** The agent that created an object through the proxy (its airlock.dev/agent annotation), if any. */
+export function creatorOf(obj: Obj | undefined): string | undefined {
+  const meta = isObj(obj?.metadata) ? (obj.metadata as Obj) : undefined;
+  const v = isObj(meta?.annotations) ? (meta.annotations as Obj)[AGENT_ANNOTATION] : undefined;
+  return typeof v === 'string' ? v : undefined;
+}
+
 /** Whether a write to this resource produces a stored object that can carry provenance. */
 export function stampable(apiGroup: string, subresource: string | undefined): boolean {
   return !subresource && !VIRTUAL_GROUPS.has(apiGroup);

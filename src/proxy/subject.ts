@@ -7,11 +7,12 @@ import type { ParsedBody } from './body.js';
 import { isObj } from './context.js';
 import { collectionItems, dryRunObject, liveObject, probeFailed, protobufAsJson, resourceVersionOf, type Obj, type ProbeContext, type ProbeFailure } from './dryrun.js';
 import { STRICTEST_MASKING } from './gate.js';
-import { withProvenance, stampable as canStamp } from './provenance.js';
+import { AGENT_ANNOTATION, creatorOf, withProvenance, stampable as canStamp } from './provenance.js';
 import type { RequestInfo } from './request-info.js';
 import { collectionListQuery, type EffectiveOptions } from './request-options.js';
 import { kubeStatus, type KubeStatus } from './status.js';
 import { UPGRADE_SUBRESOURCES } from './subresources.js';
+import { oracleTest } from './write-guards.js';
 
 export interface Subject {
   /** What will be forwarded (the agent's body, converted and stamped with provenance). */
@@ -28,6 +29,8 @@ export interface Subject {
   pinned: boolean;
   /** Values the touched objects protect (scrubbed from every answer about this request). */
   knownValues: string[];
+  /** Of those, the values the live object protects (a write must not move them out of masking's sight). */
+  liveValues?: string[];
 }
 
 export type SubjectResult = { subject: Subject } | { refuse: KubeStatus; knownValues: string[] } | (ProbeFailure & { knownValues: string[] });
@@ -36,6 +39,17 @@ export type SubjectResult = { subject: Subject } | { refuse: KubeStatus; knownVa
 function carriesResourceVersion(kind: ParsedBody['kind'] | undefined, body: unknown): boolean {
   if (kind === 'json-patch') return Array.isArray(body) && body.some((op) => isObj(op) && op.path === '/metadata/resourceVersion');
   return isObj(body) && isObj(body.metadata) && (body.metadata as Obj).resourceVersion !== undefined && (body.metadata as Obj).resourceVersion !== '';
+}
+
+/**
+ * Provenance on an update: the session is stamped, but who created the object stays what it was (an
+ * agent that could claim creation by editing an object could then delete others' objects as its own).
+ * A change of the creator annotation the body makes anyway is refused by the write guards.
+ */
+function updateProvenance(provenance: Record<string, string>, live: Obj | undefined): Record<string, string> {
+  const { [AGENT_ANNOTATION]: _agent, ...rest } = provenance;
+  const creator = creatorOf(live);
+  return creator ? { ...rest, [AGENT_ANNOTATION]: creator } : rest;
 }
 
 function valuesOf(...objs: (Obj | Obj[] | undefined)[]): string[] {
@@ -83,12 +97,16 @@ export async function resolveSubject(
     if (!oldObject && kind !== 'apply-patch' && method === 'PATCH') {
       return { refuse: kubeStatus(404, `${info.resource}${info.name ? ` "${info.name}"` : ''} not found`, 'NotFound', { name: info.name, group: info.apiGroup, kind: info.resource }), knownValues: [] };
     }
+    const liveValues = valuesOf(oldObject);
+    // Before the dry run: whether a `test` op passes or fails would already answer the guess.
+    const oracle = kind === 'json-patch' ? oracleTest(info.resource, value, oldObject, liveValues) : undefined;
+    if (oracle) return { refuse: kubeStatus(403, `airlock: JSON patch "test" operations on ${oracle} are refused: they would reveal a masked value`, 'Forbidden'), knownValues: liveValues };
     const rv = stampable ? resourceVersionOf(oldObject) : undefined;
     const pinned = !!rv && !carriesResourceVersion(kind, value);
-    value = stampable ? withProvenance(kind, value, provenance, oldObject, rv) : value;
+    value = stampable ? withProvenance(kind, value, updateProvenance(provenance, oldObject), oldObject, rv) : value;
     const result = await dryRunObject(probe, method, info, contentType!, value);
     if (probeFailed(result)) return { ...result, knownValues: known() };
-    return { subject: { body: value, kind, contentType, object: result.value, ...(oldObject ? { oldObject } : {}), pinned, knownValues: valuesOf(oldObject, result.value) } };
+    return { subject: { body: value, kind, contentType, object: result.value, ...(oldObject ? { oldObject } : {}), pinned, knownValues: [...new Set([...liveValues, ...valuesOf(result.value)])], liveValues } };
   }
 
   if (info.isResourceRequest && method === 'POST' && kind !== undefined) {

@@ -35,8 +35,9 @@ export async function startShippedProxy(opts: { approvalLabels?: Record<string, 
   const recorder = new FileRecorder({ dir: recordings, fsync: 'always', housekeepingMs: 0 });
   await installCrds(await clientFor('admin'));
   const airlock = await clientFor('airlock');
-  const masker = createMaskerFactory({ key: randomBytes(32) });
-  const approvals = new KubeApprovalService({ client: airlock, redact: maskingRedactor(masker), ...(opts.approvalLabels ? { labels: opts.approvalLabels } : {}) });
+  const key = randomBytes(32);
+  const masker = createMaskerFactory({ key, markers: 'unlinkable' });
+  const approvals = new KubeApprovalService({ client: airlock, redact: maskingRedactor(createMaskerFactory({ key })), ...(opts.approvalLabels ? { labels: opts.approvalLabels } : {}) });
   const proxy = await startTestProxy({
     policies: [defaultPolicy()],
     masker,

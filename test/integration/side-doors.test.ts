@@ -222,6 +222,61 @@ describe('8. workloads cannot run as a powerful ServiceAccount', () => {
   });
 });
 
+describe('red-team findings', () => {
+  const jsonPatch = (path: string, ops: unknown[]) => agent('PATCH', path, { headers: { 'content-type': 'application/json-patch+json' }, body: JSON.stringify(ops) });
+
+  it.each([
+    ['a Secret value moved into an annotation', `/api/v1/namespaces/${ns}/secrets/db`, [{ op: 'add', path: '/metadata/annotations', value: {} }, { op: 'move', from: '/data/password', path: '/metadata/annotations/x' }]],
+    ['a ConfigMap credential moved to a plain key', `/api/v1/namespaces/${ns}/configmaps/app`, [{ op: 'move', from: '/data/DB_PASSWORD', path: '/data/plain' }]],
+    ['a ConfigMap credential copied to a plain key', `/api/v1/namespaces/${ns}/configmaps/app`, [{ op: 'copy', from: '/data/DB_PASSWORD', path: '/data/plain' }]],
+    ['a Deployment env value moved into a label', `/apis/apps/v1/namespaces/${ns}/deployments/web`, [{ op: 'move', from: '/spec/template/spec/containers/0/env/0/value', path: '/spec/template/metadata/labels/leak' }]],
+    ['a Pod env value copied into an annotation', `/api/v1/namespaces/${ns}/pods/envpod`, [{ op: 'add', path: '/metadata/annotations', value: {} }, { op: 'copy', from: '/spec/containers/0/env/0/value', path: '/metadata/annotations/x' }]],
+  ])('%s is refused and nothing changes', async (_what, path, ops) => {
+    const r = await jsonPatch(path, ops);
+    expect(r.status).toBe(403);
+    expectClean(r);
+    const after = await agent('GET', path);
+    expectClean(after);
+  });
+
+  it.each([
+    ['the last-applied annotation of a Secret', `/api/v1/namespaces/${ns}/secrets/applied`, '/metadata/annotations/kubectl.kubernetes.io~1last-applied-configuration'],
+    ['a whole container with env values', `/apis/apps/v1/namespaces/${ns}/deployments/web`, '/spec/template/spec/containers/0'],
+    ["a custom resource's credential field", `${WIDGETS}/${ns}/widgets/w1`, '/spec/password'],
+    ['the whole object', `/api/v1/namespaces/${ns}/configmaps/kubeconfig`, ''],
+  ])('a JSON patch "test" on %s is refused (no guessing oracle)', async (_what, path, pointer) => {
+    const r = await agent('PATCH', `${path}?dryRun=All`, { headers: { 'content-type': 'application/json-patch+json' }, body: JSON.stringify([{ op: 'test', path: pointer, value: 'guess' }]) });
+    expect(r.status).toBe(403);
+    expect(r.text).toContain('would reveal a masked value');
+  });
+
+  it('markers are unlinkable: the same hidden value never shows the same marker twice, and a right guess does not match it', async () => {
+    const first = (await agent('GET', `/api/v1/namespaces/${ns}/secrets/db`)).json() as { data: Record<string, string> };
+    const second = (await agent('GET', `/api/v1/namespaces/${ns}/secrets/db`)).json() as { data: Record<string, string> };
+    expect(first.data.password).not.toBe(second.data.password);
+    const guess = await agent('POST', `/api/v1/namespaces/${ns}/configmaps?dryRun=All`, {
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: uniqueName('guess') }, data: { PASSWORD_1: canaries.byName.secretPassword } }),
+    });
+    expect(guess.status).toBe(201);
+    const shown = (guess.json() as { data: Record<string, string> }).data.PASSWORD_1!;
+    expect(shown).toMatch(/^airlock-masked:/);
+    for (const m of [first.data.password, second.data.password]) expect(Buffer.from(m!, 'base64').toString()).not.toBe(shown);
+  });
+
+  it("an agent cannot make another's object its own by editing it, then delete it without approval", async () => {
+    const admin = await clientFor('admin');
+    const victim = uniqueName('victim');
+    await admin.create(`/api/v1/namespaces/${ns}/configmaps`, { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: victim }, data: { a: 'b' } });
+    expect((await kubectl(['-n', ns, 'label', 'configmap', victim, 'x=y'], { kubeconfig: kc })).code).toBe(0);
+    const del = await kubectl(['-n', ns, 'delete', 'configmap', victim, '--wait=false'], { kubeconfig: kc });
+    expect(del.stderr).toContain('held for approval');
+    await admin.get(`/api/v1/namespaces/${ns}/configmaps/${victim}`);
+    const claim = await agent('PATCH', `/api/v1/namespaces/${ns}/configmaps/${victim}`, { headers: { 'content-type': 'application/merge-patch+json' }, body: JSON.stringify({ metadata: { annotations: { 'airlock.dev/agent': 'agent-ci' } } }) });
+    expect(claim.status).toBe(403);
+  });
+});
+
 describe('benign work still passes', () => {
   it('get, list, apply, scale and delete of its own objects', async () => {
     const own = uniqueName('own');
