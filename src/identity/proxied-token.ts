@@ -17,7 +17,7 @@
 // The verb and the signed name travel in clear because the webhook cannot derive them exactly
 // (admission only knows the operation; for generateName creates it sees the generated name).
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
-import type { UserInfo } from '../policy/types.js';
+import type { ResourceCoordinates, UserInfo } from '../policy/types.js';
 
 export const PROXIED_EXTRA_KEY = 'airlock.dev/proxied';
 export const VALIDITY_SECONDS = 30;
@@ -30,35 +30,24 @@ const MAX_TOKEN_LENGTH = 1024;
 /** kube-apiserver's name generator truncates generateName to 63 - 5 characters before appending 5 random ones. */
 const MAX_GENERATE_NAME_PREFIX = 58;
 
-/** What the proxy forwards: the agent's identity and the request's coordinates (as RequestInfo gives them). */
-export interface ProxiedRequest {
+/**
+ * What the proxy forwards: the agent's identity and the request's coordinates (as RequestInfo gives them).
+ * name: from the URL, or for a create from the body's metadata.name; empty for a create that uses
+ * metadata.generateName (the proxy cannot know the name the API server generates).
+ */
+export interface ProxiedRequest extends ResourceCoordinates {
   user: UserInfo;
-  verb: string;
-  apiGroup: string;
-  apiVersion: string;
-  resource: string;
-  subresource?: string;
-  namespace?: string;
-  /**
-   * The object's name: from the URL, or for a create from the body's metadata.name. Leave it empty for a
-   * create that uses metadata.generateName (the proxy cannot know the name the API server generates).
-   */
-  name?: string;
   /** ?dryRun=All on the forwarded request (bound, so a token seen on a dry run cannot admit a real write). */
   dryRun?: boolean;
 }
 
-/** What the webhook sees of a request (the AdmissionRequest, adapted in src/webhook/proxied.ts). */
-export interface AdmittedRequest {
+/**
+ * What the webhook sees of a request (the AdmissionRequest, adapted in src/webhook/proxied.ts): the
+ * operation instead of the verb; name is AdmissionRequest.name (for generateName creates, the generated name).
+ */
+export interface AdmittedRequest extends Omit<ResourceCoordinates, 'verb'> {
   user: { username: string; uid?: string; groups: string[] };
   operation: 'CREATE' | 'UPDATE' | 'DELETE' | 'CONNECT';
-  apiGroup: string;
-  apiVersion: string;
-  resource: string;
-  subresource?: string;
-  namespace?: string;
-  /** AdmissionRequest.name: for generateName creates, the generated name. */
-  name?: string;
   /** object.metadata.generateName of a CREATE, if any. */
   generateName?: string;
   dryRun: boolean;

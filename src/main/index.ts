@@ -191,6 +191,7 @@ export async function start(cfg: Config): Promise<Running> {
       maxBodyBytes: cfg.proxy.maxBodyBytes,
       proxiedSigner: proxiedSigner(proxiedKey),
       serviceAccounts,
+      audit: new KubeAuditSink({ client, onError: (err) => log.warn('audit sink', { error: String(err) }) }),
       onError: (err) => log.error('proxy error', { error: String((err as Error)?.stack ?? err) }),
     });
     log.info('proxy serving', { port: proxy.port });

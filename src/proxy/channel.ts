@@ -7,6 +7,8 @@ import { Writable } from 'node:stream';
 export interface AgentChannel {
   /** Whether the status line went out (a later failure can only cut the connection). */
   readonly started: boolean;
+  /** Whether the agent has gone away (errors after that are expected, not internal). */
+  readonly gone: boolean;
   /** A complete answer with a known body. */
   send(status: number, headers: OutgoingHttpHeaders, body: string | Buffer): void;
   /** Starts a streamed answer; the returned stream takes the body. */
@@ -22,6 +24,10 @@ export class HttpChannel implements AgentChannel {
 
   get started(): boolean {
     return this.res.headersSent;
+  }
+
+  get gone(): boolean {
+    return this.res.destroyed || this.res.req.socket.destroyed;
   }
 
   send(status: number, headers: OutgoingHttpHeaders, body: string | Buffer): void {
@@ -57,6 +63,10 @@ export class SocketChannel implements AgentChannel {
 
   get started(): boolean {
     return this.done;
+  }
+
+  get gone(): boolean {
+    return this.socket.destroyed;
   }
 
   send(status: number, headers: OutgoingHttpHeaders, body: string | Buffer): void {

@@ -8,6 +8,7 @@ import type { Decision, PolicyEngine, UserInfo } from '../policy/types.js';
 import type { Recorder } from '../recording/types.js';
 import type { ProxiedRequest } from '../identity/proxied-token.js';
 import type { ServiceAccountChecker } from '../policy/service-account-enrich.js';
+import type { AuditSink } from '../webhook/audit.js';
 import type { Authenticator } from './auth/types.js';
 import type { RequestInfo } from './request-info.js';
 import type { Upstream } from './upstream.js';
@@ -26,6 +27,8 @@ export interface ProxyContext {
   openSockets?: Set<Duplex>;
   /** Records being written; close() waits for them so none is lost on shutdown. */
   pendingRecords: Set<Promise<void>>;
+  /** Where audit-only rule hits go (the same Events and summaries as the webhook's). */
+  audit?: AuditSink;
   /** Finds what the ServiceAccounts of a workload may do (the engine's bound for them). */
   serviceAccounts?: ServiceAccountChecker;
   /** Signs the airlock.dev/proxied token for one forwarded request: pass it to upstream.identity(user, value). */

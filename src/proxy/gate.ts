@@ -28,6 +28,14 @@ export interface MaskView {
   recordBody: boolean;
   /** Whether headers go out at once (watches, log follows). */
   flush: boolean;
+  /** Audit-only hits, shown to the agent as Kubernetes Warning headers (as the webhook's warnings are). */
+  warnings?: string[];
+}
+
+/** Warning headers in the form kube-apiserver sends them (kubectl prints them as "Warning: ..."). */
+function warningHeaders(view: MaskView | undefined): Record<string, string[]> {
+  const w = view?.warnings ?? [];
+  return w.length ? { warning: w.map((t) => `299 - ${JSON.stringify(t.replace(/[\r\n]/g, ' '))}`) } : {};
 }
 
 const JSON_HEADERS: OutgoingHttpHeaders = { 'content-type': 'application/json', 'cache-control': 'no-cache, private' };
@@ -41,6 +49,10 @@ export class ResponseGate {
 
   get started(): boolean {
     return this.channel.started;
+  }
+
+  get agentGone(): boolean {
+    return this.channel.gone;
   }
 
   onAgentGone(fn: () => void): void {
@@ -57,7 +69,7 @@ export class ResponseGate {
     this.ex.reason = masked.message;
     this.ex.responseBody = masked;
     this.observe(masked.code);
-    this.channel.send(masked.code, JSON_HEADERS, JSON.stringify(masked));
+    this.channel.send(masked.code, { ...JSON_HEADERS, ...warningHeaders(view) }, JSON.stringify(masked));
   }
 
   /**
@@ -84,6 +96,8 @@ export class ResponseGate {
   relay(ures: IncomingMessage, view: MaskView): Promise<void> {
     const status = ures.statusCode ?? 502;
     const headers = responseHeaders(ures.headers);
+    const warnings = warningHeaders(view).warning;
+    if (warnings) (headers as Record<string, unknown>).warning = [...[headers.warning ?? []].flat().map(String), ...warnings];
     const contentType = String(ures.headers['content-type'] ?? '');
     let transform: Transform | undefined;
     const masker = this.ctx.masker;

@@ -1,5 +1,6 @@
-// From a policy decision to what the proxy does: forward (possibly with a mutation) or answer with a
-// Status. Holds go through the ApprovalService (async: 403 naming the Approval; inline: wait, then retry).
+// The judge stage: the engine's decision over every judged variant of a request, and what the proxy does
+// with it: forward (possibly with a mutation) or answer with a Status (messages from src/policy/verdict.ts,
+// shared with the webhook).
 import type { ApprovalService, HoldDecision } from '../approvals/types.js';
 import type { Decision, PolicyEngine, RequestAttributes, UserInfo } from '../policy/types.js';
 import { baseAttributes } from './admit.js';
@@ -8,6 +9,7 @@ import type { Subject } from './subject.js';
 import type { EffectiveOptions } from './request-options.js';
 import { collectionItemsOf } from '../approvals/effect.js';
 import { parseDurationMs } from './duration.js';
+import { holdVerdict, verdictOf } from '../policy/verdict.js';
 import { kubeStatus, type KubeStatus } from './status.js';
 
 export type Verdict =
@@ -33,18 +35,13 @@ export function decideAll(engine: PolicyEngine, variants: RequestAttributes[]): 
   return worst!; // the engine records airlock_decisions_total and its own duration
 }
 
-export function denyMessage(d: Decision, reason: string): string {
-  const who = d.matched ? `policy ${d.matched.policy} rule ${d.matched.rule}` : 'policy';
-  // The engine's reason may already carry the explanations; add only those it does not mention.
-  const why = d.explanations
-    .filter((e) => !reason.includes(e.message))
-    .map((e) => `${e.path ? e.path + ': ' : ''}${e.message}`)
-    .join('; ');
-  return `airlock: denied by ${who}: ${reason}${why ? ` (${why})` : ''}`;
-}
-
 export const NOT_AN_AGENT = 'not an agent identity governed by any AgentPolicy: this endpoint serves agents only';
 
+/**
+ * The proxy's envelope around the shared decision core (src/policy/verdict.ts): forward, or a 403 Status
+ * with the core's message. Holds go through the ApprovalService (async: 403 naming the Approval; inline:
+ * wait for the decision, then judge the retry).
+ */
 export async function verdictFor(
   d: Decision,
   attrs: RequestAttributes,
@@ -52,25 +49,16 @@ export async function verdictFor(
   signal: AbortSignal,
 ): Promise<Verdict> {
   if (!d.agent) return { forward: false, decision: d, status: kubeStatus(403, `airlock: ${attrs.user.username} is ${NOT_AN_AGENT}`, 'Forbidden') };
-  switch (d.action) {
-    case 'allow':
-    case 'mutate':
-      return { forward: true, decision: d };
-    case 'deny':
-      return { forward: false, decision: d, status: kubeStatus(403, denyMessage(d, d.reason), 'Forbidden', details(attrs)) };
-    case 'hold':
-      return hold(d, attrs, approvals, signal);
-  }
+  if (d.action === 'hold' && approvals) return hold(d, attrs, approvals, signal);
+  const v = verdictOf(d, true);
+  return v.admit ? { forward: true, decision: d } : { forward: false, decision: d, status: kubeStatus(403, v.message, 'Forbidden', details(attrs)) };
 }
 
 function details(attrs: RequestAttributes, name?: string): { name?: string; group?: string; kind?: string } {
   return { name: name ?? attrs.name, group: attrs.apiGroup, kind: attrs.resource };
 }
 
-async function hold(d: HoldDecision, attrs: RequestAttributes, approvals: ApprovalService | undefined, signal: AbortSignal): Promise<Verdict> {
-  if (!approvals) {
-    return { forward: false, decision: d, status: kubeStatus(403, denyMessage(d, `${d.reason} (requires approval, but no approval service is configured)`), 'Forbidden', details(attrs)) };
-  }
+async function hold(d: HoldDecision, attrs: RequestAttributes, approvals: ApprovalService, signal: AbortSignal): Promise<Verdict> {
   let outcome = await approvals.hold(attrs, d);
   const name = outcome.approval.metadata.name ?? '';
   // A dry run is never written as an Approval (nothing to wait for): it is answered at once.
@@ -80,25 +68,9 @@ async function hold(d: HoldDecision, attrs: RequestAttributes, approvals: Approv
     else if (latest.status?.phase === 'Denied') outcome = { approval: latest, state: 'denied' };
     else if (latest.status?.phase === 'Expired') outcome = { approval: latest, state: 'expired' };
   }
-  switch (outcome.state) {
-    case 'approved':
-      return { forward: true, decision: d, approval: name };
-    case 'pending':
-      return {
-        forward: false,
-        decision: d,
-        approval: name,
-        status: kubeStatus(403, `airlock: held for approval: kubectl approve ${name} (${d.matched ? `policy ${d.matched.policy} rule ${d.matched.rule}: ` : ''}${d.reason})`, 'Forbidden', { ...details(attrs), name, kind: 'Approval', group: 'airlock.dev' }),
-      };
-    case 'denied':
-    case 'expired':
-      return {
-        forward: false,
-        decision: d,
-        approval: name,
-        status: kubeStatus(403, `airlock: approval ${name} was ${outcome.state}: ${denyMessage(d, d.reason)}`, 'Forbidden', { ...details(attrs), name, kind: 'Approval', group: 'airlock.dev' }),
-      };
-  }
+  const v = holdVerdict(d, { ...outcome, persisted: !attrs.dryRun });
+  if (v.admit) return { forward: true, decision: d, approval: name };
+  return { forward: false, decision: d, approval: name, status: kubeStatus(403, v.message, 'Forbidden', { ...details(attrs), name, kind: 'Approval', group: 'airlock.dev' }) };
 }
 
 /**

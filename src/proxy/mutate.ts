@@ -5,7 +5,7 @@ import type { Decision } from '../policy/types.js';
 import { isObj } from './context.js';
 import { collectionPath, type Obj } from './dryrun.js';
 import { applyJsonPatch } from './json-patch.js';
-import { denyMessage } from './judge.js';
+import { denyMessage } from '../policy/verdict.js';
 import { target, type RequestInfo } from './request-info.js';
 import { kubeStatus, type KubeStatus } from './status.js';
 import type { Subject } from './subject.js';
@@ -19,6 +19,12 @@ export interface Outgoing {
 }
 
 export function outgoingFor(info: RequestInfo, method: string, subject: Subject): Outgoing {
+  if (subject.method === 'PUT' && method === 'PATCH') {
+    // Sent as the whole judged object: patch-only options (force) do not apply to a PUT.
+    const params = new URLSearchParams(info.params);
+    params.delete('force');
+    return { method: 'PUT', path: target({ path: info.path, query: params.toString() }), body: subject.body, contentType: 'application/json' };
+  }
   return { method, path: target(info), body: subject.body, ...(subject.contentType ? { contentType: subject.contentType } : {}) };
 }
 
@@ -40,7 +46,7 @@ export function mutate(decision: Extract<Decision, { action: 'mutate' }>, info: 
       }
       return { method: subject.oldObject ? 'PUT' : 'POST', path, body, contentType: 'application/json' };
     }
-    return kubeStatus(403, denyMessage(decision, `${decision.reason} (the mutation cannot be applied to a ${method} request without an object)`), 'Forbidden');
+    return kubeStatus(403, denyMessage(decision, `the mutation cannot be applied to a ${method} request without an object`), 'Forbidden');
   } catch (err) {
     return kubeStatus(403, denyMessage(decision, `mutation failed: ${(err as Error).message}`), 'Forbidden');
   }

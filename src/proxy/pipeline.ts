@@ -17,6 +17,7 @@ import type { ProbeContext } from './dryrun.js';
 import { forwardableHeaders } from './headers.js';
 import { ResponseGate, STRICTEST_MASKING, type MaskView } from './gate.js';
 import { decideAll, judgedAttributes, verdictFor } from './judge.js';
+import { auditWarnings, denyMessage } from '../policy/verdict.js';
 import { mutate, outgoingFor, type Outgoing } from './mutate.js';
 import { protobufObjectMeta } from './protobuf-meta.js';
 import { AGENT_ANNOTATION, SESSION_ANNOTATION } from './provenance.js';
@@ -44,7 +45,8 @@ export async function serveAgentRequest(ctx: ProxyContext, req: IncomingMessage,
   try {
     await runStages(ctx, req, ex, gate, upgrade);
   } catch (err) {
-    ctx.onError(err);
+    // A request whose agent went away fails on the way (its upstream call is cut): that is not an error.
+    if (!gate.agentGone) ctx.onError(err);
     if (!gate.started) gate.answer(kubeStatus(500, 'airlock: internal error in the agent proxy'));
     else gate.abort();
   } finally {
@@ -134,7 +136,9 @@ async function judgeAndForward(
   if (checker) await Promise.all(variants.map((a) => enrichServiceAccounts(a, checker, ctx.engine)));
   const decision = decideAll(ctx.engine, variants);
   ex.decision = decision;
+  if (decision.audits.length) ctx.audit?.record(decision.audits, variants[0]!, { group: info.apiGroup, version: info.apiVersion, kind: String(subject.object?.kind ?? subject.oldObject?.kind ?? '') });
   const view = maskView(info, user, decision.masking, subject.knownValues, decision.recording.enabled && decision.recording.bodies);
+  view.warnings = auditWarnings(decision.audits);
   const agentGone = new AbortController();
   if (decision.action === 'hold') gate.onAgentGone(() => agentGone.abort());
   const verdict = await verdictFor(decision, variants[0]!, ctx.approvals, agentGone.signal);
@@ -146,7 +150,7 @@ async function judgeAndForward(
 
   if (upgrade) {
     if (decision.action === 'mutate') {
-      gate.answer(kubeStatus(403, `airlock: ${decision.reason} (a stream cannot be mutated)`, 'Forbidden'), view);
+      gate.answer(kubeStatus(403, denyMessage(decision, 'a stream cannot be mutated'), 'Forbidden'), view);
       return 'done';
     }
     await forwardUpgrade(ctx, req, ex, gate, { info, user, decision, view, identity: identityFor(ctx, user, info, info.verb, undefined, false), head: upgrade.head });

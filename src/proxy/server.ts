@@ -15,6 +15,7 @@ import type { Recorder } from '../recording/types.js';
 import type { ProxiedRequest } from '../identity/proxied-token.js';
 import { certificateExpiry } from '../metrics/registry.js';
 import type { ServiceAccountChecker } from '../policy/service-account-enrich.js';
+import type { AuditSink } from '../webhook/audit.js';
 import type { Authenticator } from './auth/types.js';
 import { DEFAULT_MAX_BODY_BYTES } from './body.js';
 import { Upstream } from './upstream.js';
@@ -39,6 +40,8 @@ export interface ProxyOptions {
   namespaceLabelTtlMs?: number;
   /** User extras added to every impersonated request (see Upstream). */
   impersonationExtra?: Record<string, string[]>;
+  /** Audit-only rule hits: Kubernetes Events and the audit summary, as the webhook records them. */
+  audit?: AuditSink;
   /** Checks workloads' ServiceAccounts against the policy's bound (SubjectAccessReview); without it they count as unknown. */
   serviceAccounts?: ServiceAccountChecker;
   /** Signs the per-request airlock.dev/proxied token (src/identity/proxied-token.ts); kept as ctx.signProxied. */
@@ -68,6 +71,7 @@ export async function startProxy(opts: ProxyOptions): Promise<ProxyHandle> {
     onError: opts.onError ?? ((err) => console.error('[airlock proxy]', err)),
     ...(opts.proxiedSigner ? { signProxied: opts.proxiedSigner } : {}),
     ...(opts.serviceAccounts ? { serviceAccounts: opts.serviceAccounts } : {}),
+    ...(opts.audit ? { audit: opts.audit } : {}),
   };
   const server = https.createServer({
     cert: opts.tls.cert,

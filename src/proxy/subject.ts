@@ -7,6 +7,7 @@ import type { ParsedBody } from './body.js';
 import { isObj } from './context.js';
 import { collectionItems, dryRunObject, liveObject, probeFailed, protobufAsJson, resourceVersionOf, type Obj, type ProbeContext, type ProbeFailure } from './dryrun.js';
 import { STRICTEST_MASKING } from './gate.js';
+import { keepLiveValues } from './placeholders.js';
 import { AGENT_ANNOTATION, creatorOf, withProvenance, stampable as canStamp } from './provenance.js';
 import type { RequestInfo } from './request-info.js';
 import { collectionListQuery, type EffectiveOptions } from './request-options.js';
@@ -25,6 +26,8 @@ export interface Subject {
   oldObject?: Obj;
   /** What a deletecollection would remove. */
   items?: Obj[];
+  /** The method to forward with, when it is not the agent's (a patch that kept live values becomes a PUT). */
+  method?: string;
   /** The proxy pinned the live resourceVersion: a 409 means "changed since judged", judge again. */
   pinned: boolean;
   /** Values the touched objects protect (scrubbed from every answer about this request). */
@@ -47,6 +50,7 @@ function carriesResourceVersion(kind: ParsedBody['kind'] | undefined, body: unkn
  * A change of the creator annotation the body makes anyway is refused by the write guards.
  */
 function updateProvenance(provenance: Record<string, string>, live: Obj | undefined): Record<string, string> {
+  if (!live) return provenance; // an apply that creates the object: the agent is its creator
   const { [AGENT_ANNOTATION]: _agent, ...rest } = provenance;
   const creator = creatorOf(live);
   return creator ? { ...rest, [AGENT_ANNOTATION]: creator } : rest;
@@ -106,6 +110,16 @@ export async function resolveSubject(
     value = stampable ? withProvenance(kind, value, updateProvenance(provenance, oldObject), oldObject, rv) : value;
     const result = await dryRunObject(probe, method, info, contentType!, value);
     if (probeFailed(result)) return { ...result, knownValues: known() };
+    const restored = method === 'PATCH' && kind !== 'apply-patch' && oldObject ? keepLiveValues(result.value, oldObject) : undefined;
+    if (restored && 'object' in restored && restored.kept > 0) {
+      // Placeholders patched back over real values: the real values stay; the resulting object is what is
+      // judged and stored (a PUT of it, pinned to the live resourceVersion).
+      const object = restored.object;
+      const meta = { ...(object.metadata as Obj) };
+      delete meta.managedFields;
+      const body = { ...object, metadata: meta };
+      return { subject: { body, kind: 'json', contentType: 'application/json', method: 'PUT', object: body, oldObject, pinned: !!rv, knownValues: [...new Set([...liveValues, ...valuesOf(body)])], liveValues } };
+    }
     return { subject: { body: value, kind, contentType, object: result.value, ...(oldObject ? { oldObject } : {}), pinned, knownValues: [...new Set([...liveValues, ...valuesOf(result.value)])], liveValues } };
   }
 

@@ -71,9 +71,21 @@ export class Upstream {
       headers['content-type'] = body.contentType;
       headers['content-length'] = Buffer.byteLength(body.data);
     }
+    return this.jsonOnce(method, target, headers, body, maxBytes).catch((err: unknown) => {
+      // A keep-alive socket the API server closed just as it was reused: the request never arrived, and
+      // these requests (reads, dry runs) have no side effects, so it is sent once more on a fresh socket.
+      if ((err as { reusedSocket?: boolean }).reusedSocket) return this.jsonOnce(method, target, headers, body, maxBytes);
+      throw err;
+    });
+  }
+
+  private jsonOnce(method: string, target: string, headers: OutgoingHttpHeaders, body: { contentType: string; data: string | Buffer } | undefined, maxBytes: number): Promise<JsonResponse> {
     return new Promise((resolve, reject) => {
       const req = this.request(method, target, headers, { timeoutMs: 60_000 });
-      req.on('error', reject);
+      req.on('error', (err: NodeJS.ErrnoException) => {
+        const early = req.reusedSocket && (err.code === 'ECONNRESET' || err.message === 'socket hang up');
+        reject(early ? Object.assign(err, { reusedSocket: true }) : err);
+      });
       req.on('response', (res) => {
         const chunks: Buffer[] = [];
         let size = 0;

@@ -3,7 +3,7 @@
 // Writes happen after the admission response and never block or fail a request.
 import { isConflict, isNotFound, type KubeClient } from '../k8s/client.js';
 import type { AuditHit, RequestAttributes } from '../policy/types.js';
-import { explain } from './messages.js';
+import { explain } from '../policy/verdict.js';
 
 export const AUDIT_CONFIGMAP = 'airlock-audit';
 

@@ -16,7 +16,7 @@ import { allow, BadReview, parseReview, reject, reviewResponse, toAttributes, ty
 import type { AuditSink } from './audit.js';
 import { PROXIED_EXTRA_KEY } from '../identity/proxied-token.js';
 import { proxiedCheck } from './proxied.js';
-import { auditWarnings, deniedApprovalMessage, denyMessage, mutateMessage, pendingMessage } from './messages.js';
+import { auditWarnings, holdVerdict, verdictOf } from '../policy/verdict.js';
 
 export const DEFAULT_MAX_BODY = 3 * 1024 * 1024;
 
@@ -151,29 +151,14 @@ export async function startWebhook(opts: WebhookOptions): Promise<WebhookServer>
     const d = opts.engine.decide(attrs); // the engine records airlock_decisions_total and its own latency
     if (d.audits.length && opts.audit) opts.audit.record(d.audits, attrs, r.kind ?? { group: attrs.apiGroup, version: attrs.apiVersion, kind: '' });
     const warnings = auditWarnings(d.audits);
-    switch (d.action) {
-      case 'allow':
-        return allow(r.uid, warnings);
-      case 'deny':
-        return reject(r.uid, denyMessage(d), 403, warnings);
-      case 'mutate':
-        return reject(r.uid, mutateMessage(d), 403, warnings);
-      case 'hold': {
-        if (!opts.approvals) return reject(r.uid, `denied: ${d.reason} (held for approval, but this webhook has no approval service)`, 403, warnings);
-        const out = await opts.approvals.hold(attrs, d);
-        switch (out.state) {
-          case 'approved':
-            return allow(r.uid, [...warnings, `airlock: admitted with Approval ${out.approval.metadata.name}`]);
-          case 'pending':
-            return reject(r.uid, pendingMessage(out.approval, d, !attrs.dryRun), 403, warnings);
-          case 'denied':
-            return reject(r.uid, deniedApprovalMessage(out.approval), 403, warnings);
-          case 'expired':
-            return reject(r.uid, `denied: Approval ${out.approval.metadata.name} expired before it was approved; retry to request a new one`, 403, warnings);
-        }
-      }
+    // The same decision core as the proxy (src/policy/verdict.ts): same verdicts, same messages.
+    let verdict = verdictOf(d, false);
+    if (d.action === 'hold' && opts.approvals) {
+      const out = await opts.approvals.hold(attrs, d);
+      verdict = holdVerdict(d, { ...out, persisted: !attrs.dryRun });
     }
-    return reject(r.uid, 'denied: unknown policy decision');
+    if (verdict.admit) return allow(r.uid, verdict.approval ? [...warnings, `airlock: admitted with Approval ${verdict.approval}`] : warnings);
+    return reject(r.uid, verdict.message, 403, warnings);
   }
 
   const app = express();

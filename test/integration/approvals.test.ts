@@ -18,7 +18,7 @@ import { clientFor, eventually, run, testEnv, type TestUser } from '../helpers/e
 import { policy, SCOPE_LABEL, startFixture, waitForWebhook, type Fixture } from './webhook-fixtures.js';
 
 const ROOT = new URL('../../', import.meta.url).pathname;
-const HELD = /held for approval: Approval (\S+) must be approved \(kubectl approve \1\)/;
+const HELD = /held for approval: kubectl approve (\S+) \(Approval \1;/;
 
 let fx: Fixture;
 let ns: string;
@@ -209,7 +209,7 @@ describe('approval workflow (real control plane, kubectl approve plugin)', () =>
     const deny = await kubectlAs('alice', ['approve', 'deny', sec, '--reason', 'use the vault']);
     expect(deny.code).toBe(0);
     const denied = (await rejection(agent.create(`/api/v1/namespaces/${ns}/secrets`, { apiVersion: 'v1', kind: 'Secret', metadata: { name: 'db' }, stringData: { password: 'p' } })));
-    expect(denied.message).toContain(`Approval ${sec} for this exact request was denied by alice: use the vault`);
+    expect(denied.message).toContain(`approval ${sec} for this exact request was denied by alice: use the vault`);
   });
 
   it('N-of-M: two distinct approvers are needed when required is 2', async () => {

@@ -315,7 +315,7 @@ describe('mutate and hold actions', () => {
       consumed = 0;
       const no = await rawRequest(ip.url, 'POST', `/api/v1/namespaces/${ns}/configmaps`, { token: testEnv().tokens['agent-ci'], headers: { 'content-type': 'application/json' }, body: cm(uniqueName('held')) });
       expect(no.status).toBe(403);
-      expect(no.json().message).toContain('approval inline-1 was denied');
+      expect(no.json().message).toContain('approval inline-1 for this exact request was denied');
     } finally {
       await ip.close();
     }

@@ -1,7 +1,8 @@
 import { describe, expect, it } from '@jest/globals';
 import { applyJsonPatch } from '../../../src/proxy/json-patch.js';
 import { withProvenance } from '../../../src/proxy/provenance.js';
-import { decideAll, denyMessage } from '../../../src/proxy/judge.js';
+import { decideAll } from '../../../src/proxy/judge.js';
+import { denyMessage } from '../../../src/policy/verdict.js';
 import { parseDurationMs } from '../../../src/proxy/duration.js';
 import type { Decision, PolicyEngine, RequestAttributes } from '../../../src/policy/types.js';
 
@@ -58,7 +59,7 @@ describe('decideAll', () => {
   it('keeps the strictest decision across variants', () => {
     const d = decideAll(engine({ create: { action: 'allow', ...base }, get: { action: 'deny', reason: 'no', ...base, matched: { policy: 'p', rule: 'r' } } }), [attrs('create'), attrs('get')]);
     expect(d.action).toBe('deny');
-    expect(denyMessage(d, 'no')).toBe('airlock: denied by policy p rule r: no');
+    expect(denyMessage(d as Extract<Decision, { action: 'deny' }>)).toBe('airlock: denied by policy p rule r: no');
   });
   it('turns an engine exception into a deny', () => {
     const broken: PolicyEngine = { ...engine({}), decide: () => { throw new Error('boom'); } };

@@ -1,6 +1,6 @@
 import { describe, expect, it } from '@jest/globals';
 import { BadReview, parseReview, toAttributes, verbOf, type AdmissionRequest } from '../../../src/webhook/admission.js';
-import { auditWarnings, denyMessage, mutateMessage, pendingMessage } from '../../../src/webhook/messages.js';
+import { auditWarnings, denyMessage, mutateMessage, pendingMessage } from '../../../src/policy/verdict.js';
 import type { Decision } from '../../../src/policy/types.js';
 import type { Approval } from '../../../src/api/types.js';
 
@@ -66,20 +66,21 @@ const common = { agent: true, policies: ['p'], explanations: [{ detector: 'privi
 describe('messages', () => {
   it('names policy, rule and field paths in denials, without repeating what the reason already says', () => {
     const m = denyMessage({ action: 'deny', reason: 'privileged pods are not allowed', matched: { policy: 'p', rule: 'r' }, ...common });
-    expect(m).toBe('denied by Airlock: AgentPolicy "p" rule "r": privileged pods are not allowed (spec.containers[0].securityContext.privileged: container runs privileged [privileged])');
+    expect(m).toBe('airlock: denied by policy p rule r: privileged pods are not allowed (spec.containers[0].securityContext.privileged: container runs privileged [privileged])');
     const engineStyle = denyMessage({ action: 'deny', reason: 'AgentPolicy "p" rule "r": denied (spec.containers[0].securityContext.privileged: container runs privileged)', matched: { policy: 'p', rule: 'r' }, ...common });
     expect(engineStyle.match(/securityContext\.privileged/g)).toHaveLength(1);
+    expect(engineStyle).toBe('airlock: denied by policy p rule r: denied (spec.containers[0].securityContext.privileged: container runs privileged)');
   });
   it('turns mutate into a deny naming the required patch', () => {
     const m = mutateMessage({ action: 'mutate', reason: 'needs a team label', patch: [{ op: 'add', path: '/metadata/labels/team', value: 'x' }], matched: { policy: 'p', rule: 'label' }, ...common, explanations: [] });
-    expect(m).toContain('AgentPolicy "p" rule "label"');
+    expect(m).toContain('policy p rule label: needs a team label');
     expect(m).toContain('[{"op":"add","path":"/metadata/labels/team","value":"x"}]');
   });
   it('tells the requester how to get a hold approved', () => {
     const d = { action: 'hold', reason: 'prod', matched: { policy: 'p', rule: 'r' }, ...common, explanations: [] } as unknown as Extract<Decision, { action: 'hold' }>;
     const a = { metadata: { name: 'deployments-web-0123456789' } } as Approval;
-    expect(pendingMessage(a, d, true)).toMatch(/^held for approval: Approval deployments-web-0123456789 must be approved \(kubectl approve deployments-web-0123456789\)/);
-    expect(pendingMessage(a, d, false)).toContain('dry run');
+    expect(pendingMessage(a.metadata.name!, d, true)).toMatch(/^airlock: held for approval: kubectl approve deployments-web-0123456789 \(Approval deployments-web-0123456789; policy p rule r: prod\)/);
+    expect(pendingMessage(a.metadata.name!, d, false)).toContain('dry run');
   });
   it('keeps audit warnings short', () => {
     const w = auditWarnings([{ policy: 'p', rule: 'r', message: 'x'.repeat(500), explanations: [] }]);

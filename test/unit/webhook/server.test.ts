@@ -85,7 +85,7 @@ describe('webhook server', () => {
     approvals.outcome = 'pending';
     let r = await post(wh, review());
     expect(r.json.response.allowed).toBe(false);
-    expect(r.json.response.status.message).toMatch(/^held for approval: Approval deployments-web-abc must be approved \(kubectl approve deployments-web-abc\)/);
+    expect(r.json.response.status.message).toMatch(/^airlock: held for approval: kubectl approve deployments-web-abc \(Approval deployments-web-abc;/);
     approvals.outcome = 'approved';
     r = await post(wh, review());
     expect(r.json.response.allowed).toBe(true);
