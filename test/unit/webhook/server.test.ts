@@ -76,7 +76,7 @@ describe('webhook server', () => {
     engine.next = { action: 'deny', reason: 'no', matched: { policy: 'p', rule: 'r' }, ...common };
     r = await post(wh, review());
     expect(r.json.response).toMatchObject({ uid: 'u-1', allowed: false, status: { code: 403, reason: 'Forbidden' } });
-    expect(r.json.response.status.message).toContain('AgentPolicy "p" rule "r"');
+    expect(r.json.response.status.message).toContain('denied by policy p rule r');
     expect(engine.seen.at(-1)).toMatchObject({ via: 'webhook', verb: 'create', resource: 'deployments', user: { username: 'ci' } });
   });
 
