@@ -80,9 +80,16 @@ export function subjectObject(req: Pick<RequestAttributes, 'object' | 'oldObject
   return undefined;
 }
 
+/** The uid of the live object a change or delete addresses (absent for creates). */
+function liveUid(req: Pick<RequestAttributes, 'oldObject'>): string | undefined {
+  const meta = isPlainObject(req.oldObject) ? req.oldObject.metadata : undefined;
+  return isPlainObject(meta) && typeof meta.uid === 'string' && meta.uid ? meta.uid : undefined;
+}
+
 /**
  * sha256 (hex) over user + verb + group/version/resource/subresource + namespace + name + normalised object
- * + effect-changing options + dry run + (deletecollection) the sorted set of objects it deletes.
+ * + effect-changing options + dry run + (deletecollection) the sorted set of objects it deletes + the
+ * uid of the live object it changes.
  * Parts a request does not have are left out, so requests without options keep their earlier fingerprints.
  */
 export function fingerprint(req: RequestAttributes): string {
@@ -101,6 +108,8 @@ export function fingerprint(req: RequestAttributes): string {
     dryRun: req.dryRun ? true : undefined,
     // Unlisted (null) differs from listed-and-empty ([]): each matches only its own kind of retry.
     collection: req.verb === 'deletecollection' ? (collectionSet(req.collectionItems) ?? null) : undefined,
+    // The very object that was approved: one deleted and recreated under the same name is another object.
+    target: liveUid(req),
   });
   return createHash('sha256').update(body).digest('hex');
 }

@@ -184,6 +184,15 @@ describe('7. production cannot be destroyed without approval', () => {
     expect(r.stderr).toContain('held for approval');
   });
 
+  it('giving a production object a missing owner (so the garbage collector deletes it) is held', async () => {
+    const patch = { metadata: { ownerReferences: [{ apiVersion: 'v1', kind: 'ConfigMap', name: 'ghost', uid: '11111111-2222-3333-4444-555555555555' }] } };
+    const r = await kubectl(['-n', prod, 'patch', 'deployment', 'b', '--type=merge', '-p', JSON.stringify(patch)], { kubeconfig: kc });
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toContain('held for approval');
+    const live = await (await clientFor('admin')).get<{ metadata: { ownerReferences?: unknown[] } }>(`/apis/apps/v1/namespaces/${prod}/deployments/b`);
+    expect(live.metadata.ownerReferences).toBeUndefined();
+  });
+
   it("deleting another's object outside production is held too", async () => {
     const r = await kubectl(['-n', ns, 'delete', 'configmap', 'app', '--wait=false'], { kubeconfig: kc });
     expect(r.code).not.toBe(0);
@@ -262,6 +271,18 @@ describe('red-team findings', () => {
     const shown = (guess.json() as { data: Record<string, string> }).data.PASSWORD_1!;
     expect(shown).toMatch(/^airlock-masked:/);
     for (const m of [first.data.password, second.data.password]) expect(Buffer.from(m!, 'base64').toString()).not.toBe(shown);
+  });
+
+  it("Airlock's audit trail in a namespace can be neither rewritten nor forged", async () => {
+    const admin = await clientFor('admin');
+    await admin.create(`/api/v1/namespaces/${ns}/configmaps`, { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'airlock-audit', labels: { 'app.kubernetes.io/managed-by': 'airlock' } }, data: { 'p.r': '{"count":3}' } });
+    const rewrite = await agent('PATCH', `/api/v1/namespaces/${ns}/configmaps/airlock-audit`, { headers: { 'content-type': 'application/merge-patch+json' }, body: JSON.stringify({ data: { 'p.r': '{"count":0}' } }) });
+    expect(rewrite.status).toBe(403);
+    const forged = await agent('POST', `/api/v1/namespaces/${ns}/events`, {
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ apiVersion: 'v1', kind: 'Event', metadata: { name: uniqueName('forged') }, reason: 'AirlockAudit', reportingComponent: 'airlock.dev/webhook', message: 'blame bob', involvedObject: { kind: 'Pod', name: 'envpod', namespace: ns } }),
+    });
+    expect(forged.status).toBe(403);
   });
 
   it("an agent cannot make another's object its own by editing it, then delete it without approval", async () => {

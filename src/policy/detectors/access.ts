@@ -106,8 +106,25 @@ export const selfProtection: Detector = (req, s) => {
   if (mutating && req.apiGroup === 'rbac.authorization.k8s.io' && (req.resource === 'clusterroles' || req.resource === 'clusterrolebindings') && name.startsWith('airlock')) {
     out.push(hit('selfProtection', 'name', `${req.resource} ${name} belongs to Airlock`));
   }
+  if (mutating && isAirlockRecord(req, name)) out.push(hit('selfProtection', 'metadata', `${req.resource} ${name || '(collection)'} is part of Airlock's audit trail`));
   return out;
 };
+
+/** The audit summary ConfigMap (src/webhook/audit.ts) Airlock keeps in every namespace with audit hits. */
+const AUDIT_CONFIGMAP = 'airlock-audit';
+const managedByAirlock = (o: unknown): boolean => str(rec(rec(rec(o)?.metadata)?.labels)?.['app.kubernetes.io/managed-by']) === 'airlock';
+const airlockEvent = (o: unknown): boolean => str(rec(o)?.reason) === 'AirlockAudit' || (str(rec(o)?.reportingComponent) ?? '').startsWith('airlock.dev/');
+
+/**
+ * What Airlock writes into others' namespaces (audit Events, the audit summary ConfigMap, anything labelled
+ * managed-by airlock), in the old object or the new one: an agent must neither forge nor erase it.
+ */
+function isAirlockRecord(req: RequestAttributes, name: string): boolean {
+  if (core(req) && req.resource === 'configmaps' && name === AUDIT_CONFIGMAP) return true;
+  const objects = [req.object, req.oldObject];
+  if (objects.some(managedByAirlock)) return true;
+  return (req.resource === 'events' && (core(req) || req.apiGroup === 'events.k8s.io')) && objects.some(airlockEvent);
+}
 
 export const endpointsWrite: Detector = (req) =>
   req.isResourceRequest && MUTATING_VERBS.has(req.verb) &&

@@ -39,6 +39,7 @@ export const DETECTORS: Readonly<Record<string, Detector>> = Object.freeze({
   endpointsWrite: access.endpointsWrite,
   podSecurityLabels: access.podSecurityLabels,
   scaleToZero: objects.scaleToZero,
+  ownerReferenceChange: objects.ownerReferenceChange,
   exposedService: objects.exposedService,
   externalIPs: objects.externalIPs,
   persistentVolumeHostPath: objects.persistentVolumeHostPath,
@@ -62,7 +63,7 @@ const sub = (k: StaticKey): string | undefined => k.resource.split('/')[1];
 export const DETECTOR_RELEVANCE: Readonly<Record<string, ((k: StaticKey) => boolean) | undefined>> = Object.freeze({
   privileged: writes, hostPath: writes, gitRepoVolume: writes, seLinuxType: writes, hostNetwork: writes, hostPID: writes, hostIPC: writes, hostPorts: writes,
   dangerousCapabilities: writes, runAsRoot: writes, privilegeEscalation: writes, procMount: writes, seccompUnconfined: writes,
-  apparmorUnconfined: writes, secretMount: writes, ephemeralContainers: writes, rbacEscalation: writes, scaleToZero: writes,
+  apparmorUnconfined: writes, secretMount: writes, ephemeralContainers: writes, rbacEscalation: writes, scaleToZero: writes, ownerReferenceChange: writes,
   exposedService: writes, externalIPs: writes, ingressSnippet: writes, persistentVolumeHostPath: writes, imageRegistry: writes, mutableImageTag: writes,
   dangerousCommand: writes, powerfulServiceAccount: writes, podSecurityLabels: (k) => writes(k) && k.apiGroup === '' && base(k) === 'namespaces',
   serviceAccountToken: (k) => k.isResourceRequest && k.apiGroup === '' && (k.resource === 'serviceaccounts/token' || (base(k) === 'secrets' && WRITES.has(k.verb))),

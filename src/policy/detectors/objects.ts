@@ -68,3 +68,21 @@ export const ingressSnippet: Detector = (req) => {
       .filter((k) => SNIPPET.test(k))
       .map((k) => hit('ingressSnippet', `${path ? `${path}.` : ''}metadata.annotations["${k}"]`, `annotation ${k} injects raw proxy configuration`)));
 };
+
+/** ownerReferences as comparable keys (uid, else kind/name). */
+const ownerKeys = (obj: unknown): Set<string> =>
+  new Set(arr(rec(rec(obj)?.metadata)?.ownerReferences).map((o) => str(rec(o)?.uid) ?? `${str(rec(o)?.kind) ?? ''}/${str(rec(o)?.name) ?? ''}`));
+
+/**
+ * An update that gives an existing object owners it did not have: the garbage collector deletes an object
+ * once its owners are gone, so pointing it at a missing (or soon deleted) owner is a delete by other means.
+ * Removing owners (orphaning) does not fire.
+ */
+export const ownerReferenceChange: Detector = (req) => {
+  if (!req.isResourceRequest || (req.verb !== 'update' && req.verb !== 'patch') || !req.oldObject || !req.object) return [];
+  const before = ownerKeys(req.oldObject);
+  const added = [...ownerKeys(req.object)].filter((k) => !before.has(k));
+  if (added.length === 0) return [];
+  const name = str(rec(rec(req.object)?.metadata)?.name) ?? req.name ?? '';
+  return [hit('ownerReferenceChange', 'metadata.ownerReferences', `gives ${req.resource} ${name} new owners (${added.length}); the garbage collector deletes it once they are gone`)];
+};
