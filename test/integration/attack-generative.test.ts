@@ -20,6 +20,7 @@ let proxy: ShippedProxy;
 let canaries: Canaries;
 let resources: { prefix: string; name: string; namespaced: boolean }[] = [];
 const ns = uniqueName('fuzz');
+const prod = uniqueName('fuzzprod');
 
 /** mulberry32: small, seedable, good enough to pick request shapes reproducibly. */
 function rng(seed: number): () => number {
@@ -210,7 +211,8 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await proxy?.close();
-  await (await clientFor('admin')).delete(`/api/v1/namespaces/${ns}`).catch(() => undefined);
+  const admin = await clientFor('admin');
+  for (const n of [ns, prod]) await admin.delete(`/api/v1/namespaces/${n}`).catch(() => undefined);
 });
 
 describe('generative attack on the shipped proxy', () => {
@@ -243,4 +245,113 @@ describe('generative attack on the shipped proxy', () => {
     const secret = await admin.get<{ data: Record<string, string> }>(`/api/v1/namespaces/${ns}/secrets/db`);
     expect(Buffer.from(secret.data.password!, 'base64').toString()).toBe(canaries.byName.secretPassword);
   }, Math.max(240_000, COUNT * 200));
+});
+
+/** One held request and the ways a retry could differ from it (each must not ride on its Approval). */
+interface HeldCase {
+  method: string;
+  path: string;
+  body?: string;
+  /** Objects that exist only while the held request has not run. */
+  guards: string[];
+}
+
+const APPROVAL_COUNT = Number(process.env.AIRLOCK_FUZZ_APPROVALS ?? 12);
+
+function heldName(text: string): string | undefined {
+  return /held for approval: kubectl approve (\S+)/.exec(text)?.[1];
+}
+
+async function approveAs(user: 'alice', name: string): Promise<void> {
+  const c = await clientFor(user);
+  const a = await c.get<{ status?: Record<string, unknown> }>(`/apis/airlock.dev/v1alpha1/approvals/${name}`);
+  a.status = { ...a.status, phase: 'Approved', decisions: [{ decision: 'approve', by: user, at: new Date().toISOString().replace(/\.\d+Z$/, 'Z') }], usesConsumed: 0 };
+  await c.replace(`/apis/airlock.dev/v1alpha1/approvals/${name}/status`, a);
+}
+
+/** Alterations of a held request that change its effect: another selector, name, option, or dry run read another way. */
+function alterations(r: () => number, c: HeldCase): HeldCase[] {
+  const [path, query = ''] = c.path.split('?');
+  const q = new URLSearchParams(query);
+  const out: HeldCase[] = [];
+  const withQuery = (edit: (p: URLSearchParams) => void): HeldCase => {
+    const p = new URLSearchParams(q);
+    edit(p);
+    const qs = p.toString();
+    return { ...c, path: qs ? `${path}?${qs}` : path! };
+  };
+  // Selectors change what a bulk delete removes (a named delete ignores them, as the API server does).
+  if (q.has('labelSelector')) {
+    out.push(withQuery((p) => p.delete('labelSelector')));
+    out.push(withQuery((p) => p.set('labelSelector', pick(r, ['app=keep', 'app!=temp', 'app in (temp,keep)', 'app']))));
+    out.push(withQuery((p) => p.set('fieldSelector', 'metadata.name!=none')));
+  }
+  out.push(withQuery((p) => p.set('propagationPolicy', pick(r, ['Orphan', 'Foreground']))));
+  out.push(withQuery((p) => p.set('gracePeriodSeconds', pick(r, ['0', '1']))));
+  out.push({ ...withQuery((p) => p.set('dryRun', 'All')), body: JSON.stringify({ kind: 'DeleteOptions', apiVersion: 'v1' }) });
+  out.push({ ...c, body: JSON.stringify({ kind: 'DeleteOptions', apiVersion: 'v1', propagationPolicy: 'Orphan' }) });
+  if (/\/configmaps\/[^/?]+/.test(path!)) out.push({ ...c, path: c.path.replace(/\/configmaps\/([^/?]+)/, '/configmaps/$1x') });
+  // An "alteration" that is the same request is the exact retry: not one of these.
+  return out.filter((a) => a.path !== c.path || a.body !== c.body);
+}
+
+describe('generative attack on approvals and identity', () => {
+  it(`${APPROVAL_COUNT} held requests, approved once: altered retries never consume the Approval or act; identity probes never show the proxied token`, async () => {
+    const admin = await clientFor('admin');
+    await admin.create('/api/v1/namespaces', { apiVersion: 'v1', kind: 'Namespace', metadata: { name: prod, labels: { env: 'production' } } });
+    const r = rng(SEED + 1);
+    const failures: string[] = [];
+    for (let i = 0; i < APPROVAL_COUNT; i++) {
+      // A fresh set of objects per round: some the held request removes, one it must leave alone.
+      const tag = `r${i}`;
+      for (const [name, app] of [[`${tag}-t1`, 'temp'], [`${tag}-t2`, 'temp'], [`${tag}-k`, 'keep']]) {
+        await admin.create(`/api/v1/namespaces/${prod}/configmaps`, { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name, labels: { app: app!, round: tag } }, data: { a: 'b' } });
+      }
+      const bulk = r() < 0.5;
+      const held: HeldCase = bulk
+        ? { method: 'DELETE', path: `/api/v1/namespaces/${prod}/configmaps?labelSelector=${encodeURIComponent(`app=temp,round=${tag}`)}`, guards: [`${tag}-t1`, `${tag}-t2`] }
+        : { method: 'DELETE', path: `/api/v1/namespaces/${prod}/configmaps/${tag}-t1`, guards: [`${tag}-t1`] };
+      const first = await send({ method: held.method, path: held.path, headers: { accept: 'application/json' } });
+      const name = heldName(first);
+      if (!name) {
+        failures.push(`#${i} not held: ${held.method} ${held.path}: ${first.slice(0, 300)}`);
+        continue;
+      }
+      await approveAs('alice', name);
+      for (const alt of alterations(r, held)) {
+        const headers: Record<string, string> = { accept: 'application/json', ...(alt.body ? { 'content-type': 'application/json' } : {}) };
+        const answer = await send({ method: alt.method, path: alt.path, headers, ...(alt.body ? { body: alt.body } : {}) });
+        const a = await admin.get<{ status?: { usesConsumed?: number } }>(`/apis/airlock.dev/v1alpha1/approvals/${name}`);
+        if ((a.status?.usesConsumed ?? 0) !== 0) failures.push(`#${i} ${alt.method} ${alt.path} ${alt.body ?? ''} consumed ${name}: ${answer.slice(0, 200)}`);
+        for (const g of [...held.guards, `${tag}-k`]) {
+          const still = await admin.get(`/api/v1/namespaces/${prod}/configmaps/${g}`).then(() => true, () => false);
+          if (!still) failures.push(`#${i} ${alt.method} ${alt.path} ${alt.body ?? ''} deleted ${g}`);
+        }
+        if (failures.length) break;
+      }
+      // The exact retry passes, once, and removes exactly what was approved.
+      const done = await send({ method: held.method, path: held.path, headers: { accept: 'application/json' } });
+      if (!done.startsWith('200')) failures.push(`#${i} exact retry of ${held.path} answered ${done.slice(0, 200)}`);
+      const keep = await admin.get(`/api/v1/namespaces/${prod}/configmaps/${tag}-k`).then(() => true, () => false);
+      if (!keep) failures.push(`#${i} the approved request deleted ${tag}-k as well`);
+      const again = await send({ method: held.method, path: held.path, headers: { accept: 'application/json' } });
+      if (again.startsWith('200') && bulk === false) failures.push(`#${i} the Approval was used twice`);
+      if (failures.length) break;
+    }
+    // Identity probes: whatever is asked about the agent's identity, the proxied token is never in the answer.
+    for (let i = 0; i < 60; i++) {
+      const kind = pick(r, ['SelfSubjectReview', 'SelfSubjectRulesReview', 'SelfSubjectAccessReview']);
+      const group = kind === 'SelfSubjectReview' ? 'authentication.k8s.io' : 'authorization.k8s.io';
+      const resource = kind.toLowerCase() + 's';
+      const spec = kind === 'SelfSubjectRulesReview' ? { namespace: ns } : kind === 'SelfSubjectAccessReview' ? { resourceAttributes: { verb: 'get', resource: 'secrets', namespace: ns } } : undefined;
+      const answer = await send({
+        method: 'POST',
+        path: `/apis/${group}/v1/${resource}${r() < 0.3 ? '?dryRun=All' : ''}`,
+        headers: { accept: pick(r, ACCEPTS.slice(0, 6)), 'content-type': 'application/json' },
+        body: JSON.stringify({ apiVersion: `${group}/v1`, kind, ...(spec ? { spec } : {}) }),
+      });
+      if (answer.includes('airlock.dev/proxied') || /v1\.\d{10}\.[A-Za-z0-9_-]{22}\./.test(answer)) failures.push(`identity probe ${kind} showed the proxied token: ${answer.slice(0, 300)}`);
+    }
+    expect(failures).toEqual([]);
+  }, Math.max(240_000, APPROVAL_COUNT * 20_000));
 });
