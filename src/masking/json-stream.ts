@@ -25,7 +25,12 @@ export interface JsonUnitMasker {
   envelope?(env: Record<string, unknown>): void;
 }
 
-export const DEFAULT_MAX_UNIT_BYTES = 32 * 1024 * 1024;
+/**
+ * The largest unit masked in one go, which is also the longest the event loop is held by one unit (tens of
+ * milliseconds at the masker's throughput). An object the API server stores is at most ~1.5 MiB (etcd's
+ * default request limit), so 8 MiB leaves room without letting one response stall the others.
+ */
+export const DEFAULT_MAX_UNIT_BYTES = 8 * 1024 * 1024;
 /** Default bound on one (non-watch) response through the masker. */
 export const DEFAULT_MAX_RESPONSE_BYTES = 2 * 1024 * 1024 * 1024;
 /** Unit bytes masked before yielding to the event loop. */
