@@ -35,7 +35,7 @@ test-unit: deps
 ## fuzz: the generative attack test at a larger count (FUZZ_COUNT, FUZZ_SEED to change the run)
 FUZZ_COUNT ?= 20000
 fuzz: deps tools build
-	AIRLOCK_FUZZ_COUNT=$(FUZZ_COUNT) $(if $(FUZZ_SEED),AIRLOCK_FUZZ_SEED=$(FUZZ_SEED)) npm test -- --selectProjects integration test/integration/attack-generative.test.ts
+	AIRLOCK_FUZZ_COUNT=$(FUZZ_COUNT) $(if $(FUZZ_SEED),AIRLOCK_FUZZ_SEED=$(FUZZ_SEED)) npm test -- --selectProjects integration --testPathPatterns attack-generative
 
 ## cluster-up / cluster-down: a local control plane only (state in .airlock/cluster)
 cluster-up: tools
