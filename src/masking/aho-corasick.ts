@@ -118,13 +118,7 @@ export class NeedleMatcher {
     const out: MatchRegion[] = [];
     let state = 0;
     for (let i = from; i < to; i++) {
-      const c = text.charCodeAt(i);
-      let g = this.child(state, c, stats);
-      while (g < 0 && state !== 0) {
-        state = this.fail[state]!;
-        g = this.child(state, c, stats);
-      }
-      state = g < 0 ? 0 : g;
+      state = this.step(state, text.charCodeAt(i), stats);
       const hit = this.term[state]! >= 0 ? state : this.outLink[state]!;
       if (hit === 0) continue;
       const start = i + 1 - this.depth[hit]!;
@@ -141,17 +135,21 @@ export class NeedleMatcher {
     return out;
   }
 
+  /** The automaton's next state after reading c (following failure links; amortised constant). */
+  private step(state: number, c: number, stats?: ScanStats): number {
+    let g = this.child(state, c, stats);
+    while (g < 0 && state !== 0) {
+      state = this.fail[state]!;
+      g = this.child(state, c, stats);
+    }
+    return g < 0 ? 0 : g;
+  }
+
   /** Whether any needle occurs in text. */
   test(text: string, stats?: ScanStats): boolean {
     let state = 0;
     for (let i = 0; i < text.length; i++) {
-      const c = text.charCodeAt(i);
-      let g = this.child(state, c, stats);
-      while (g < 0 && state !== 0) {
-        state = this.fail[state]!;
-        g = this.child(state, c, stats);
-      }
-      state = g < 0 ? 0 : g;
+      state = this.step(state, text.charCodeAt(i), stats);
       if (this.term[state]! >= 0 || this.outLink[state]! !== 0) return true;
     }
     return false;

@@ -212,3 +212,12 @@ export function canariesInRecordings(dir: string, canaries: readonly string[]): 
   walk(dir);
   return found;
 }
+
+/** Signs an Approval off as an approver (a status write, as `kubectl approve` makes it). */
+export async function approveAs(user: 'alice' | 'bob', name: string): Promise<void> {
+  const c = await clientFor(user);
+  const path = `/apis/airlock.dev/v1alpha1/approvals/${name}`;
+  const a = await c.get<{ status?: Record<string, unknown> }>(path);
+  a.status = { ...a.status, phase: 'Approved', decisions: [{ decision: 'approve', by: user, at: new Date().toISOString().replace(/\.\d+Z$/, 'Z') }], usesConsumed: 0 };
+  await c.replace(`${path}/status`, a);
+}

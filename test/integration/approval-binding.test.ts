@@ -8,7 +8,7 @@ import { KubeApprovalService } from '../../src/approvals/service.js';
 import type { HoldDecision } from '../../src/approvals/types.js';
 import { clientFor, kubectl, testEnv, uniqueName } from '../helpers/env.js';
 import { rawRequest, type RawResponse } from '../helpers/proxy.js';
-import { findCanary, plantCanaries, startShippedProxy, type Canaries, type ShippedProxy } from '../helpers/hostile.js';
+import { approveAs, findCanary, plantCanaries, startShippedProxy, type Canaries, type ShippedProxy } from '../helpers/hostile.js';
 
 let proxy: ShippedProxy;
 let kc: string;
@@ -23,13 +23,6 @@ function heldName(r: RawResponse): string {
   const m = /held for approval: kubectl approve (\S+)/.exec(String(r.json().message));
   if (!m) throw new Error(`not held: ${r.text}`);
   return m[1]!;
-}
-
-async function approve(name: string): Promise<void> {
-  const alice = await clientFor('alice');
-  const a = await alice.get<Approval>(approvalPath(name));
-  a.status = { ...a.status, phase: 'Approved', decisions: [{ decision: 'approve', by: 'alice', at: new Date().toISOString().replace(/\.\d+Z$/, 'Z') }], usesConsumed: 0 };
-  await alice.replace(`${approvalPath(name)}/status`, a);
 }
 
 const getApproval = async (name: string): Promise<Approval> => (await clientFor('admin')).get<Approval>(approvalPath(name));
@@ -59,7 +52,7 @@ describe('1. an approval for a narrow bulk delete does not cover a broader one',
     expect(held.spec.request.options?.labelSelector).toBe('app=temp');
     expect(held.spec.request.collection).toMatchObject({ count: 2, names: ['temp1', 'temp2'] });
     expect(held.spec.request.summary).toContain('labelSelector=app=temp');
-    await approve(name);
+    await approveAs('alice', name);
 
     const broad = heldName(await agent('DELETE', `/api/v1/namespaces/${team}/configmaps`));
     expect(broad).not.toBe(name);

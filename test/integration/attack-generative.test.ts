@@ -10,7 +10,7 @@ import { connect } from 'node:tls';
 import { request as httpsRequest } from 'node:https';
 import { readFileSync } from 'node:fs';
 import { clientFor, testEnv, uniqueName } from '../helpers/env.js';
-import { canariesInRecordings, findCanary, plantCanaries, startShippedProxy, type Canaries, type ShippedProxy } from '../helpers/hostile.js';
+import { approveAs, canariesInRecordings, findCanary, plantCanaries, startShippedProxy, type Canaries, type ShippedProxy } from '../helpers/hostile.js';
 
 const COUNT = Number(process.env.AIRLOCK_FUZZ_COUNT ?? 1500);
 const SEED = Number(process.env.AIRLOCK_FUZZ_SEED ?? 20261201);
@@ -260,13 +260,6 @@ const APPROVAL_COUNT = Number(process.env.AIRLOCK_FUZZ_APPROVALS ?? 12);
 
 function heldName(text: string): string | undefined {
   return /held for approval: kubectl approve (\S+)/.exec(text)?.[1];
-}
-
-async function approveAs(user: 'alice', name: string): Promise<void> {
-  const c = await clientFor(user);
-  const a = await c.get<{ status?: Record<string, unknown> }>(`/apis/airlock.dev/v1alpha1/approvals/${name}`);
-  a.status = { ...a.status, phase: 'Approved', decisions: [{ decision: 'approve', by: user, at: new Date().toISOString().replace(/\.\d+Z$/, 'Z') }], usesConsumed: 0 };
-  await c.replace(`/apis/airlock.dev/v1alpha1/approvals/${name}/status`, a);
 }
 
 /** Alterations of a held request that change its effect: another selector, name, option, or dry run read another way. */
