@@ -113,6 +113,12 @@ export class ResponseGate {
     }
     this.ex.status = status;
     this.observe(status);
+    if (this.channel.gone) {
+      // The agent left before its answer came: nothing to send it, and nothing to pipe into.
+      ures.resume();
+      transform?.destroy();
+      return Promise.resolve();
+    }
     const capture = view.recordBody && this.ctx.recorder ? new Capture() : undefined;
     const out = this.channel.stream(status, headers, view.flush);
     const stages: (Transform | IncomingMessage | NodeJS.WritableStream)[] = [ures];
@@ -125,7 +131,13 @@ export class ResponseGate {
         if (capture) this.ex.responseBody = capture.value();
         resolve();
       };
-      (pipeline as (...s: unknown[]) => void)(...stages, finished);
+      try {
+        (pipeline as (...s: unknown[]) => void)(...stages, finished);
+      } catch (err) {
+        // pipeline() throws at once when a stream is already closed (the agent left just now).
+        ures.resume();
+        finished(err as Error);
+      }
     });
   }
 

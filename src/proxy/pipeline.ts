@@ -107,7 +107,15 @@ async function judgeAndForward(
 ): Promise<'done' | 'retry'> {
   // subject: the object that would result (probes as the agent, answers held back for the gate).
   const probe: ProbeContext = { up: ctx.upstream, user, identity: identityFor(ctx, user, info, info.verb, body?.value, true) };
-  const resolved = await resolveSubject(probe, info, ex.method, body, effective, provenance);
+  let resolved;
+  try {
+    resolved = await resolveSubject(probe, info, ex.method, body, effective, provenance);
+  } catch (err) {
+    // The API server cut a probe off (connection reset, timeout): nothing was judged, nothing forwarded.
+    if (!isConnectionError(err)) throw err;
+    gate.answer(kubeStatus(502, `airlock: the API server did not answer a request made to judge this one (${(err as Error).message}); nothing was forwarded, retry`, 'ServiceUnavailable'));
+    return 'done';
+  }
   if ('failed' in resolved) {
     gate.probeFailure(resolved.failed, maskView(info, user, STRICTEST_MASKING, resolved.knownValues, false));
     return 'done';
@@ -212,10 +220,15 @@ function forwardHttp(
         resolve('retry');
         return;
       }
-      void gate.relay(ures, view).then(() => resolve('done'));
+      void gate.relay(ures, view).then(() => resolve('done'), () => resolve('done'));
     });
     up.end(payload);
   });
+}
+
+function isConnectionError(err: unknown): boolean {
+  const code = (err as NodeJS.ErrnoException | undefined)?.code;
+  return code === 'ECONNRESET' || code === 'ECONNREFUSED' || code === 'EPIPE' || code === 'ETIMEDOUT' || /socket hang up|timed out/.test(String((err as Error | undefined)?.message));
 }
 
 /** The verb the API server authorises the forwarded request as (a mutation may turn PATCH into PUT/POST). */

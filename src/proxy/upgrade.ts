@@ -35,7 +35,7 @@ export function forwardUpgrade(ctx: ProxyContext, req: IncomingMessage, ex: Exch
       resolve();
     });
     // The API server refused the upgrade: its answer goes through the gate as a normal response.
-    up.on('response', (ures) => void gate.relay(ures, f.view).then(resolve));
+    up.on('response', (ures) => void gate.relay(ures, f.view).then(resolve, resolve));
     up.on('upgrade', (ures, usock, uhead) => {
       const socket = gate.switchProtocols(ures);
       const tap = startExecRecording(ctx, f.info, f.user, ex, f.decision, ures.headers['sec-websocket-protocol']);
