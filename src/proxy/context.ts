@@ -4,7 +4,7 @@ import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { ApprovalService } from '../approvals/types.js';
 import type { MaskerFactory } from '../masking/types.js';
-import type { Decision, PolicyEngine, UserInfo } from '../policy/types.js';
+import type { Decision, PolicyEngine, ResolvedMasking, UserInfo } from '../policy/types.js';
 import type { Recorder } from '../recording/types.js';
 import type { ProxiedRequest } from '../identity/proxied-token.js';
 import type { ServiceAccountChecker } from '../policy/service-account-enrich.js';
@@ -58,6 +58,9 @@ export interface Exchange {
 export function newExchange(req: IncomingMessage): Exchange {
   return { id: randomUUID(), start: process.hrtime.bigint(), startTime: new Date(), method: (req.method ?? 'GET').toUpperCase(), rawPath: req.url ?? '/', verbForMetrics: 'unknown' };
 }
+
+/** Masking used before a decision exists (probe failures, early refusals): everything the masker knows. */
+export const STRICTEST_MASKING: ResolvedMasking = { secrets: true, configMaps: true, logs: true, envNamePatterns: [], patterns: [] };
 
 /** A signal that never aborts (no waiting happens outside holds; an AbortController per request is costly). */
 export const NEVER = new AbortController().signal;

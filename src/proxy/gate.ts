@@ -10,14 +10,12 @@ import type { MaskTarget } from '../masking/types.js';
 import type { ResolvedMasking } from '../policy/types.js';
 import type { AgentChannel } from './channel.js';
 import { SocketChannel } from './channel.js';
-import { elapsed, isObj, type Exchange, type ProxyContext } from './context.js';
+import { elapsed, isObj, STRICTEST_MASKING, type Exchange, type ProxyContext } from './context.js';
 import { responseHeaders } from './headers.js';
 import { Capture } from './record.js';
 import { kubeStatus, type KubeStatus } from './status.js';
 import type { JsonResponse } from './upstream.js';
 
-/** Masking used before a decision exists (probe failures, early refusals): everything the masker knows. */
-export const STRICTEST_MASKING: ResolvedMasking = { secrets: true, configMaps: true, logs: true, envNamePatterns: [], patterns: [] };
 
 /** What the gate needs to know to mask one response. */
 export interface MaskView {

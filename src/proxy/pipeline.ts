@@ -12,16 +12,16 @@ import { admit, namespaceLabels } from './admit.js';
 import { agentView } from './agent-view.js';
 import { readRequestBody, type ParsedBody } from './body.js';
 import type { AgentChannel } from './channel.js';
-import { isObj, newExchange, type Exchange, type ProxyContext } from './context.js';
+import { isObj, newExchange, STRICTEST_MASKING, type Exchange, type ProxyContext } from './context.js';
 import type { ProbeContext } from './dryrun.js';
 import { forwardableHeaders } from './headers.js';
-import { ResponseGate, STRICTEST_MASKING, type MaskView } from './gate.js';
+import { ResponseGate, type MaskView } from './gate.js';
 import { decideAll, judgedAttributes, verdictFor } from './judge.js';
 import { auditWarnings, denyMessage } from '../policy/verdict.js';
 import { mutate, outgoingFor, type Outgoing } from './mutate.js';
 import { protobufObjectMeta } from './protobuf-meta.js';
 import { AGENT_ANNOTATION, SESSION_ANNOTATION } from './provenance.js';
-import { finishRecord, requestBodyForRecord } from './record.js';
+import { finishRecord } from './record.js';
 import { RequestError, type RequestInfo } from './request-info.js';
 import { effectiveOptions, type EffectiveOptions } from './request-options.js';
 import { enrichServiceAccounts } from '../policy/service-account-enrich.js';
@@ -125,7 +125,7 @@ async function judgeAndForward(
     return 'done';
   }
   const subject = resolved.subject;
-  if (subject.body !== undefined) ex.requestBody = requestBodyForRecord(info.resource, subject.body);
+  if (subject.body !== undefined && !Buffer.isBuffer(subject.body)) ex.requestBody = subject.body;
   const strictView = maskView(info, user, STRICTEST_MASKING, subject.knownValues, false);
 
   // guard: values that would move out of masking's sight, or be probed for.

@@ -1,21 +1,30 @@
-// Bounded capture of bodies for session recordings (after masking; Secret payloads never recorded).
+// What a session recording keeps of a request: the decision made, the masked request body, and the bytes
+// the agent received (bounded, with the size and digest of all of it).
 import type { IncomingMessage } from 'node:http';
+import { createHash } from 'node:crypto';
 import { Transform, type TransformCallback } from 'node:stream';
 import type { RequestRecord } from '../recording/types.js';
-import { elapsed, type Exchange, type ProxyContext } from './context.js';
+import { elapsed, STRICTEST_MASKING, type Exchange, type ProxyContext } from './context.js';
 import { target } from './request-info.js';
 
 export const RECORD_BODY_LIMIT = 64 * 1024;
 
-/** Passes data through unchanged while keeping the first `limit` bytes. */
+/**
+ * Passes data through unchanged while keeping the first `limit` bytes, and the size and sha256 of all of
+ * it (what the agent received beyond the limit is still accounted for).
+ */
 export class Capture extends Transform {
   private readonly chunks: Buffer[] = [];
+  private readonly digest = createHash('sha256');
   private size = 0;
+  private total = 0;
   truncated = false;
   constructor(private readonly limit = RECORD_BODY_LIMIT) {
     super();
   }
   override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
+    this.digest.update(chunk);
+    this.total += chunk.length;
     if (this.size < this.limit) {
       const take = chunk.subarray(0, this.limit - this.size);
       this.chunks.push(take);
@@ -25,26 +34,16 @@ export class Capture extends Transform {
     cb(null, chunk);
   }
   value(): unknown {
-    return bodyForRecord(Buffer.concat(this.chunks).toString('utf8'), this.truncated);
-  }
-}
-
-export function bodyForRecord(text: string, truncated: boolean): unknown {
-  if (!text) return undefined;
-  if (!truncated) {
+    const text = Buffer.concat(this.chunks).toString('utf8');
+    if (!text) return undefined;
+    // The recorder's own truncation form (recording/file-recorder.ts limitBody), small enough to pass it as is.
+    if (this.truncated) return { 'airlock.dev/truncated': true, bytes: this.total, sha256: this.digest.copy().digest('hex'), head: text.slice(0, this.limit - 1024) };
     try {
       return JSON.parse(text);
-    } catch { /* not JSON: keep text */ }
+    } catch {
+      return text; // not JSON: kept as text
+    }
   }
-  return truncated ? { truncated: true, prefix: text.slice(0, RECORD_BODY_LIMIT) } : text;
-}
-
-/** The request body as recorded: bounded, and with Secret values replaced. */
-export function requestBodyForRecord(resource: string, body: unknown): unknown {
-  if (body === undefined) return undefined;
-  if (resource === 'secrets') return { redacted: 'Secret request bodies are not recorded' };
-  const text = JSON.stringify(body);
-  return text.length > RECORD_BODY_LIMIT ? { truncated: true, prefix: text.slice(0, RECORD_BODY_LIMIT) } : body;
 }
 
 /** Writes the request's record (when a recorder is configured and the policy records this agent). */
@@ -91,10 +90,14 @@ async function writeRecord(ctx: ProxyContext, req: IncomingMessage, ex: Exchange
   if (ex.asciicast) rec.asciicast = ex.asciicast;
   if (!d || d.recording.bodies) {
     if (ex.requestBody !== undefined) {
-      // What the agent sent goes through the same masking as what it receives: recordings never hold a
-      // credential an agent pasted into a ConfigMap, an env value or an annotation.
+      // What the agent sent goes through the same masking as what it receives (whole, then bounded by the
+      // recorder with its size and digest): recordings never hold a credential an agent pasted into a
+      // ConfigMap, an env value or a Secret. Without masking rules, Secret bodies are not recorded at all.
       const mask = ctx.masker?.maskValue;
-      rec.requestBody = mask && d?.masking && info ? mask(ex.requestBody, { ...info, watch: false }, d.masking) : ex.requestBody;
+      // Before a decision (a write refused by the guards), the strictest masking applies.
+      const rules = d ? d.masking : STRICTEST_MASKING;
+      if (mask && rules && info) rec.requestBody = mask(structuredClone(ex.requestBody), { ...info, watch: false }, rules);
+      else rec.requestBody = info?.resource === 'secrets' ? { redacted: 'Secret request bodies are not recorded without masking' } : ex.requestBody;
     }
     if (ex.responseBody !== undefined) rec.responseBody = ex.responseBody;
   }

@@ -4,9 +4,8 @@
 // anything the agent receives about this request (errors echo values).
 import { protectedValuesOf } from '../masking/index.js';
 import type { ParsedBody } from './body.js';
-import { isObj } from './context.js';
+import { isObj, STRICTEST_MASKING } from './context.js';
 import { collectionItems, dryRunObject, liveObject, probeFailed, protobufAsJson, resourceVersionOf, type Obj, type ProbeContext, type ProbeFailure } from './dryrun.js';
-import { STRICTEST_MASKING } from './gate.js';
 import { keepLiveValues } from './placeholders.js';
 import { AGENT_ANNOTATION, creatorOf, withProvenance, stampable as canStamp } from './provenance.js';
 import type { RequestInfo } from './request-info.js';

@@ -6,7 +6,7 @@ import { readSession, listSessionFiles } from '../../src/recording/index.js';
 import type { RequestRecord } from '../../src/recording/index.js';
 import { clientFor, kubectl, testEnv, uniqueName } from '../helpers/env.js';
 import { rawRequest, type RawResponse } from '../helpers/proxy.js';
-import { canariesInRecordings, findCanary, plantCanaries, startShippedProxy, WIDGETS, type Canaries, type ShippedProxy } from '../helpers/hostile.js';
+import { canariesInRecordings, canaryValue, findCanary, plantCanaries, startShippedProxy, WIDGETS, type Canaries, type ShippedProxy } from '../helpers/hostile.js';
 
 let proxy: ShippedProxy;
 let canaries: Canaries;
@@ -116,6 +116,36 @@ describe('5. the recording tells the truth', () => {
     const upgrade = fresh.find((r) => r.method === 'GET' && r.status === 400 && r.request.resource === 'secrets');
     expect(upgrade?.decision.action).toBe('error');
     expect(canariesInRecordings(proxy.recordings, canaries.values)).toEqual([]);
+  });
+});
+
+describe('5b. recordings of large and Secret bodies', () => {
+  it('a create larger than the record limit is masked whole, then bounded with its size and digest', async () => {
+    const value = canaryValue('big');
+    const name = uniqueName('big');
+    const dep = {
+      apiVersion: 'apps/v1', kind: 'Deployment',
+      metadata: { name, annotations: { filler: 'x'.repeat(70 * 1024) } },
+      spec: { replicas: 1, selector: { matchLabels: { app: name } }, template: { metadata: { labels: { app: name } }, spec: { containers: [{ name: 'c', image: 'registry.example/c@sha256:' + 'c'.repeat(64), env: [{ name: 'DB_PASSWORD', value }] }] } } },
+    };
+    const r = await agent('POST', `/apis/apps/v1/namespaces/${ns}/deployments?dryRun=All`, { headers: { 'content-type': 'application/json' }, body: JSON.stringify(dep) });
+    expect(r.status).toBe(201);
+    await new Promise((res) => setTimeout(res, 300));
+    const rec = records().find((x) => x.method === 'POST' && x.path.includes('/deployments') && JSON.stringify(x.requestBody).includes('airlock.dev/truncated'));
+    expect(rec?.requestBody).toMatchObject({ 'airlock.dev/truncated': true, sha256: expect.stringMatching(/^[0-9a-f]{64}$/) });
+    expect(rec?.responseBody).toMatchObject({ 'airlock.dev/truncated': true, sha256: expect.stringMatching(/^[0-9a-f]{64}$/) });
+    expect(canariesInRecordings(proxy.recordings, [value, ...canaries.values])).toEqual([]);
+  });
+
+  it('a Secret create is recorded masked, not dropped', async () => {
+    const value = canaryValue('sec');
+    const name = uniqueName('rec');
+    const r = await agent('POST', `/api/v1/namespaces/${ns}/secrets?dryRun=All`, { headers: { 'content-type': 'application/json' }, body: JSON.stringify({ apiVersion: 'v1', kind: 'Secret', metadata: { name }, stringData: { password: value } }) });
+    expect(r.status).toBe(201);
+    await new Promise((res) => setTimeout(res, 300));
+    const rec = records().find((x) => x.method === 'POST' && JSON.stringify(x.requestBody ?? '').includes(name));
+    expect(JSON.stringify(rec?.requestBody)).toContain('airlock-masked:');
+    expect(canariesInRecordings(proxy.recordings, [value])).toEqual([]);
   });
 });
 

@@ -1,7 +1,7 @@
 import { describe, expect, it } from '@jest/globals';
 import { createMaskerFactory } from '../../../src/masking/index.js';
 import { keepLiveValues } from '../../../src/proxy/placeholders.js';
-import { STRICTEST_MASKING } from '../../../src/proxy/gate.js';
+import { STRICTEST_MASKING } from '../../../src/proxy/context.js';
 import { oracleTest, refuseUnsafeWrite, secretValueOutsideData } from '../../../src/proxy/write-guards.js';
 
 const b64 = (s: string) => Buffer.from(s).toString('base64');
