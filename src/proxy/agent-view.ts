@@ -5,9 +5,9 @@ import { approvalForAgent } from '../approvals/agent-view.js';
 import { PROXIED_EXTRA_KEY } from '../identity/proxied-token.js';
 import type { ObjectView } from '../masking/index.js';
 import type { ResourceCoordinates } from '../policy/types.js';
+import { isObj } from './context.js';
 
 type Obj = Record<string, unknown>;
-const isObj = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !Array.isArray(v);
 
 /** Envelopes around the objects (List metadata, Table columns, Status) carry no object of their own. */
 function isEnvelope(obj: Obj): boolean {

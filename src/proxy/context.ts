@@ -62,16 +62,6 @@ export function newExchange(req: IncomingMessage): Exchange {
 /** Masking used before a decision exists (probe failures, early refusals): everything the masker knows. */
 export const STRICTEST_MASKING: ResolvedMasking = { secrets: true, configMaps: true, logs: true, envNamePatterns: [], patterns: [] };
 
-/** A signal that never aborts (no waiting happens outside holds; an AbortController per request is costly). */
-export const NEVER = new AbortController().signal;
-
-/** Aborts when the agent's connection closes (an inline hold stops waiting for a gone client). */
-export function closeSignal(emitter: { once(event: 'close', fn: () => void): unknown }): AbortSignal {
-  const ac = new AbortController();
-  emitter.once('close', () => ac.abort());
-  return ac.signal;
-}
-
 export function hasBody(req: IncomingMessage): boolean {
   const len = req.headers['content-length'];
   return req.headers['transfer-encoding'] !== undefined || (len !== undefined && len !== '0');

@@ -9,6 +9,7 @@
 // reach the agent except through the response gate (a failed probe is a ProbeFailure, shown masked).
 import type { OutgoingHttpHeaders } from 'node:http';
 import type { UserInfo } from '../policy/types.js';
+import { isObj } from './context.js';
 import { target, type RequestInfo } from './request-info.js';
 import type { JsonResponse, Upstream } from './upstream.js';
 
@@ -23,10 +24,6 @@ export type Probe<T> = { value: T } | ProbeFailure;
 
 export function probeFailed<T>(p: Probe<T>): p is ProbeFailure {
   return 'failed' in p;
-}
-
-function isObj(v: unknown): v is Obj {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
 /** Everything a probe needs: the upstream, the agent, and the proxied token for this request. */

@@ -6,6 +6,7 @@ import type { IncomingMessage, OutgoingHttpHeaders } from 'node:http';
 import type { Duplex, Transform } from 'node:stream';
 import { pipeline } from 'node:stream';
 import { proxyRequestDuration } from '../metrics/registry.js';
+import { scrubKnownValues } from '../masking/index.js';
 import type { MaskTarget } from '../masking/types.js';
 import type { ResolvedMasking } from '../policy/types.js';
 import type { AgentChannel } from './channel.js';
@@ -62,12 +63,8 @@ export class ResponseGate {
    * values that object protects are scrubbed; the rest is Airlock's own text and is left readable.
    */
   answer(st: KubeStatus, view?: MaskView): void {
-    const masked = scrubKnownValues(st, view?.target.knownValues ?? []) as KubeStatus;
-    this.ex.status = masked.code;
-    this.ex.reason = masked.message;
-    this.ex.responseBody = masked;
-    this.observe(masked.code);
-    this.channel.send(masked.code, { ...JSON_HEADERS, ...warningHeaders(view) }, JSON.stringify(masked));
+    const masked = scrubKnownValues(st, view?.target.knownValues ?? [], () => SCRUBBED) as KubeStatus;
+    this.deliver(masked.code, masked, view);
   }
 
   /**
@@ -78,12 +75,7 @@ export class ResponseGate {
   probeFailure(resp: JsonResponse, view: MaskView): void {
     const body = resp.body;
     if (resp.status >= 400 && isObj(body) && body.kind === 'Status') {
-      const masked = this.maskWhole(structuredClone(body), view) as Record<string, unknown>;
-      this.ex.status = resp.status;
-      this.ex.reason = typeof masked.message === 'string' ? masked.message : undefined;
-      this.ex.responseBody = masked;
-      this.observe(resp.status);
-      this.channel.send(resp.status, JSON_HEADERS, JSON.stringify(masked));
+      this.deliver(resp.status, this.maskWhole(structuredClone(body), view) as Record<string, unknown>, view);
       return;
     }
     const code = resp.status >= 400 ? resp.status : 502;
@@ -152,6 +144,15 @@ export class ResponseGate {
     this.channel.abort();
   }
 
+  /** A whole JSON answer (already masked or scrubbed), and what the recording keeps of it. */
+  private deliver(status: number, body: KubeStatus | Record<string, unknown>, view: MaskView | undefined): void {
+    this.ex.status = status;
+    this.ex.reason = typeof body.message === 'string' ? body.message : undefined;
+    this.ex.responseBody = body;
+    this.observe(status);
+    this.channel.send(status, { ...JSON_HEADERS, ...warningHeaders(view) }, JSON.stringify(body));
+  }
+
   private maskWhole(value: unknown, view: MaskView | undefined): unknown {
     const maskValue = this.ctx.masker?.maskValue;
     if (!maskValue) return value;
@@ -165,17 +166,4 @@ export class ResponseGate {
 }
 
 /** Stands in for a value the judged object protects, in the proxy's own messages. */
-export const SCRUBBED = 'airlock-masked:value';
-
-/** Replaces every known value (plain or base64) in the strings of a small value (a Status). */
-export function scrubKnownValues(value: unknown, known: readonly string[]): unknown {
-  const needles = known.filter((v) => v.length >= 6).flatMap((v) => [v, Buffer.from(v).toString('base64')]);
-  if (needles.length === 0) return value;
-  const walk = (v: unknown): unknown => {
-    if (typeof v === 'string') return needles.reduce((s, n) => (s.includes(n) ? s.split(n).join(SCRUBBED) : s), v);
-    if (Array.isArray(v)) return v.map(walk);
-    if (isObj(v)) return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, walk(x)]));
-    return v;
-  };
-  return walk(value);
-}
+const SCRUBBED = 'airlock-masked:value';

@@ -46,7 +46,7 @@ export async function verdictFor(
   d: Decision,
   attrs: RequestAttributes,
   approvals: ApprovalService | undefined,
-  signal: AbortSignal,
+  signal?: AbortSignal,
 ): Promise<Verdict> {
   if (!d.agent) return { forward: false, decision: d, status: kubeStatus(403, `airlock: ${attrs.user.username} is ${NOT_AN_AGENT}`, 'Forbidden') };
   if (d.action === 'hold' && approvals) return hold(d, attrs, approvals, signal);
@@ -58,7 +58,7 @@ function details(attrs: RequestAttributes, name?: string): { name?: string; grou
   return { name: name ?? attrs.name, group: attrs.apiGroup, kind: attrs.resource };
 }
 
-async function hold(d: HoldDecision, attrs: RequestAttributes, approvals: ApprovalService, signal: AbortSignal): Promise<Verdict> {
+async function hold(d: HoldDecision, attrs: RequestAttributes, approvals: ApprovalService, signal: AbortSignal | undefined): Promise<Verdict> {
   let outcome = await approvals.hold(attrs, d);
   const name = outcome.approval.metadata.name ?? '';
   // A dry run is never written as an Approval (nothing to wait for): it is answered at once.

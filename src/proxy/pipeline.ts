@@ -106,7 +106,15 @@ async function judgeAndForward(
   upgrade: UpgradeRequest | undefined,
 ): Promise<'done' | 'retry'> {
   // subject: the object that would result (probes as the agent, answers held back for the gate).
-  const probe: ProbeContext = { up: ctx.upstream, user, identity: identityFor(ctx, user, info, info.verb, body?.value, true) };
+  // Signed only when a probe is made (most requests need none).
+  let probeIdentity: OutgoingHttpHeaders | undefined;
+  const probe: ProbeContext = {
+    up: ctx.upstream,
+    user,
+    get identity() {
+      return (probeIdentity ??= identityFor(ctx, user, info, info.verb, body?.value, true));
+    },
+  };
   let resolved;
   try {
     resolved = await resolveSubject(probe, info, ex.method, body, effective, provenance);
@@ -147,9 +155,7 @@ async function judgeAndForward(
   if (decision.audits.length) ctx.audit?.record(decision.audits, variants[0]!, { group: info.apiGroup, version: info.apiVersion, kind: String(subject.object?.kind ?? subject.oldObject?.kind ?? '') });
   const view = maskView(info, user, decision.masking, subject.knownValues, decision.recording.enabled && decision.recording.bodies);
   view.warnings = auditWarnings(decision.audits);
-  const agentGone = new AbortController();
-  if (decision.action === 'hold') gate.onAgentGone(() => agentGone.abort());
-  const verdict = await verdictFor(decision, variants[0]!, ctx.approvals, agentGone.signal);
+  const verdict = await verdictFor(decision, variants[0]!, ctx.approvals, decision.action === 'hold' ? goneSignal(gate) : undefined);
   ex.approval = verdict.approval;
   if (!verdict.forward) {
     gate.answer(verdict.status, view);
@@ -224,6 +230,13 @@ function forwardHttp(
     });
     up.end(payload);
   });
+}
+
+/** Aborts when the agent leaves (an inline hold stops waiting for it); made only for holds. */
+function goneSignal(gate: ResponseGate): AbortSignal {
+  const ac = new AbortController();
+  gate.onAgentGone(() => ac.abort());
+  return ac.signal;
 }
 
 function isConnectionError(err: unknown): boolean {

@@ -55,6 +55,10 @@ function updateProvenance(provenance: Record<string, string>, live: Obj | undefi
   return creator ? { ...rest, [AGENT_ANNOTATION]: creator } : rest;
 }
 
+function union(a: readonly string[], b: readonly string[]): string[] {
+  return [...new Set([...a, ...b])];
+}
+
 function valuesOf(...objs: (Obj | Obj[] | undefined)[]): string[] {
   const out = new Set<string>();
   for (const o of objs.flat()) if (o) for (const v of protectedValuesOf(o, STRICTEST_MASKING)) out.add(v);
@@ -108,7 +112,7 @@ export async function resolveSubject(
     const pinned = !!rv && !carriesResourceVersion(kind, value);
     value = stampable ? withProvenance(kind, value, updateProvenance(provenance, oldObject), oldObject, rv) : value;
     const result = await dryRunObject(probe, method, info, contentType!, value);
-    if (probeFailed(result)) return { ...result, knownValues: known() };
+    if (probeFailed(result)) return { ...result, knownValues: liveValues };
     const restored = method === 'PATCH' && kind !== 'apply-patch' && oldObject ? keepLiveValues(result.value, oldObject) : undefined;
     if (restored && 'object' in restored && restored.kept > 0) {
       // Placeholders patched back over real values: the real values stay; the resulting object is what is
@@ -117,9 +121,9 @@ export async function resolveSubject(
       const meta = { ...(object.metadata as Obj) };
       delete meta.managedFields;
       const body = { ...object, metadata: meta };
-      return { subject: { body, kind: 'json', contentType: 'application/json', method: 'PUT', object: body, oldObject, pinned: !!rv, knownValues: [...new Set([...liveValues, ...valuesOf(body)])], liveValues } };
+      return { subject: { body, kind: 'json', contentType: 'application/json', method: 'PUT', object: body, oldObject, pinned: !!rv, knownValues: union(liveValues, valuesOf(body)), liveValues } };
     }
-    return { subject: { body: value, kind, contentType, object: result.value, ...(oldObject ? { oldObject } : {}), pinned, knownValues: [...new Set([...liveValues, ...valuesOf(result.value)])], liveValues } };
+    return { subject: { body: value, kind, contentType, object: result.value, ...(oldObject ? { oldObject } : {}), pinned, knownValues: union(liveValues, valuesOf(result.value)), liveValues } };
   }
 
   if (info.isResourceRequest && method === 'POST' && kind !== undefined) {
