@@ -284,9 +284,10 @@ describe('asciicast and audit', () => {
     const rec = new FileRecorder({ dir, housekeepingMs: 0 });
     const id = rec.sessionFor(agent);
     const a = rec.startAsciicast(id, 'same', {});
+    // a's file exists before b opens the same path (two opens in flight could finish in either order).
+    await a.close();
     const b = rec.startAsciicast(id, 'same', {}); // the file exists: 'wx' refuses to overwrite evidence
     b.output('x');
-    await a.close();
     await expect(b.close()).rejects.toThrow(/EEXIST/);
     await rec.close();
   });
