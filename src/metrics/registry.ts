@@ -68,6 +68,17 @@ export const recordingErrorsTotal = new Counter({
   help: 'Failed writes to session recordings.',
   registers: [registry],
 });
+export const recordingAvailable = new Gauge({
+  name: 'airlock_recording_available',
+  help: '1 while session records can be made durable; 0 while writes are refused because they cannot.',
+  registers: [registry],
+});
+export const unrecordedRefusalsTotal = new Counter({
+  name: 'airlock_refused_requests_total',
+  help: 'Agent requests refused with 503 because their record could not be made durable (by kind: write, read).',
+  labelNames: ['kind'] as const,
+  registers: [registry],
+});
 export const certificateExpiry = new Gauge({
   name: 'airlock_certificate_expiry_timestamp_seconds',
   help: 'Expiry time (unix seconds) of certificates Airlock serves with, by use (webhook, proxy).',

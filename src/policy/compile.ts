@@ -396,7 +396,7 @@ export async function compilePolicy(policy: AgentPolicy, opts: CompileOptions = 
     compiled: {
       name, valid: true, errors: [], selectsUser: agents.match, governs: compileScope(spec.namespaces, spec.excludeNamespaces),
       rules, defaultAction, ...(defaultHold ? { defaultHold } : {}), settings, masking,
-      recording: { enabled: spec.recording?.enabled ?? true, bodies: spec.recording?.bodies ?? false },
+      recording: { enabled: spec.recording?.enabled ?? true, bodies: spec.recording?.bodies ?? false, readFailurePolicy: spec.recording?.readFailurePolicy ?? 'Fail' },
       failurePolicy: spec.failurePolicy ?? 'deny',
       candidateCache: new Map(),
     },
@@ -410,7 +410,7 @@ function failClosed(name: string, selectsUser: (u: UserInfo) => boolean, errors:
     name, valid: false, errors: [...errors], selectsUser, governs: () => true, rules: [], defaultAction: 'deny',
     settings: resolveDetectorSettings(),
     masking: { secrets: true, configMaps: true, logs: true, envNamePatterns: [], patterns: [] },
-    recording: { enabled: true, bodies: false },
+    recording: { enabled: true, bodies: false, readFailurePolicy: 'Fail' },
     failurePolicy: 'deny',
     candidateCache: new Map(),
   };

@@ -106,7 +106,8 @@ export interface DecisionCommon {
   audits: AuditHit[];
   /** Merged masking rules for the response (undefined: no masking). */
   masking?: ResolvedMasking;
-  recording: Required<RecordingSpec>;
+  /** readFailurePolicy unset means Fail. */
+  recording: Required<Pick<RecordingSpec, 'enabled' | 'bodies'>> & Pick<RecordingSpec, 'readFailurePolicy'>;
 }
 
 export interface ResolvedMasking {

@@ -71,7 +71,7 @@ export async function namespaceLabels(ctx: ProxyContext, ns: string | undefined)
   const hit = ctx.namespaceLabels.get(ns);
   if (hit && hit.expires > Date.now()) return hit.labels;
   // Read with the proxy's own identity: the labels are policy input, not something the agent may hide.
-  const res = await ctx.upstream.json('GET', `/api/v1/namespaces/${encodeURIComponent(ns)}`, null, undefined, 1024 * 1024).catch(() => undefined);
+  const res = await ctx.upstream.json('GET', `/api/v1/namespaces/${encodeURIComponent(ns)}`, null, undefined, { maxBytes: 1024 * 1024, endBy: Date.now() + 5000 }).catch(() => undefined);
   const labels = res && res.status === 200 && isObj(res.body) ? ((res.body.metadata as { labels?: Record<string, string> } | undefined)?.labels ?? {}) : undefined;
   if (ctx.namespaceLabels.size > 10_000) ctx.namespaceLabels.clear();
   ctx.namespaceLabels.set(ns, { labels, expires: Date.now() + (labels ? ctx.namespaceLabelTtlMs : 2_000) });

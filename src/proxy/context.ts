@@ -10,6 +10,7 @@ import type { ProxiedRequest } from '../identity/proxied-token.js';
 import type { ServiceAccountChecker } from '../policy/service-account-enrich.js';
 import type { AuditSink } from '../webhook/audit.js';
 import type { Authenticator } from './auth/types.js';
+import type { Deadline } from './deadline.js';
 import type { RequestInfo } from './request-info.js';
 import type { Upstream } from './upstream.js';
 
@@ -24,6 +25,8 @@ export interface ProxyContext {
   namespaceLabelTtlMs: number;
   namespaceLabels: Map<string, { labels?: Record<string, string>; expires: number }>;
   onError: (err: unknown) => void;
+  /** Bound on a non-watch request upstream when the client's ?timeout= sets none (ms). */
+  upstreamTimeoutMs: number;
   openSockets?: Set<Duplex>;
   /** Records being written; close() waits for them so none is lost on shutdown. */
   pendingRecords: Set<Promise<void>>;
@@ -50,6 +53,10 @@ export interface Exchange {
   reason?: string;
   requestBody?: unknown;
   responseBody?: unknown;
+  /** The write's intent is durable in the recording (the outcome record then omits the request body). */
+  intentRecorded?: boolean;
+  /** When calls upstream for this request must have answered / ended (set once the request is admitted). */
+  deadline?: Deadline;
   /** asciicast file of an exec/attach stream. */
   asciicast?: string;
   verbForMetrics: string;

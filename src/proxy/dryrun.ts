@@ -32,11 +32,13 @@ export interface ProbeContext {
   user: UserInfo;
   /** Identity headers for a probe of this request (proxy credentials + impersonation + proxied token). */
   identity: OutgoingHttpHeaders;
+  /** When the request's deadline passes (epoch ms): probes end by then. */
+  endBy?: number;
 }
 
 /** The live object a named request addresses, read as the agent; undefined when it does not exist. */
 export async function liveObject(p: ProbeContext, info: RequestInfo): Promise<Probe<Obj | undefined>> {
-  const res = await p.up.json('GET', info.path, p.identity);
+  const res = await p.up.json('GET', info.path, p.identity, undefined, { endBy: p.endBy });
   if (res.status === 404) return { value: undefined };
   if (res.status >= 400 || !isObj(res.body)) return { failed: res };
   return { value: res.body };
@@ -47,7 +49,7 @@ export async function dryRunObject(p: ProbeContext, method: string, info: Reques
   const params = new URLSearchParams(info.params);
   params.set('dryRun', 'All');
   const data = Buffer.isBuffer(body) ? body : JSON.stringify(body);
-  const res = await p.up.json(method, target({ path: info.path, query: params.toString() }), p.identity, { contentType, data });
+  const res = await p.up.json(method, target({ path: info.path, query: params.toString() }), p.identity, { contentType, data }, { endBy: p.endBy });
   if (res.status >= 400 || !isObj(res.body)) return { failed: res };
   return { value: res.body };
 }
@@ -64,7 +66,7 @@ export async function collectionItems(p: ProbeContext, info: RequestInfo, listQu
     const params = new URLSearchParams(listQuery);
     if (!onePage) params.set('limit', '500');
     if (cont) params.set('continue', cont);
-    const res = await p.up.json('GET', target({ path: info.path, query: params.toString() }), p.identity);
+    const res = await p.up.json('GET', target({ path: info.path, query: params.toString() }), p.identity, undefined, { endBy: p.endBy });
     if (res.status >= 400 || !isObj(res.body)) return { failed: res };
     const list = res.body as { items?: unknown[]; metadata?: { continue?: string } };
     for (const it of list.items ?? []) if (isObj(it)) items.push(it);

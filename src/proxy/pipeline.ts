@@ -21,14 +21,18 @@ import { auditWarnings, denyMessage } from '../policy/verdict.js';
 import { mutate, outgoingFor, type Outgoing } from './mutate.js';
 import { protobufObjectMeta } from './protobuf-meta.js';
 import { AGENT_ANNOTATION, SESSION_ANNOTATION } from './provenance.js';
-import { finishRecord } from './record.js';
+import { finishRecord, refuseUnrecordableRead, writeIntent } from './record.js';
 import { RequestError, type RequestInfo } from './request-info.js';
 import { effectiveOptions, type EffectiveOptions } from './request-options.js';
 import { enrichServiceAccounts } from '../policy/service-account-enrich.js';
 import { isKubeStatus, kubeStatus } from './status.js';
 import { resolveSubject } from './subject.js';
 import { forwardUpgrade } from './upgrade.js';
+import { deadlineFor, isDeadlineExceeded, timeoutStatus, type Deadline } from './deadline.js';
 import { refuseUnsafeWrite } from './write-guards.js';
+
+/** Methods that change the cluster (unless dry run): recorded ahead of forwarding. */
+const MUTATING_METHODS = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
 
 /** How often a write is judged again when the object changed between the judgement and the write. */
 const MAX_CONFLICT_RETRIES = 5;
@@ -62,6 +66,7 @@ async function runStages(ctx: ProxyContext, req: IncomingMessage, ex: Exchange, 
     return gate.answer(admitted);
   }
   const { info, user } = admitted;
+  ex.deadline = deadlineFor(info, ex.startTime.getTime(), ctx.upstreamTimeoutMs, upgrade !== undefined);
 
   // body: bounded, parsed, only where the method carries one.
   const body = await readRequestBody(ctx, req, ex.method, upgrade !== undefined);
@@ -108,9 +113,11 @@ async function judgeAndForward(
   // subject: the object that would result (probes as the agent, answers held back for the gate).
   // Signed only when a probe is made (most requests need none).
   let probeIdentity: OutgoingHttpHeaders | undefined;
+  const deadline = ex.deadline!;
   const probe: ProbeContext = {
     up: ctx.upstream,
     user,
+    endBy: deadline.endBy ?? deadline.answerBy,
     get identity() {
       return (probeIdentity ??= identityFor(ctx, user, info, info.verb, body?.value, true));
     },
@@ -120,6 +127,10 @@ async function judgeAndForward(
     resolved = await resolveSubject(probe, info, ex.method, body, effective, provenance);
   } catch (err) {
     // The API server cut a probe off (connection reset, timeout): nothing was judged, nothing forwarded.
+    if (isDeadlineExceeded(err)) {
+      gate.answer(timeoutStatus(deadline, 'a request made to judge this one'));
+      return 'done';
+    }
     if (!isConnectionError(err)) throw err;
     gate.answer(kubeStatus(502, `airlock: the API server did not answer a request made to judge this one (${(err as Error).message}); nothing was forwarded, retry`, 'ServiceUnavailable'));
     return 'done';
@@ -162,9 +173,25 @@ async function judgeAndForward(
     return 'done';
   }
 
+  // record (ahead): a write is durable in the recording before it is sent; a read is refused while
+  // records cannot be made durable, unless the policy lets reads through unrecorded.
+  const writes = upgrade !== undefined || (MUTATING_METHODS.has(ex.method) && !effective.dryRun);
+  if (!writes) {
+    const refused = refuseUnrecordableRead(ctx, ex);
+    if (refused) {
+      gate.answer(refused, view);
+      return 'done';
+    }
+  }
+
   if (upgrade) {
     if (decision.action === 'mutate') {
       gate.answer(kubeStatus(403, denyMessage(decision, 'a stream cannot be mutated'), 'Forbidden'), view);
+      return 'done';
+    }
+    const refused = await writeIntent(ctx, req, ex, { attempt, objectName: info.name });
+    if (refused) {
+      gate.answer(refused, view);
       return 'done';
     }
     await forwardUpgrade(ctx, req, ex, gate, { info, user, decision, view, identity: identityFor(ctx, user, info, info.verb, undefined, false), head: upgrade.head });
@@ -181,22 +208,36 @@ async function judgeAndForward(
     }
     out = mutated;
   }
+  if (writes) {
+    const base = isObj(subject.oldObject?.metadata) ? subject.oldObject.metadata.resourceVersion : undefined;
+    const refused = await writeIntent(ctx, req, ex, {
+      attempt,
+      objectName: info.name ?? (info.verb === 'create' ? createdName(out.body) : undefined),
+      ...(typeof base === 'string' ? { baseResourceVersion: base } : {}),
+    });
+    if (refused) {
+      gate.answer(refused, view);
+      return 'done';
+    }
+  }
   const retriable = subject.pinned && decision.action !== 'hold' && attempt < MAX_CONFLICT_RETRIES;
-  return forwardHttp(ctx, req, gate, info, user, out, view, effective.dryRun, retriable);
+  return forwardHttp(ctx, req, gate, { info, user, out, view, deadline, dryRun: effective.dryRun, retriable });
+}
+
+/** What the forward stage sends, and how. */
+interface Forward {
+  info: RequestInfo;
+  user: UserInfo;
+  out: Outgoing;
+  view: MaskView;
+  deadline: Deadline;
+  dryRun: boolean;
+  /** A 409 from our resourceVersion precondition means: judge again. */
+  retriable: boolean;
 }
 
 /** forward + respond: the request upstream as the agent, its answer through the gate. */
-function forwardHttp(
-  ctx: ProxyContext,
-  req: IncomingMessage,
-  gate: ResponseGate,
-  info: RequestInfo,
-  user: UserInfo,
-  out: Outgoing,
-  view: MaskView,
-  dryRun: boolean,
-  retriable: boolean,
-): Promise<'done' | 'retry'> {
+function forwardHttp(ctx: ProxyContext, req: IncomingMessage, gate: ResponseGate, { info, user, out, view, deadline, dryRun, retriable }: Forward): Promise<'done' | 'retry'> {
   const masked = !!(ctx.masker && view.rules && ctx.masker.needsMasking(view.target, view.rules));
   const headers: OutgoingHttpHeaders = { ...forwardableHeaders(req.headers), ...identityFor(ctx, user, info, verbOfMethod(out.method, info), out.body, dryRun) };
   let path = out.path;
@@ -212,11 +253,12 @@ function forwardHttp(
     headers['content-length'] = Buffer.byteLength(payload);
   }
   return new Promise((resolve) => {
-    const up = ctx.upstream.request(out.method, path, headers);
+    const up = ctx.upstream.request(out.method, path, headers, { answerBy: deadline.answerBy, ...(deadline.endBy !== undefined ? { endBy: deadline.endBy } : {}) });
     gate.onAgentGone(() => up.destroy());
     up.on('error', (err) => {
-      if (!gate.started) gate.answer(kubeStatus(502, `airlock: upstream error: ${err.message}`, 'ServiceUnavailable'), view);
-      else gate.abort();
+      if (gate.started) gate.abort();
+      else if (isDeadlineExceeded(err)) gate.answer(timeoutStatus(deadline, 'the request'), view);
+      else gate.answer(kubeStatus(502, `airlock: upstream error: ${err.message}`, 'ServiceUnavailable'), view);
       resolve('done');
     });
     up.on('response', (ures) => {

@@ -5,7 +5,9 @@ import { createHash } from 'node:crypto';
 import { Transform, type TransformCallback } from 'node:stream';
 import type { RequestRecord } from '../recording/types.js';
 import { elapsed, STRICTEST_MASKING, type Exchange, type ProxyContext } from './context.js';
+import { unrecordedRefusalsTotal } from '../metrics/registry.js';
 import { target } from './request-info.js';
+import { kubeStatus, type KubeStatus } from './status.js';
 
 export const RECORD_BODY_LIMIT = 64 * 1024;
 
@@ -53,17 +55,73 @@ export function finishRecord(ctx: ProxyContext, req: IncomingMessage, ex: Exchan
   return p;
 }
 
+export interface IntentAttempt {
+  /** Which judgement of the request (a write re-judged after a conflict is forwarded again). */
+  attempt: number;
+  objectName?: string;
+  /** resourceVersion of the live object the write was judged against. */
+  baseResourceVersion?: string;
+}
+
+/**
+ * Write-ahead: a judged write is made durable in its session (request, masked body, decision) before it
+ * is forwarded; the outcome follows as the request's record. Resolves with a 503 Status when the intent
+ * could not be made durable: the write is then refused, never sent unrecorded.
+ */
+export async function writeIntent(ctx: ProxyContext, req: IncomingMessage, ex: Exchange, at: IntentAttempt): Promise<KubeStatus | undefined> {
+  if (!ctx.recorder || !ex.user || !ex.decision?.recording.enabled) return undefined;
+  const rec = recordOf(ctx, req, ex, 'intent', ctx.recorder.sessionFor(ex.user));
+  rec.attempt = at.attempt;
+  // The object written, also when bodies are not recorded (a create names it only in its body).
+  if (at.objectName && !rec.request.name) rec.request.name = at.objectName;
+  if (at.baseResourceVersion) rec.baseResourceVersion = at.baseResourceVersion;
+  try {
+    await ctx.recorder.record(rec);
+    ex.intentRecorded = true;
+    return undefined;
+  } catch (err) {
+    unrecordedRefusalsTotal.inc({ kind: 'write' });
+    ctx.onError(err);
+    return unrecordable('write');
+  }
+}
+
+/** A read the policy wants recorded while records cannot be made durable: refused unless the policy allows it. */
+export function refuseUnrecordableRead(ctx: ProxyContext, ex: Exchange): KubeStatus | undefined {
+  const d = ex.decision;
+  if (!ctx.recorder || !d?.recording.enabled || ctx.recorder.available() || d.recording.readFailurePolicy === 'Ignore') return undefined;
+  unrecordedRefusalsTotal.inc({ kind: 'read' });
+  return unrecordable('read');
+}
+
+function unrecordable(kind: 'read' | 'write'): KubeStatus {
+  return kubeStatus(503, `airlock: session recording is unavailable (its storage refused the write); this ${kind} was not forwarded, retry later`, 'ServiceUnavailable');
+}
+
 async function writeRecord(ctx: ProxyContext, req: IncomingMessage, ex: Exchange): Promise<void> {
   if (!ctx.recorder || !ex.user) return;
   if (ex.decision && !ex.decision.recording.enabled) return;
+  const rec = recordOf(ctx, req, ex, ex.asciicast ? 'exec' : 'request', ctx.recorder.sessionFor(ex.user));
+  // The intent already holds what the agent sent; the outcome adds what came back.
+  if (ex.intentRecorded) delete rec.requestBody;
+  if (ex.responseBody !== undefined && (!ex.decision || ex.decision.recording.bodies)) rec.responseBody = ex.responseBody;
+  try {
+    await ctx.recorder.record(rec);
+  } catch (err) {
+    ctx.onError(err);
+  }
+}
+
+/** The record of a request as it stands: who, what, the decision made, the status answered. */
+function recordOf(ctx: ProxyContext, req: IncomingMessage, ex: Exchange, type: RequestRecord['type'], sessionId: string): RequestRecord {
   const d = ex.decision;
   const info = ex.info;
   const rec: RequestRecord = {
-    type: ex.asciicast ? 'exec' : 'request',
+    type,
     time: ex.startTime.toISOString(),
-    sessionId: ctx.recorder.sessionFor(ex.user),
+    sessionId,
     requestId: ex.id,
-    user: ex.user,
+    user: ex.user!,
     sourceIP: req.socket.remoteAddress,
     userAgent: req.headers['user-agent'],
     method: ex.method,
@@ -84,26 +142,24 @@ async function writeRecord(ctx: ProxyContext, req: IncomingMessage, ex: Exchange
       ...(d && 'reason' in d ? { reason: d.reason } : ex.reason ? { reason: ex.reason } : {}),
       ...(ex.approval ? { approval: ex.approval } : {}),
     },
-    status: ex.status ?? 0,
-    latencyMs: elapsed(ex.start) * 1000,
+    status: type === 'intent' ? 0 : ex.status ?? 0,
+    latencyMs: type === 'intent' ? 0 : elapsed(ex.start) * 1000,
   };
   if (ex.asciicast) rec.asciicast = ex.asciicast;
-  if (!d || d.recording.bodies) {
-    if (ex.requestBody !== undefined) {
-      // What the agent sent goes through the same masking as what it receives (whole, then bounded by the
-      // recorder with its size and digest): recordings never hold a credential an agent pasted into a
-      // ConfigMap, an env value or a Secret. Without masking rules, Secret bodies are not recorded at all.
-      const mask = ctx.masker?.maskValue;
-      // Before a decision (a write refused by the guards), the strictest masking applies.
-      const rules = d ? d.masking : STRICTEST_MASKING;
-      if (mask && rules && info) rec.requestBody = mask(structuredClone(ex.requestBody), { ...info, watch: false }, rules);
-      else rec.requestBody = info?.resource === 'secrets' ? { redacted: 'Secret request bodies are not recorded without masking' } : ex.requestBody;
-    }
-    if (ex.responseBody !== undefined) rec.responseBody = ex.responseBody;
-  }
-  try {
-    await ctx.recorder.record(rec);
-  } catch (err) {
-    ctx.onError(err);
-  }
+  if ((!d || d.recording.bodies) && ex.requestBody !== undefined) rec.requestBody = maskedRequestBody(ctx, ex);
+  return rec;
+}
+
+/**
+ * What the agent sent goes through the same masking as what it receives (whole, then bounded by the
+ * recorder with its size and digest): recordings never hold a credential an agent pasted into a
+ * ConfigMap, an env value or a Secret. Without masking rules, Secret bodies are not recorded at all.
+ */
+function maskedRequestBody(ctx: ProxyContext, ex: Exchange): unknown {
+  const mask = ctx.masker?.maskValue;
+  const info = ex.info;
+  // Before a decision (a write refused by the guards), the strictest masking applies.
+  const rules = ex.decision ? ex.decision.masking : STRICTEST_MASKING;
+  if (mask && rules && info) return mask(structuredClone(ex.requestBody), { ...info, watch: false }, rules);
+  return info?.resource === 'secrets' ? { redacted: 'Secret request bodies are not recorded without masking' } : ex.requestBody;
 }

@@ -36,6 +36,8 @@ export interface ProxyOptions {
   auth: Authenticator;
   /** Largest request body accepted (default 3 MiB); larger bodies get 413 while streaming. */
   maxBodyBytes?: number;
+  /** Bound on a non-watch request upstream when the client's ?timeout= sets none (default 60 s). */
+  upstreamTimeoutMs?: number;
   /** Namespace-label cache TTL for namespaceSelector rules (default 30 s; 0 disables lookups). */
   namespaceLabelTtlMs?: number;
   /** User extras added to every impersonated request (see Upstream). */
@@ -65,6 +67,7 @@ export async function startProxy(opts: ProxyOptions): Promise<ProxyHandle> {
     recorder: opts.recorder,
     auth: opts.auth,
     maxBodyBytes: opts.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES,
+    upstreamTimeoutMs: opts.upstreamTimeoutMs ?? 60_000,
     namespaceLabelTtlMs: opts.namespaceLabelTtlMs ?? 30_000,
     namespaceLabels: new Map(),
     pendingRecords: new Set(),

@@ -7,6 +7,7 @@ import type { Exchange, ProxyContext } from './context.js';
 import type { MaskView, ResponseGate } from './gate.js';
 import { forwardableHeaders } from './headers.js';
 import { target, type RequestInfo } from './request-info.js';
+import { isDeadlineExceeded, timeoutStatus } from './deadline.js';
 import { kubeStatus } from './status.js';
 import { recordableChannelProtocol, tapChannelStream } from './ws-tap.js';
 
@@ -28,10 +29,11 @@ export interface UpgradeForward {
 export function forwardUpgrade(ctx: ProxyContext, req: IncomingMessage, ex: Exchange, gate: ResponseGate, f: UpgradeForward): Promise<void> {
   const headers: OutgoingHttpHeaders = { ...forwardableHeaders(req.headers, true), ...f.identity };
   return new Promise((resolve) => {
-    const up = ctx.upstream.request(ex.method, target(f.info), headers);
+    const up = ctx.upstream.request(ex.method, target(f.info), headers, ex.deadline ? { answerBy: ex.deadline.answerBy } : {});
     up.on('error', (err) => {
-      if (!gate.started) gate.answer(kubeStatus(502, `airlock: upstream error: ${err.message}`, 'ServiceUnavailable'), f.view);
-      else gate.abort();
+      if (gate.started) gate.abort();
+      else if (isDeadlineExceeded(err) && ex.deadline) gate.answer(timeoutStatus(ex.deadline, 'the request'), f.view);
+      else gate.answer(kubeStatus(502, `airlock: upstream error: ${err.message}`, 'ServiceUnavailable'), f.view);
       resolve();
     });
     // The API server refused the upgrade: its answer goes through the gate as a normal response.

@@ -7,6 +7,10 @@ import type { UserInfo } from '../policy/types.js';
 import { upstreamIdentityHeaders } from './headers.js';
 import { OIDC_EXTRA_PREFIX } from './auth/oidc.js';
 import { PROXIED_EXTRA_KEY } from '../identity/proxied-token.js';
+import { DeadlineExceeded } from './deadline.js';
+
+/** A side-effect-free call made for judging (or policy inputs) without a deadline of its own. */
+const PROBE_TIMEOUT_MS = 30_000;
 
 export interface JsonResponse {
   status: number;
@@ -44,8 +48,11 @@ export class Upstream {
     return upstreamIdentityHeaders(this.creds, { ...user, extra: { ...extra, ...this.extra, ...(proxiedValue ? { [PROXIED_EXTRA_KEY]: [proxiedValue] } : {}) } });
   }
 
-  /** Starts a request to a path+query exactly as given (already canonical). */
-  request(method: string, target: string, headers: OutgoingHttpHeaders, opts: { timeoutMs?: number } = {}): ClientRequest {
+  /**
+   * Starts a request to a path+query exactly as given (already canonical). answerBy / endBy (epoch ms):
+   * the request is destroyed with DeadlineExceeded when its answer has not started, or not ended, by then.
+   */
+  request(method: string, target: string, headers: OutgoingHttpHeaders, opts: { answerBy?: number; endBy?: number } = {}): ClientRequest {
     const base = this.server.pathname.replace(/\/$/u, '');
     const req = https.request({
       protocol: this.server.protocol,
@@ -56,7 +63,19 @@ export class Upstream {
       headers: { ...headers, host: this.server.host },
       agent: this.agent,
     });
-    if (opts.timeoutMs) req.setTimeout(opts.timeoutMs, () => req.destroy(new Error(`upstream ${method} timed out`)));
+    const cut = (by: number, what: string): NodeJS.Timeout =>
+      setTimeout(() => req.destroy(new DeadlineExceeded(`kube-apiserver did not ${what} ${method} ${target.split('?')[0]} in time`)), Math.max(0, by - Date.now()));
+    if (opts.answerBy !== undefined) {
+      const t = cut(opts.answerBy, 'answer');
+      const answered = (): void => clearTimeout(t);
+      req.once('response', answered).once('upgrade', answered).once('close', answered);
+    }
+    if (opts.endBy !== undefined) {
+      const t = cut(opts.endBy, 'finish');
+      req.once('close', () => clearTimeout(t));
+      // An upgraded stream has no end to wait for.
+      req.once('upgrade', () => clearTimeout(t));
+    }
     return req;
   }
 
@@ -64,24 +83,26 @@ export class Upstream {
    * A small JSON request (judging probes, policy inputs), the response read up to maxBytes. `as`: the
    * agent (its identity headers, see identity()), or null for the proxy itself.
    */
-  json(method: string, target: string, as: OutgoingHttpHeaders | null, body?: { contentType: string; data: string | Buffer }, maxBytes = 64 * 1024 * 1024): Promise<JsonResponse> {
+  json(method: string, target: string, as: OutgoingHttpHeaders | null, body?: { contentType: string; data: string | Buffer }, opts: { maxBytes?: number; endBy?: number } = {}): Promise<JsonResponse> {
+    const maxBytes = opts.maxBytes ?? 64 * 1024 * 1024;
+    const endBy = Math.min(opts.endBy ?? Infinity, Date.now() + PROBE_TIMEOUT_MS);
     const identity: OutgoingHttpHeaders = as ?? Object.fromEntries(Object.entries(this.creds).map(([k, v]) => [k.toLowerCase(), v]));
     const headers: OutgoingHttpHeaders = { ...identity, accept: 'application/json' };
     if (body) {
       headers['content-type'] = body.contentType;
       headers['content-length'] = Buffer.byteLength(body.data);
     }
-    return this.jsonOnce(method, target, headers, body, maxBytes).catch((err: unknown) => {
+    return this.jsonOnce(method, target, headers, body, maxBytes, endBy).catch((err: unknown) => {
       // A keep-alive socket the API server closed just as it was reused: the request never arrived, and
       // these requests (reads, dry runs) have no side effects, so it is sent once more on a fresh socket.
-      if ((err as { reusedSocket?: boolean }).reusedSocket) return this.jsonOnce(method, target, headers, body, maxBytes);
+      if ((err as { reusedSocket?: boolean }).reusedSocket) return this.jsonOnce(method, target, headers, body, maxBytes, endBy);
       throw err;
     });
   }
 
-  private jsonOnce(method: string, target: string, headers: OutgoingHttpHeaders, body: { contentType: string; data: string | Buffer } | undefined, maxBytes: number): Promise<JsonResponse> {
+  private jsonOnce(method: string, target: string, headers: OutgoingHttpHeaders, body: { contentType: string; data: string | Buffer } | undefined, maxBytes: number, endBy: number): Promise<JsonResponse> {
     return new Promise((resolve, reject) => {
-      const req = this.request(method, target, headers, { timeoutMs: 60_000 });
+      const req = this.request(method, target, headers, { endBy });
       req.on('error', (err: NodeJS.ErrnoException) => {
         const early = req.reusedSocket && (err.code === 'ECONNRESET' || err.message === 'socket hang up');
         reject(early ? Object.assign(err, { reusedSocket: true }) : err);

@@ -8,8 +8,9 @@
 //    each record() still resolves only after its sync, so nothing acknowledged can be lost, but every
 //    request waits up to intervalMs longer. Trade-off: fewer syncs (less disk load) for added latency.
 import { mkdirSync } from 'node:fs';
+import { open as openFile, unlink } from 'node:fs/promises';
 import { isAbsolute, join, relative } from 'node:path';
-import { recordingErrorsTotal } from '../metrics/registry.js';
+import { recordingAvailable, recordingErrorsTotal } from '../metrics/registry.js';
 import type { UserInfo } from '../policy/types.js';
 import { AsciicastFileWriter } from './asciicast.js';
 import { AuditLogWriter } from './audit.js';
@@ -17,6 +18,7 @@ import { canonicalJson, recordHash, sha256Hex } from './canonical.js';
 import { assertValidId, castName, dateDirFor, newSessionId } from './paths.js';
 import { SessionFile } from './session-file.js';
 import { enforceRetention, type RetentionPolicy, type RetentionResult } from './retention.js';
+import { findOrphanedIntents, recoveredRecord, type Reconciler } from './recovery.js';
 import type { AsciicastWriter, Recorder, RequestRecord } from './types.js';
 
 export type FsyncPolicy = 'always' | { intervalMs: number };
@@ -37,6 +39,8 @@ export interface FileRecorderOptions {
   maxAsciicastBytes?: number;
   /** Request/response bodies larger than this (serialised) are truncated (default 64 KiB). */
   maxBodyBytes?: number;
+  /** While unavailable, how often a probe write checks whether records can be made durable again (default 1 s). */
+  probeMs?: number;
   now?: () => number;
 }
 
@@ -85,6 +89,8 @@ export class FileRecorder implements Recorder {
   private readonly users = new Map<string, UserInfo>();
   private readonly castHashes = new Map<string, AsciicastFileWriter>();
   private readonly housekeeping?: NodeJS.Timeout;
+  private readonly probeMs: number;
+  private probe?: NodeJS.Timeout;
   private closed = false;
 
   constructor(opts: FileRecorderOptions) {
@@ -97,7 +103,9 @@ export class FileRecorder implements Recorder {
     this.maxCastBytes = opts.maxAsciicastBytes;
     this.maxBodyBytes = opts.maxBodyBytes ?? 64 * 1024;
     this.now = opts.now ?? Date.now;
+    this.probeMs = opts.probeMs ?? 1000;
     mkdirSync(this.dir, { recursive: true, mode: 0o700 });
+    recordingAvailable.set(1);
     if (opts.auditLog) this.audit = new AuditLogWriter(opts.auditLog);
     const every = opts.housekeepingMs ?? 60_000;
     if (every > 0) {
@@ -134,12 +142,7 @@ export class FileRecorder implements Recorder {
       recordingErrorsTotal.inc();
       return Promise.reject(err as Error);
     }
-    let s = this.sessions.get(rec.sessionId);
-    if (!s) {
-      const t = Date.parse(rec.time);
-      s = this.newSession(rec.sessionId, new Date(Number.isFinite(t) ? t : this.now()));
-      this.users.set(s.id, rec.user);
-    }
+    const s = this.sessions.get(rec.sessionId) ?? this.reopen(rec.sessionId, rec.user, rec.time);
     s.lastActivity = Math.max(s.lastActivity, this.now());
     const copy: RequestRecord = { ...rec };
     delete copy.seq;
@@ -162,6 +165,10 @@ export class FileRecorder implements Recorder {
     return this.enqueue(s, copy);
   }
 
+  available(): boolean {
+    return this.probe === undefined;
+  }
+
   startAsciicast(sessionId: string, requestId: string, meta: { command?: string; cols?: number; rows?: number }): AsciicastWriter {
     assertValidId(sessionId, 'sessionId');
     const s = this.sessions.get(sessionId);
@@ -173,6 +180,27 @@ export class FileRecorder implements Recorder {
     this.castHashes.set(file, w);
     this.castHashes.set(relative(this.dir, file), w);
     return w;
+  }
+
+  /**
+   * Closes what a killed process left open: every intent without an outcome gets a `recovered` record
+   * (reconciled against the cluster when a reconciler is given) and the session its session-end.
+   */
+  async recover(reconcile?: Reconciler): Promise<{ sessions: number; intents: number }> {
+    let intents = 0;
+    const orphaned = findOrphanedIntents(this.dir, new Set(this.sessions.keys()));
+    for (const { sessionId, intents: open } of orphaned) {
+      for (const intent of open) {
+        const outcome = reconcile
+          ? await reconcile(intent).catch((err: unknown) => ({ outcome: 'unknown' as const, reason: `reconciliation failed: ${(err as Error).message}` }))
+          : { outcome: 'unknown' as const, reason: 'not reconciled against the cluster' };
+        await this.record(recoveredRecord(intent, outcome, new Date(this.now())));
+        intents++;
+      }
+      const s = this.sessions.get(sessionId) ?? this.reopen(sessionId, open[0]?.user);
+      await this.endSession(s);
+    }
+    return { sessions: orphaned.length, intents };
   }
 
   /** Ends idle sessions and applies retention; runs on a timer, callable directly. */
@@ -190,6 +218,7 @@ export class FileRecorder implements Recorder {
   async close(): Promise<void> {
     if (this.closed) return;
     if (this.housekeeping) clearInterval(this.housekeeping);
+    this.markAvailable();
     await Promise.all([...this.sessions.values()].map((s) => this.endSession(s).catch(() => undefined)));
     this.closed = true;
     await this.audit?.close();
@@ -198,6 +227,53 @@ export class FileRecorder implements Recorder {
   /** Ids of the sessions this recorder has open. */
   openSessions(): string[] {
     return [...this.sessions.keys()];
+  }
+
+  /** A session this recorder has not open (a late record, a restart): its files continue the chain. */
+  private reopen(id: string, user: UserInfo | undefined, time?: string): Session {
+    const t = time ? Date.parse(time) : NaN;
+    const s = this.newSession(id, new Date(Number.isFinite(t) ? t : this.now()));
+    this.users.set(s.id, user ?? { username: 'unknown', groups: [] });
+    return s;
+  }
+
+  private markAvailable(): void {
+    if (!this.probe) return;
+    clearInterval(this.probe);
+    this.probe = undefined;
+    recordingAvailable.set(1);
+  }
+
+  /**
+   * Records cannot be made durable: available() is false until a probe write of two bodies' worth of
+   * bytes is synced. A small record that still fits proves no headroom, so it does not end this state;
+   * writes keep trying on their own meanwhile (each refused with a 503 if its intent fails).
+   */
+  private markUnavailable(): void {
+    recordingAvailable.set(0);
+    if (this.probe || this.closed) return;
+    let probing = false;
+    this.probe = setInterval(() => {
+      if (probing) return;
+      probing = true;
+      void this.probeWrite().then(
+        () => this.markAvailable(),
+        () => undefined,
+      ).finally(() => (probing = false));
+    }, this.probeMs);
+    this.probe.unref();
+  }
+
+  private async probeWrite(): Promise<void> {
+    const path = join(this.dir, '.airlock-probe');
+    const fh = await openFile(path, 'w', 0o600);
+    try {
+      await fh.write(Buffer.alloc(this.maxBodyBytes * 2, 0x20));
+      await fh.datasync();
+    } finally {
+      await fh.close();
+      await unlink(path).catch(() => undefined);
+    }
   }
 
   private newSession(id: string, start: Date): Session {
@@ -303,6 +379,7 @@ export class FileRecorder implements Recorder {
           for (const p of batch) p.resolve();
         } catch (err) {
           recordingErrorsTotal.inc();
+          this.markUnavailable();
           // Roll the chain back to the last acknowledged record and cut anything half-written.
           f.seq = saved.seq;
           f.prevHash = saved.prevHash;

@@ -6,7 +6,11 @@ export interface RequestRecord {
   seq?: number;
   prevHash?: string;
   hash?: string;
-  type: 'request' | 'session-start' | 'session-end' | 'exec';
+  /**
+   * intent: a write as judged, made durable before it is forwarded; its outcome is the `request` (or
+   * `exec`) record with the same requestId, or a `recovered` record when the process died in between.
+   */
+  type: 'request' | 'intent' | 'recovered' | 'session-start' | 'session-end' | 'exec';
   time: string; // RFC 3339 with ms
   sessionId: string;
   requestId: string;
@@ -30,10 +34,24 @@ export interface RequestRecord {
   /** Request and response bodies after masking (never raw secrets); truncated past the recorder's limit. */
   requestBody?: unknown;
   responseBody?: unknown;
+  /** intent: the resourceVersion of the live object the write was judged against (for reconciliation). */
+  baseResourceVersion?: string;
+  /** intent: which judgement of the request this is (a write re-judged after a conflict has several). */
+  attempt?: number;
+  /** recovered: what became of an intent whose outcome was never recorded, as the cluster shows it. */
+  recovery?: RecoveredOutcome;
   /** For exec/attach: the asciicast file of the stream (stored relative to the recording directory). */
   asciicast?: string;
   /** Filled by the recorder when the asciicast was closed before the record: sha256 of the file. */
   asciicastSha256?: string;
+}
+
+export interface RecoveredOutcome {
+  /** applied / not-applied when the cluster shows it, unknown otherwise. */
+  outcome: 'applied' | 'not-applied' | 'unknown';
+  reason: string;
+  /** The object's resourceVersion when the intent was reconciled (absent: the object does not exist). */
+  resourceVersion?: string;
 }
 
 export interface AsciicastWriter {
@@ -51,6 +69,11 @@ export interface Recorder {
   sessionFor(user: UserInfo): string;
   /** Appends a record durably (resolves once it is written as the fsync policy says). */
   record(rec: RequestRecord): Promise<void>;
+  /**
+   * False while records cannot be made durable (a write or sync failed and no probe has succeeded
+   * since): reads a policy wants recorded are refused meanwhile. Recovers by itself.
+   */
+  available(): boolean;
   /** Starts an asciicast v2 stream for an exec/attach request. */
   startAsciicast(sessionId: string, requestId: string, meta: { command?: string; cols?: number; rows?: number }): AsciicastWriter;
   close(): Promise<void>;

@@ -25,6 +25,9 @@ class MemoryRecorder implements Recorder {
   async record(rec: RequestRecord): Promise<void> {
     this.records.push(rec);
   }
+  available(): boolean {
+    return true;
+  }
   startAsciicast(): AsciicastWriter {
     throw new Error('not used');
   }
