@@ -67,6 +67,7 @@ const regoRef: Schema = {
       properties: { namespace: str({ maxLength: 63 }), name: str({ maxLength: 253 }), key: str({ maxLength: 253 }) },
     },
     memoryLimitMiB: { type: 'integer', minimum: 2, maximum: 512 },
+    timeoutMilliseconds: { type: 'integer', minimum: 1, maximum: 1000 },
   },
   'x-kubernetes-validations': [
     { rule: 'has(self.wasmBase64) != has(self.configMapRef)', message: 'exactly one of wasmBase64 or configMapRef must be set' },
@@ -232,7 +233,7 @@ export const agentPolicySpecSchema: Schema = {
     },
     recording: {
       type: 'object',
-      properties: { enabled: { type: 'boolean' }, bodies: { type: 'boolean' } },
+      properties: { enabled: { type: 'boolean' }, bodies: { type: 'boolean' }, readFailurePolicy: str({ enum: ['Fail', 'Ignore'] }) },
     },
     approvals: holdSpec,
     failurePolicy: str({ enum: ['deny', 'allow'] }),

@@ -103,6 +103,8 @@ export interface RegoRef {
   configMapRef?: { namespace: string; name: string; key?: string };
   /** Memory cap in MiB for the wasm instance (default 32). */
   memoryLimitMiB?: number;
+  /** Time budget in milliseconds for one evaluation (default 100, at most 1000); over it the rule fails closed. */
+  timeoutMilliseconds?: number;
 }
 
 export interface Rule {
@@ -175,6 +177,12 @@ export interface RecordingSpec {
   enabled?: boolean;
   /** Record request/response bodies (after masking). */
   bodies?: boolean;
+  /**
+   * Reads while recordings cannot be made durable (disk full, failing volume): Fail (default) refuses them
+   * with a 503 like writes; Ignore forwards them unrecorded. Writes always fail closed: each is recorded
+   * before it is forwarded.
+   */
+  readFailurePolicy?: 'Fail' | 'Ignore';
 }
 
 export interface AgentPolicySpec {

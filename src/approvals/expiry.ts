@@ -1,5 +1,8 @@
 // The expiry controller: marks Pending/Approved Approvals past spec.expiresAt as Expired (status update with
 // a resourceVersion precondition) and keeps airlock_approvals_pending current. Driven by an Informer.
+// It runs behind the leader Lease; a new leader catches up at once: its first pass runs as soon as the
+// informer has synced (immediately when it already has), expiring everything that fell due while no
+// replica led, without waiting for the interval or a per-Approval timer.
 import type { Approval } from '../api/types.js';
 import { isConflict, isNotFound, type KubeClient } from '../k8s/client.js';
 import type { Informer, KObject } from '../k8s/informer.js';
@@ -7,7 +10,13 @@ import { approvalsPending, approvalsTotal } from '../metrics/registry.js';
 import { approvalPath } from './paths.js';
 import { isExpired, phaseOf } from './rules.js';
 
-export interface ExpiryController { stop(): void; /** Runs one pass now (expires what is due, refreshes the gauge). */ sweep(): Promise<void> }
+export interface ExpiryController {
+  stop(): void;
+  /** Runs one pass now (expires what is due, refreshes the gauge); resolves with how many it expired. */
+  sweep(): Promise<number>;
+  /** The first pass (the catch-up), once the informer has synced: resolves with how many it expired. */
+  caughtUp: Promise<number>;
+}
 
 export interface ExpiryOptions {
   /** Pass interval (default 5 s); a timer is also set for the next expiresAt. */
@@ -45,7 +54,7 @@ export async function expireApproval(client: KubeClient, a: Approval, now: numbe
 export function startExpiryController(client: KubeClient, informer: Informer<KObject>, opts: ExpiryOptions = {}): ExpiryController {
   const now = opts.now ?? Date.now;
   let stopped = false;
-  let running: Promise<void> | undefined;
+  let running: Promise<number> | undefined;
   let nextTimer: NodeJS.Timeout | undefined;
 
   const refreshGauge = (): void => {
@@ -69,21 +78,23 @@ export function startExpiryController(client: KubeClient, informer: Informer<KOb
     nextTimer.unref();
   };
 
-  const sweep = async (): Promise<void> => {
+  const sweep = async (): Promise<number> => {
     if (running) return running;
     running = (async () => {
+      let expired = 0;
       try {
-        if (!informer.hasSynced()) return;
+        if (stopped || !informer.hasSynced()) return 0;
         const t = now();
         for (const o of informer.list()) {
-          if (stopped) return;
+          if (stopped) return expired;
           const a = o as unknown as Approval;
           try {
-            await expireApproval(client, a, t);
+            if (await expireApproval(client, a, t)) expired++;
           } catch (err) {
             opts.onError?.(err);
           }
         }
+        return expired;
       } finally {
         refreshGauge();
         schedule();
@@ -101,8 +112,10 @@ export function startExpiryController(client: KubeClient, informer: Informer<KOb
   informer.on('synced', onSynced);
   const interval = setInterval(() => void sweep(), opts.intervalMs ?? 5000);
   interval.unref();
-  if (informer.hasSynced()) void sweep();
+  // The catch-up pass: at once when the informer has synced, else as soon as it does.
+  const caughtUp = informer.waitForSync().then(() => sweep());
   return {
+    caughtUp,
     stop() {
       stopped = true;
       clearInterval(interval);

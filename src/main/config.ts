@@ -34,6 +34,8 @@ export interface Config {
     keyFile?: string;
     clientCAFile?: string;
     maxBodyBytes: number;
+    /** Bound on a non-watch request upstream when the client's ?timeout= sets none (seconds). */
+    upstreamTimeoutSeconds: number;
     tokenReview: boolean;
     oidc: OidcIssuerConfig[];
   };
@@ -53,6 +55,12 @@ export interface Config {
     dir: string;
     fsync: 'always' | 'interval';
     auditLog?: string;
+    /** Retention: whole sessions are deleted, oldest first, while the directory holds more (0: no limit). */
+    maxTotalBytes: number;
+    /** Retention: sessions older than this are deleted (0: no limit). */
+    maxAgeDays: number;
+    /** A record keeps at most this much of each body (larger: size and sha256 only, with the first bytes). */
+    maxBodyBytes: number;
   };
   /** Identities that are Airlock itself (may mark Approvals consumed/expired). */
   controllerUsers: string[];
@@ -66,11 +74,13 @@ export function defaultConfig(): Config {
     installCrds: true,
     leaderElect: true,
     leaseName: 'airlock-controller',
-    identity: process.env.POD_NAME || `${hostname()}-${process.pid}`,
+    // Stable across restarts (the pod name; locally the hostname), so a restarted replica takes its own
+    // Lease over at once instead of waiting for it to expire (src/operator/leader.ts).
+    identity: process.env.POD_NAME?.trim() || hostname(),
     healthPort: 8081,
     metricsPort: 8080,
     bindAddress: '0.0.0.0',
-    proxy: { enabled: true, port: 8443, maxBodyBytes: 3 * 1024 * 1024, tokenReview: true, oidc: [] },
+    proxy: { enabled: true, port: 8443, maxBodyBytes: 3 * 1024 * 1024, upstreamTimeoutSeconds: 60, tokenReview: true, oidc: [] },
     webhook: {
       enabled: true,
       port: 9443,
@@ -80,7 +90,7 @@ export function defaultConfig(): Config {
       exemptNamespaces: [],
       certSecretName: 'airlock-webhook-tls',
     },
-    recording: { dir: '/var/lib/airlock/recordings', fsync: 'always' },
+    recording: { dir: '/var/lib/airlock/recordings', fsync: 'always', maxTotalBytes: 8 * 1024 ** 3, maxAgeDays: 90, maxBodyBytes: 64 * 1024 },
     controllerUsers: [],
     controllerGroups: ['airlock:controllers'],
     logLevel: 'info',
@@ -92,6 +102,14 @@ export class ConfigError extends Error {}
 const port = (name: string, v: unknown): number => {
   const n = Number(v);
   if (!Number.isInteger(n) || n < 0 || n > 65535) throw new ConfigError(`${name}: must be a port number 0-65535, got ${JSON.stringify(v)}`);
+  return n;
+};
+const UNITS: Record<string, number> = { '': 1, Ki: 1024, Mi: 1024 ** 2, Gi: 1024 ** 3, Ti: 1024 ** 4, k: 1e3, M: 1e6, G: 1e9, T: 1e12 };
+/** A whole number, optionally with a Kubernetes quantity suffix (Ki, Mi, Gi, Ti, k, M, G, T). */
+const quantity = (name: string, v: unknown, min: number): number => {
+  const m = /^(\d+)(Ki|Mi|Gi|Ti|k|M|G|T)?$/.exec(String(v).trim());
+  const n = m ? Number(m[1]) * UNITS[m[2] ?? '']! : NaN;
+  if (!Number.isSafeInteger(n) || n < min) throw new ConfigError(`${name}: must be a whole number >= ${min} (suffixes Ki, Mi, Gi allowed), got ${JSON.stringify(v)}`);
   return n;
 };
 const bool = (name: string, v: unknown): boolean => {
@@ -158,6 +176,10 @@ export function parseConfig(argv: string[]): Config {
       'recording-dir': { type: 'string' },
       'recording-fsync': { type: 'string' },
       'audit-log': { type: 'string' },
+      'recording-max-bytes': { type: 'string' },
+      'recording-max-age-days': { type: 'string' },
+      'recording-max-body-bytes': { type: 'string' },
+      'upstream-timeout-seconds': { type: 'string' },
       'controller-users': { type: 'string' },
       'log-level': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
@@ -226,6 +248,14 @@ export function parseConfig(argv: string[]): Config {
     cfg.recording.fsync = v['recording-fsync'];
   }
   if (v['audit-log']) cfg.recording.auditLog = v['audit-log'];
+  if (v['recording-max-bytes'] !== undefined) cfg.recording.maxTotalBytes = quantity('--recording-max-bytes', v['recording-max-bytes'], 0);
+  if (v['recording-max-age-days'] !== undefined) cfg.recording.maxAgeDays = quantity('--recording-max-age-days', v['recording-max-age-days'], 0);
+  if (v['recording-max-body-bytes'] !== undefined) cfg.recording.maxBodyBytes = quantity('--recording-max-body-bytes', v['recording-max-body-bytes'], 1024);
+  if (v['upstream-timeout-seconds'] !== undefined) {
+    const n = Number(v['upstream-timeout-seconds']);
+    if (!Number.isInteger(n) || n < 1 || n > 3600) throw new ConfigError(`--upstream-timeout-seconds: must be 1-3600, got ${v['upstream-timeout-seconds']}`);
+    cfg.proxy.upstreamTimeoutSeconds = n;
+  }
   if (v['controller-users'] !== undefined) cfg.controllerUsers = list(v['controller-users']);
   if (v['log-level']) {
     if (!['debug', 'info', 'warn', 'error'].includes(v['log-level'])) throw new ConfigError(`--log-level: must be debug, info, warn or error`);
@@ -267,6 +297,10 @@ registration), the validating admission webhook and the agent proxy in one proce
   --exempt-namespaces a,b     namespaces the webhook never sees (the operator namespace and kube-system always)
   --recording-dir DIR         session recordings (default /var/lib/airlock/recordings)
   --recording-fsync always|interval
+  --recording-max-bytes N     retention: delete oldest sessions while recordings exceed N (default 8Gi; 0: no limit)
+  --recording-max-age-days N  retention: delete sessions older than N days (default 90; 0: no limit)
+  --recording-max-body-bytes N  bodies kept per record; larger ones keep size and sha256 (default 64Ki)
+  --upstream-timeout-seconds N  bound on a non-watch request to kube-apiserver when the client sets none (default 60)
   --audit-log FILE            also append audit.k8s.io/v1 Events for every agent request
   --log-level LEVEL           debug, info, warn, error
 `;

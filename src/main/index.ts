@@ -7,7 +7,8 @@ import { fileURLToPath } from 'node:url';
 import { resolve } from 'node:path';
 import { parseConfig, ConfigError, USAGE, type Config } from './config.js';
 import { logger, setLogLevel } from '../log.js';
-import { KubeClient } from '../k8s/client.js';
+import { KubeApiError, KubeClient } from '../k8s/client.js';
+import { ApiServerReachability } from '../k8s/reachability.js';
 import { Informer, type KObject } from '../k8s/informer.js';
 import { installCrds } from '../operator/crds.js';
 import { PolicyController } from '../operator/policy-controller.js';
@@ -28,6 +29,7 @@ import { startProxy, type ProxyHandle } from '../proxy/server.js';
 import { unionAuthenticator, OidcAuthenticator, TokenReviewAuthenticator, type TokenAuthenticator } from '../proxy/auth/index.js';
 import { createMaskerFactory, maskerFactory } from '../masking/index.js';
 import { FileRecorder } from '../recording/file-recorder.js';
+import { clusterReconciler } from '../recording/reconcile.js';
 import { registry, leaderStatus } from '../metrics/registry.js';
 
 const log = logger('main');
@@ -67,11 +69,18 @@ export async function start(cfg: Config): Promise<Running> {
   log.info('starting', { server: client.server.origin, namespace: cfg.namespace, identity: cfg.identity });
 
   // Health and metrics first, so probes answer (not ready) during start-up.
+  const apiServer = new ApiServerReachability(client, {
+    onChange: (reachable, error) => (reachable ? log.info('kube-apiserver reachable again') : log.warn('kube-apiserver unreachable; not ready', { error })),
+  }).start();
   let ready = false;
   let draining = false;
   const health = http.createServer((req, res) => {
     if (req.url === '/healthz' || req.url === '/livez') return void res.writeHead(200).end('ok');
-    if (req.url === '/readyz') return void res.writeHead(ready && !draining ? 200 : 503).end(ready && !draining ? 'ok' : 'not ready');
+    if (req.url === '/readyz') {
+      // Not ready while kube-apiserver does not answer: every agent request could only time out.
+      const why = !ready ? 'starting' : draining ? 'draining' : !apiServer.reachable ? 'kube-apiserver unreachable' : undefined;
+      return void res.writeHead(why ? 503 : 200).end(why ? `not ready: ${why}` : 'ok');
+    }
     res.writeHead(404).end();
   });
   const metrics = http.createServer((req, res) => {
@@ -160,7 +169,25 @@ export async function start(cfg: Config): Promise<Running> {
   let proxy: ProxyHandle | undefined;
   let recorder: FileRecorder | undefined;
   if (cfg.proxy.enabled) {
-    recorder = new FileRecorder({ dir: cfg.recording.dir, fsync: cfg.recording.fsync === 'always' ? 'always' : { intervalMs: 50 }, auditLog: cfg.recording.auditLog });
+    recorder = new FileRecorder({
+      dir: cfg.recording.dir,
+      fsync: cfg.recording.fsync === 'always' ? 'always' : { intervalMs: 50 },
+      auditLog: cfg.recording.auditLog,
+      maxBodyBytes: cfg.recording.maxBodyBytes,
+      owner: cfg.identity,
+      reconcile: clusterReconciler((path) => client.get<Record<string, unknown>>(path).catch((err: unknown) => (err instanceof KubeApiError && err.status === 404 ? undefined : Promise.reject(err)))),
+      retention: {
+        ...(cfg.recording.maxTotalBytes > 0 ? { maxTotalBytes: cfg.recording.maxTotalBytes } : {}),
+        ...(cfg.recording.maxAgeDays > 0 ? { maxAgeMs: cfg.recording.maxAgeDays * 86_400_000 } : {}),
+      },
+    });
+    // Writes a killed process forwarded (or was about to) get their outcome from the cluster.
+    void recorder
+      .recover()
+      .then(
+        (r) => r.intents && log.warn('recovered write intents without an outcome', r),
+        (err: unknown) => log.warn('recording recovery failed', { error: String(err) }),
+      );
     const tokens: TokenAuthenticator[] = cfg.proxy.oidc.map(
       (o) =>
         new OidcAuthenticator({
@@ -189,6 +216,7 @@ export async function start(cfg: Config): Promise<Running> {
       recorder,
       auth: unionAuthenticator({ clientCerts: Boolean(cfg.proxy.clientCAFile), tokens }),
       maxBodyBytes: cfg.proxy.maxBodyBytes,
+      upstreamTimeoutMs: cfg.proxy.upstreamTimeoutSeconds * 1000,
       proxiedSigner: proxiedSigner(proxiedKey),
       serviceAccounts,
       audit: new KubeAuditSink({ client, onError: (err) => log.warn('audit sink', { error: String(err) }) }),
@@ -205,7 +233,9 @@ export async function start(cfg: Config): Promise<Running> {
     leading = true;
     leaderStatus.set({ lease: cfg.leaseName }, 1);
     log.info('leading');
+    // Expiry first, and it catches up at once: whatever fell due while no replica led is expired now.
     const expiry: ExpiryController = startExpiryController(client, approvalInformer, { onError: (err) => log.warn('approval expiry', { error: String(err) }) });
+    void expiry.caughtUp.then((n) => log.info('approval expiry caught up', { expired: n }), () => undefined);
     const rotator =
       webhook && webhookSync
         ? startCertRotation(
@@ -274,6 +304,7 @@ export async function start(cfg: Config): Promise<Running> {
       policies.stop();
       webhookSync?.stop();
       await recorder?.close();
+      apiServer.stop();
       await new Promise<void>((r) => health.close(() => r()));
       await new Promise<void>((r) => metrics.close(() => r()));
       client.agent.destroy();

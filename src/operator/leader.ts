@@ -8,10 +8,17 @@
 // - a candidate takes over a Lease held by someone else only after it has seen the same record unchanged
 //   for leaseDurationSeconds, measured on its own monotonic clock from the moment it first saw that record,
 //   which is after the leader sent it. renewDeadline < leaseDuration, so the old leader has stepped down first.
+// - identities are stable across restarts (the pod name; locally the hostname), and each elector also writes
+//   a random instance id (annotation airlock.dev/leader-instance). A Lease held by our own identity but
+//   another instance is a previous run of this replica that died without releasing it: a freshly started
+//   elector takes it over at once instead of waiting for it to expire. (Two live processes given the same
+//   identity are a misconfiguration; then the one that was leading sees its renewal conflict with the other
+//   instance, steps down, and from then on treats that instance like any other holder.)
 // isLeader() checks that deadline synchronously, so a critical section that was starved of CPU (its
 // timers late) still sees the truth. Critical sections must still use resourceVersion preconditions on
 // what they change: that, not the Lease, is what makes their effects exactly-once.
 // Metric: airlock_leader{lease="<name>"} is 1 while this replica leads, else 0.
+import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { isAlreadyExists, isConflict, isNotFound, resourcePath, type KubeClient } from '../k8s/client.js';
@@ -40,7 +47,10 @@ export interface LeaderElectorOptions {
   client: LeaseClient;
   namespace: string;
   name: string;
-  /** Unique per replica; default: $POD_NAME, else hostname_pid. */
+  /**
+   * Unique among running replicas and stable across restarts (so a restarted replica takes its own stale
+   * Lease over at once); default: $POD_NAME, else the hostname.
+   */
   identity?: string;
   /** How long a Lease is valid after its last renewal (default 15). */
   leaseDurationSeconds?: number;
@@ -73,7 +83,16 @@ export function formatMicroTime(ms: number): string {
 
 export function defaultIdentity(env: NodeJS.ProcessEnv = process.env): string {
   const pod = env.POD_NAME?.trim();
-  return pod ? pod : `${hostname()}_${process.pid}`;
+  return pod ? pod : hostname();
+}
+
+/** The annotation carrying the writing elector's instance id (random per process). */
+export const INSTANCE_ANNOTATION = 'airlock.dev/leader-instance';
+
+export function instanceOf(lease: Lease | undefined): string {
+  const a = lease?.metadata?.annotations;
+  const v = a && typeof a === 'object' ? (a as Record<string, unknown>)[INSTANCE_ANNOTATION] : undefined;
+  return typeof v === 'string' ? v : '';
 }
 
 /** What a candidate should do next, given the Lease as read (undefined: absent). Pure. */
@@ -103,33 +122,46 @@ export function decide(p: {
   nowMs: number;
   /** Monotonic time on the clock of observed.atMs (default nowMs), for expiry. */
   monoMs?: number;
+  /** This elector's instance id (undefined: compare identities only). */
+  instance?: string;
+  /**
+   * Whether a Lease held by this identity under another instance is a dead previous run to take over at
+   * once (true until this elector has led once; default true). Otherwise it waits for it to expire.
+   */
+  reclaim?: boolean;
 }): Step {
   const now = formatMicroTime(p.nowMs);
+  const annotate = (meta: Lease['metadata']): Lease['metadata'] => p.instance === undefined ? meta : {
+    ...meta, annotations: { ...((meta.annotations as Record<string, string> | undefined) ?? {}), [INSTANCE_ANNOTATION]: p.instance },
+  };
   if (!p.lease) {
     return {
       kind: 'create',
       lease: {
         apiVersion: 'coordination.k8s.io/v1',
         kind: 'Lease',
-        metadata: { name: p.name, namespace: p.namespace },
+        metadata: annotate({ name: p.name, namespace: p.namespace }),
         spec: { holderIdentity: p.identity, leaseDurationSeconds: p.leaseDurationSeconds, acquireTime: now, renewTime: now, leaseTransitions: 0 },
       },
     };
   }
   const holder = holderOf(p.lease);
-  if (holder && holder !== p.identity) {
+  const sameIdentity = holder === p.identity;
+  const mine = sameIdentity && (p.instance === undefined || instanceOf(p.lease) === p.instance);
+  const predecessor = sameIdentity && !mine && (p.reclaim ?? true);
+  if (holder && !mine && !predecessor) {
     const durationS = p.lease.spec.leaseDurationSeconds && p.lease.spec.leaseDurationSeconds > 0 ? p.lease.spec.leaseDurationSeconds : p.leaseDurationSeconds;
     const expiresAtMs = p.observed.atMs + durationS * 1000;
     if ((p.monoMs ?? p.nowMs) < expiresAtMs) return { kind: 'wait', holder, expiresAtMs };
   }
-  const takeover = holder !== p.identity;
+  const takeover = !mine;
   const transitions = p.lease.spec.leaseTransitions ?? 0;
   return {
     kind: 'update',
     takeover,
     lease: {
       ...p.lease,
-      metadata: { ...p.lease.metadata },
+      metadata: annotate({ ...p.lease.metadata }),
       spec: {
         ...p.lease.spec,
         holderIdentity: p.identity,
@@ -188,6 +220,11 @@ export class LeaderElector {
   private cached: Lease | undefined;
   private observed: Observation = { atMs: 0 };
   private lastHolder = '';
+  private lastInstance = '';
+  /** Random per elector: tells this run's writes from a previous run's under the same identity. */
+  readonly instance = randomUUID();
+  /** A Lease held by this identity under another instance is taken at once until this elector has led. */
+  private reclaim = true;
   /** Monotonic time until which this replica may act as leader; 0 when not leading. */
   private validUntilMs = 0;
   private term: { ctl: AbortController; work: Promise<void>; wake: AbortController } | undefined;
@@ -267,7 +304,7 @@ export class LeaderElector {
     const opts = { timeoutMs: Math.max(250, Math.ceil(timeoutMs)) };
     let lease: Lease | undefined;
     // A leader renews from its own last write (one request per renewal); everyone else reads first.
-    if (this.term && this.cached && holderOf(this.cached) === this.identity) lease = this.cached;
+    if (this.term && this.ownedBy(this.cached)) lease = this.cached;
     else {
       try {
         lease = await this.o.client.get<Lease>(`${this.path}/${encodeURIComponent(this.o.name)}`, opts);
@@ -284,6 +321,7 @@ export class LeaderElector {
     const step = decide({
       lease, namespace: this.o.namespace, name: this.o.name, identity: this.identity,
       leaseDurationSeconds: this.o.leaseDurationSeconds, observed: this.observed, nowMs: Date.now(), monoMs: sentAtMs,
+      instance: this.instance, reclaim: this.reclaim,
     });
     if (step.kind === 'wait') return { ok: false, expiresAtMs: step.expiresAtMs };
     try {
@@ -301,9 +339,20 @@ export class LeaderElector {
     }
   }
 
+  /** Whether the Lease is held by this elector (identity and instance). */
+  private ownedBy(lease: Lease | undefined): boolean {
+    return lease !== undefined && holderOf(lease) === this.identity && instanceOf(lease) === this.instance;
+  }
+
+  /** Whether the last observed Lease is held by someone else (another identity, or another run of ours). */
+  private heldByOther(): boolean {
+    return this.lastHolder !== '' && (this.lastHolder !== this.identity || this.lastInstance !== this.instance);
+  }
+
   private observe(lease: Lease | undefined): void {
     const rv = lease?.metadata.resourceVersion;
     if (rv !== this.observed.resourceVersion || this.observed.atMs === 0) this.observed = { resourceVersion: rv, atMs: mono() };
+    this.lastInstance = instanceOf(lease);
     const holder = holderOf(lease);
     if (holder !== this.lastHolder) {
       this.lastHolder = holder;
@@ -321,6 +370,7 @@ export class LeaderElector {
   private async lead(acquiredAtMs: number): Promise<void> {
     const ctl = new AbortController();
     const wake = new AbortController();
+    this.reclaim = false;
     this.validUntilMs = acquiredAtMs + this.o.renewDeadlineMs;
     let deadlineTimer: NodeJS.Timeout | undefined;
     const armDeadline = (): void => {
@@ -346,8 +396,8 @@ export class LeaderElector {
             renewed = true;
           } else if (r.ok || mono() >= this.validUntilMs) {
             ctl.abort(); // renewed too late (the deadline passed meanwhile): this term is over
-          } else if (this.lastHolder && this.lastHolder !== this.identity) {
-            ctl.abort(); // someone else holds it now: step down at once
+          } else if (this.heldByOther()) {
+            ctl.abort(); // someone else holds it now (possibly another process with our identity): step down at once
           } else {
             await sleep(Math.min(this.o.retryIntervalMs, Math.max(0, this.validUntilMs - mono())), wake.signal);
           }
@@ -383,7 +433,7 @@ export class LeaderElector {
 
   private async release(): Promise<void> {
     const lease = this.cached;
-    if (!lease || holderOf(lease) !== this.identity) return;
+    if (!lease || !this.ownedBy(lease)) return;
     try {
       this.cached = await this.o.client.replace<Lease>(`${this.path}/${encodeURIComponent(this.o.name)}`, released(lease, Date.now()), { timeoutMs: 5000 });
       this.observe(this.cached);

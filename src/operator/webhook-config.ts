@@ -1,7 +1,9 @@
 // The ValidatingWebhookConfiguration: built from the active AgentPolicies (every resource their rules can
-// act on at admission time) plus the Approval guard, and kept in sync (server-side apply) with the CA.
+// act on at admission time, and only for the identities they name) plus the Approval guard, and kept in
+// sync (server-side apply) with the CA.
 import type { AgentPolicy, Rule } from '../api/types.js';
 import type { KubeClient } from '../k8s/client.js';
+import { OIDC_PREFIX, saUsername } from '../policy/compile.js';
 
 export const WEBHOOK_FIELD_MANAGER = 'airlock-operator';
 
@@ -104,8 +106,139 @@ export function deriveRules(policies: readonly AgentPolicy[]): AdmissionRule[] {
   return [...byKey.values()];
 }
 
-/** A CEL list literal of strings (JSON string literals are valid CEL string literals). */
-const celList = (items: string[]): string => `[${items.map((i) => JSON.stringify(i)).join(', ')}]`;
+// ---------- which identities the policy webhook is sent (matchConditions) ----------
+
+/**
+ * A CEL string literal that stands for exactly `s`. Only printable ASCII other than `"` and `\` is written
+ * as itself; everything else is a \u/\U escape, so no name a policy author writes can end the literal or
+ * inject CEL. Lone UTF-16 surrogates (not representable in CEL, and never in a name the API server
+ * authenticates) must not reach here: callers treat them as wildcards (see globParts).
+ */
+export function celString(s: string): string {
+  let out = '"';
+  for (const ch of s) {
+    const cp = ch.codePointAt(0)!;
+    if (cp >= 0xd800 && cp <= 0xdfff) throw new Error('celString: lone surrogate');
+    if (cp >= 0x20 && cp <= 0x7e && ch !== '"' && ch !== '\\') out += ch;
+    else if (cp <= 0xffff) out += `\\u${cp.toString(16).padStart(4, '0')}`;
+    else out += `\\U${cp.toString(16).padStart(8, '0')}`;
+  }
+  return `${out}"`;
+}
+
+/** A CEL list literal of strings. */
+const celList = (items: readonly string[]): string => `[${items.map(celString).join(', ')}]`;
+
+/**
+ * Every identity some AgentPolicy makes an agent, as the API server's CEL can test it: exact names, and
+ * (prefix, suffix) pairs for globs. A glob `a*b*c` is sent as "starts with a and ends with c", which is a
+ * superset of what it matches (send more, never less); the webhook's engine then decides exactly.
+ */
+export interface NamedAgents {
+  /** Some policy names every identity (e.g. users: ["*"]): no identity condition at all. */
+  everyone: boolean;
+  users: string[];
+  userGlobs: [string, string][];
+  groups: string[];
+  groupGlobs: [string, string][];
+  /** user extra keys (oidc.airlock.dev/<claim>): any request carrying one is sent, whatever its values. */
+  extraKeys: string[];
+  extraKeyGlobs: [string, string][];
+}
+
+const isRec = (x: unknown): x is Record<string, unknown> => x !== null && typeof x === 'object' && !Array.isArray(x);
+const strs = (x: unknown): string[] => (Array.isArray(x) ? x.filter((v): v is string => typeof v === 'string') : []);
+
+/**
+ * Wildcards as the engine sees them (`*`), plus characters whose comparison in CEL could differ from the
+ * engine's: U+FFFD (the API server's JSON turns invalid UTF-8 in a name into it, while CEL compares the raw
+ * bytes) and lone surrogates. Each is widened like a `*`.
+ */
+const WILD = /[*\ufffd\ud800-\udfff]/u; // in u-mode the surrogate range matches lone surrogates only
+const WILD_G = /[*\ufffd\ud800-\udfff]/gu;
+
+/** undefined: an exact name; else the literal text before the first and after the last wildcard. */
+export function globParts(p: string): [string, string] | undefined {
+  if (!WILD.test(p)) return undefined;
+  const pieces = p.split(WILD_G);
+  return [pieces[0]!, pieces[pieces.length - 1]!];
+}
+
+/**
+ * Reads spec.agents of every policy the way the engine's compileAgents does (src/policy/compile.ts: users,
+ * serviceAccounts as system:serviceaccount:NS:NAME, groups, claims), for valid and invalid policies alike:
+ * an invalid policy's agents are denied everything, so they must be sent too.
+ */
+export function namedAgents(policies: readonly AgentPolicy[]): NamedAgents {
+  const users = new Set<string>();
+  const groups = new Set<string>();
+  const userGlobs = new Map<string, [string, string]>();
+  const groupGlobs = new Map<string, [string, string]>();
+  const extraKeys = new Set<string>();
+  const extraKeyGlobs = new Map<string, [string, string]>();
+  let everyone = false;
+  const add = (name: string, exact: Set<string>, globs: Map<string, [string, string]>): void => {
+    const g = globParts(name);
+    if (!g) return void exact.add(name);
+    if (g[0] === '' && g[1] === '') everyone = true;
+    globs.set(JSON.stringify(g), g);
+  };
+  for (const p of policies) {
+    const a = isRec(p?.spec) && isRec(p.spec.agents) ? (p.spec.agents as Record<string, unknown>) : {};
+    for (const u of strs(a.users)) add(u, users, userGlobs);
+    for (const s of Array.isArray(a.serviceAccounts) ? a.serviceAccounts : []) {
+      if (isRec(s) && typeof s.namespace === 'string' && typeof s.name === 'string') add(saUsername(s.namespace, s.name), users, userGlobs);
+    }
+    for (const g of strs(a.groups)) add(g, groups, groupGlobs);
+    for (const c of Array.isArray(a.claims) ? a.claims : []) {
+      // A `*` in a claim name is literal to the engine; as a wildcard here it only widens.
+      if (isRec(c) && typeof c.claim === 'string' && c.claim !== '') add(OIDC_PREFIX + c.claim, extraKeys, extraKeyGlobs);
+    }
+  }
+  const sortGlobs = (m: Map<string, [string, string]>): [string, string][] => [...m.keys()].sort().map((k) => m.get(k)!);
+  return {
+    everyone,
+    users: [...users].sort(),
+    userGlobs: sortGlobs(userGlobs),
+    groups: [...groups].sort(),
+    groupGlobs: sortGlobs(groupGlobs),
+    extraKeys: [...extraKeys].sort(),
+    extraKeyGlobs: sortGlobs(extraKeyGlobs),
+  };
+}
+
+/** The CEL parser refuses expressions over 100,000 code points; stay well below it. */
+export const MAX_AGENT_CONDITION_CODE_POINTS = 60_000;
+export const AGENT_CONDITION_NAME = 'airlock-named-agent';
+
+/**
+ * The one matchCondition that sends the policy webhook only requests from identities a policy names.
+ * Returns undefined when every identity must be sent (some policy names everyone, or the names do not fit
+ * in one expression: then the webhook sees every request, as without this condition, and decides itself).
+ * Membership tests against constant lists are set lookups in the API server (CEL's OptOptimize), so the
+ * cost grows with the request's groups, not with the number of names.
+ */
+export function agentCondition(a: NamedAgents): { name: string; expression: string } | undefined {
+  if (a.everyone) return undefined;
+  const pairs = (globs: [string, string][]): string => `[${globs.map(([pre, suf]) => `[${celString(pre)}, ${celString(suf)}]`).join(', ')}]`;
+  const globTest = (v: string, globs: [string, string][]): string => `${pairs(globs)}.exists(p, ${v}.startsWith(p[0]) && ${v}.endsWith(p[1]))`;
+  const u = 'request.userInfo.username';
+  // An empty username is never an authenticated user; the webhook denies it, so it is sent too.
+  const parts = [`${u} == ""`];
+  if (a.users.length) parts.push(`${u} in ${celList(a.users)}`);
+  if (a.userGlobs.length) parts.push(globTest(u, a.userGlobs));
+  const g: string[] = [];
+  if (a.groups.length) g.push(`g in ${celList(a.groups)}`);
+  if (a.groupGlobs.length) g.push(globTest('g', a.groupGlobs));
+  if (g.length) parts.push(`(has(request.userInfo.groups) && request.userInfo.groups.exists(g, ${g.join(' || ')}))`);
+  const x: string[] = [];
+  if (a.extraKeys.length) x.push(`k in ${celList(a.extraKeys)}`);
+  if (a.extraKeyGlobs.length) x.push(globTest('k', a.extraKeyGlobs));
+  if (x.length) parts.push(`(has(request.userInfo.extra) && request.userInfo.extra.exists(k, ${x.join(' || ')}))`);
+  const expression = parts.join(' || ');
+  if ([...expression].length > MAX_AGENT_CONDITION_CODE_POINTS) return undefined;
+  return { name: AGENT_CONDITION_NAME, expression };
+}
 
 export function buildWebhookConfiguration(opts: WebhookConfigOptions, policies: readonly AgentPolicy[]): Record<string, unknown> {
   const timeoutSeconds = opts.timeoutSeconds ?? 10;
@@ -135,7 +268,6 @@ export function buildWebhookConfiguration(opts: WebhookConfigOptions, policies: 
       : []),
   ];
   const common = {
-    ...(matchConditions.length ? { matchConditions } : {}),
     clientConfig,
     admissionReviewVersions: ['v1', 'v1beta1'],
     sideEffects: 'NoneOnDryRun',
@@ -145,9 +277,21 @@ export function buildWebhookConfiguration(opts: WebhookConfigOptions, policies: 
   };
   const webhooks: Record<string, unknown>[] = [];
   const rules = deriveRules(policies);
-  if (rules.length) webhooks.push({ name: 'policy.webhook.airlock.dev', ...common, rules, namespaceSelector });
+  // Only agents depend on Airlock: the policy webhook is sent requests from the identities some policy
+  // names (however they arrive: impersonated by the proxy or with the agent's own credentials), so a
+  // stopped webhook never blocks people or controllers no policy governs.
+  const agents = namedAgents(policies);
+  const namesSomeone = agents.everyone || [agents.users, agents.userGlobs, agents.groups, agents.groupGlobs, agents.extraKeys, agents.extraKeyGlobs].some((l) => l.length > 0);
+  const agentOnly = agentCondition(agents);
+  const policyConditions = [...matchConditions, ...(agentOnly ? [agentOnly] : [])];
+  if (rules.length && namesSomeone) {
+    webhooks.push({ name: 'policy.webhook.airlock.dev', ...(policyConditions.length ? { matchConditions: policyConditions } : {}), ...common, rules, namespaceSelector });
+  }
+  // The Approval guard keeps seeing everyone but Airlock itself: approvers are people, and forged or
+  // self-approved sign-offs must be refused whoever writes them.
   webhooks.push({
     name: 'approvals.webhook.airlock.dev',
+    ...(matchConditions.length ? { matchConditions } : {}),
     ...common,
     rules: [
       { apiGroups: ['airlock.dev'], apiVersions: ['*'], resources: ['approvals/status'], operations: ['UPDATE'], scope: '*' },

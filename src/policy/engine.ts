@@ -1,11 +1,11 @@
 // The policy engine: holds compiled AgentPolicies and decides requests. Pure (no I/O in decide); the
 // proxy, the webhook and the offline tester all call it. See docs/policy.md for the semantics.
-import type { AgentPolicy, JsonPatchOp, ServiceAccountPermission } from '../api/types.js';
+import type { AgentPolicy, JsonPatchOp, RecordingSpec, ServiceAccountPermission } from '../api/types.js';
 import { decisionDuration, decisionsTotal, policiesLoaded } from '../metrics/registry.js';
 import type { AuditHit, CompileResult, Decision, DecisionCommon, Explanation, PolicyEngine, RequestAttributes, ResolvedMasking, RuleRef, UserInfo } from './types.js';
 import { compilePolicy, staticKeyOf, staticKeyString, type CompiledPolicy, type CompiledRule, type ResolvedHold, type StaticKey } from './compile.js';
 import { isDiscoveryPath } from './nonresource.js';
-import { regoExplanations, type ConfigMapLoader } from './rego.js';
+import { regoExplanations, type ConfigMapLoader, type RegoEvaluator } from './rego.js';
 import { permissionKey } from './service-account-power.js';
 
 export interface EngineOptions {
@@ -29,7 +29,10 @@ interface Outcome {
   audits: AuditHit[];
 }
 
-interface Merged { names: string[]; masking: ResolvedMasking; recording: { enabled: boolean; bodies: boolean } }
+interface Merged { names: string[]; masking: ResolvedMasking; recording: Required<RecordingSpec> }
+
+/** Recording when a decision could not be made (fail closed): the request is recorded, without bodies. */
+const FAILSAFE_RECORDING: Required<RecordingSpec> = { enabled: true, bodies: false, readFailurePolicy: 'Fail' };
 
 const RANK = { deny: 3, hold: 2, mutate: 1, allow: 0 } as const;
 export const BUILTIN_POLICY = 'airlock';
@@ -49,6 +52,7 @@ export class Engine implements PolicyEngine {
   private readonly policies = new Map<string, CompiledPolicy>();
   private sorted: CompiledPolicy[] = [];
   private readonly mergedCache = new Map<string, Merged>();
+  private readonly selectionCache = new Map<string, CompiledPolicy[]>();
   private readonly generations = new Map<string, number>();
   private readonly loadedAt = new Map<string, Date>();
   private readonly loadConfigMap: ConfigMapLoader | undefined;
@@ -86,7 +90,16 @@ export class Engine implements PolicyEngine {
   remove(name: string): void {
     this.bump(name);
     this.loadedAt.delete(name);
-    if (this.policies.delete(name)) this.reindex();
+    const prev = this.policies.get(name);
+    if (this.policies.delete(name)) { this.reindex(); void releaseRego(prev!, undefined); }
+  }
+
+  /**
+   * Frees the Rego instances of every policy; the Rego worker thread ends once no engine holds any. The
+   * engine stays usable (a later Rego evaluation loads its policy again).
+   */
+  async close(): Promise<void> {
+    await Promise.all([...this.policies.values()].map((p) => releaseRego(p, undefined)));
   }
 
   private bump(name: string): number {
@@ -101,13 +114,16 @@ export class Engine implements PolicyEngine {
   }
 
   private store(p: CompiledPolicy): void {
+    const prev = this.policies.get(p.name);
     this.policies.set(p.name, p);
     this.loadedAt.set(p.name, this.now());
     this.reindex();
+    if (prev && prev !== p) void releaseRego(prev, p);
   }
 
   private reindex(): void {
     this.mergedCache.clear();
+    this.selectionCache.clear();
     this.sorted = [...this.policies.values()].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
     if (this.metrics) {
       const ready = this.sorted.filter((p) => p.valid).length;
@@ -149,10 +165,22 @@ export class Engine implements PolicyEngine {
 
   private identityPolicies(user: UserInfo): CompiledPolicy[] {
     const u = normaliseUser(user);
-    if (!u) return [];
-    const out: CompiledPolicy[] = [];
-    for (const p of this.sorted) if (p.selectsUser(u)) out.push(p);
-    return out;
+    return u ? this.selecting(u) : [];
+  }
+
+  /**
+   * The policies that name an identity: an index lookup per request (by username, groups and extras, the
+   * only inputs of an agent selector), filled on first sight and cleared when the policies change.
+   */
+  private selecting(u: UserInfo): CompiledPolicy[] {
+    const key = JSON.stringify([u.username, u.groups, u.extra ?? null]);
+    let hit = this.selectionCache.get(key);
+    if (!hit) {
+      hit = this.sorted.filter((p) => p.selectsUser(u));
+      if (this.selectionCache.size >= 10_000) this.selectionCache.clear();
+      this.selectionCache.set(key, hit);
+    }
+    return hit;
   }
 
   decide(req: RequestAttributes): Decision {
@@ -163,7 +191,7 @@ export class Engine implements PolicyEngine {
     } catch (e) {
       d = {
         action: 'deny', reason: `internal error while deciding; denied (fail closed): ${(e as Error)?.message ?? String(e)}`,
-        agent: true, policies: [], explanations: [], audits: [], masking: strictMasking(), recording: { enabled: true, bodies: false },
+        agent: true, policies: [], explanations: [], audits: [], masking: strictMasking(), recording: { ...FAILSAFE_RECORDING },
       };
     }
     if (this.metrics) {
@@ -179,13 +207,13 @@ export class Engine implements PolicyEngine {
     if (!user || typeof raw.verb !== 'string' || !raw.verb) {
       return {
         action: 'deny', reason: 'malformed request attributes (missing user or verb); denied', agent: true, policies: [],
-        explanations: [], audits: [], masking: strictMasking(), recording: { enabled: true, bodies: false },
+        explanations: [], audits: [], masking: strictMasking(), recording: { ...FAILSAFE_RECORDING },
       };
     }
     const req: RequestAttributes = { ...raw, user, verb: raw.verb.toLowerCase(), apiGroup: raw.apiGroup ?? '', resource: raw.resource ?? '', isResourceRequest: raw.isResourceRequest !== false };
-    const mine = this.sorted.filter((p) => p.selectsUser(user));
+    const mine = this.selecting(user);
     if (mine.length === 0) {
-      return { action: 'allow', agent: false, policies: [], explanations: [], audits: [], recording: { enabled: false, bodies: false } };
+      return { action: 'allow', agent: false, policies: [], explanations: [], audits: [], recording: { enabled: false, bodies: false, readFailurePolicy: 'Ignore' } };
     }
     const merged = this.mergedFor(mine);
     const common = (matched: RuleRef | undefined, explanations: Explanation[], audits: AuditHit[]): DecisionCommon => ({
@@ -315,6 +343,13 @@ function evaluatePolicy(p: CompiledPolicy, req: RequestAttributes, memo: Detecto
   }
 }
 
+/** Frees the Rego instances of a policy that is no longer stored (those still used by `next` are kept). */
+function releaseRego(p: CompiledPolicy, next: CompiledPolicy | undefined): Promise<unknown> {
+  const keep = new Set<RegoEvaluator>();
+  for (const r of next?.rules ?? []) if (r.rego) keep.add(r.rego);
+  return Promise.all(p.rules.filter((r) => r.rego && !keep.has(r.rego)).map((r) => r.rego!.release()));
+}
+
 const CANDIDATE_CACHE_MAX = 4096;
 
 /** The rules of a policy that pass the static checks for this verb/group/resource, in order (cached per policy). */
@@ -385,8 +420,13 @@ function mergeMasking(ps: CompiledPolicy[]): ResolvedMasking | undefined {
   return { secrets, configMaps, logs, envNamePatterns: [...env.values()], patterns: [...pats.values()] };
 }
 
-function mergeRecording(ps: CompiledPolicy[]): { enabled: boolean; bodies: boolean } {
-  return { enabled: ps.some((p) => p.recording.enabled), bodies: ps.some((p) => p.recording.bodies) };
+/** The most demanding of the policies: recorded if any records, reads refused if any refuses them. */
+function mergeRecording(ps: CompiledPolicy[]): Required<RecordingSpec> {
+  return {
+    enabled: ps.some((p) => p.recording.enabled),
+    bodies: ps.some((p) => p.recording.bodies),
+    readFailurePolicy: ps.some((p) => p.recording.readFailurePolicy === 'Fail') ? 'Fail' : 'Ignore',
+  };
 }
 
 function strictMasking(): ResolvedMasking {

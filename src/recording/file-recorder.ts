@@ -8,6 +8,7 @@
 //    each record() still resolves only after its sync, so nothing acknowledged can be lost, but every
 //    request waits up to intervalMs longer. Trade-off: fewer syncs (less disk load) for added latency.
 import { mkdirSync } from 'node:fs';
+import { hostname } from 'node:os';
 import { open as openFile, unlink } from 'node:fs/promises';
 import { isAbsolute, join, relative } from 'node:path';
 import { recordingAvailable, recordingErrorsTotal } from '../metrics/registry.js';
@@ -19,6 +20,7 @@ import { assertValidId, castName, dateDirFor, newSessionId } from './paths.js';
 import { SessionFile } from './session-file.js';
 import { enforceRetention, type RetentionPolicy, type RetentionResult } from './retention.js';
 import { findOrphanedIntents, recoveredRecord, type Reconciler } from './recovery.js';
+import { SessionOwnership } from './owners.js';
 import type { AsciicastWriter, Recorder, RequestRecord } from './types.js';
 
 export type FsyncPolicy = 'always' | { intervalMs: number };
@@ -39,6 +41,12 @@ export interface FileRecorderOptions {
   maxAsciicastBytes?: number;
   /** Request/response bodies larger than this (serialised) are truncated (default 64 KiB). */
   maxBodyBytes?: number;
+  /** Who writes (a stable replica identity); sessions name it so recovery leaves other live replicas' alone. */
+  owner?: string;
+  /** A replica whose heartbeat is older than this is dead; its open sessions are recovered (default 60 s). */
+  ownerStaleMs?: number;
+  /** Reconciles recovered intents against the cluster (at start-up and at housekeeping). */
+  reconcile?: Reconciler;
   /** While unavailable, how often a probe write checks whether records can be made durable again (default 1 s). */
   probeMs?: number;
   now?: () => number;
@@ -91,6 +99,8 @@ export class FileRecorder implements Recorder {
   private readonly housekeeping?: NodeJS.Timeout;
   private readonly probeMs: number;
   private probe?: NodeJS.Timeout;
+  private readonly ownership: SessionOwnership;
+  private readonly reconcile?: Reconciler;
   private closed = false;
 
   constructor(opts: FileRecorderOptions) {
@@ -104,8 +114,11 @@ export class FileRecorder implements Recorder {
     this.maxBodyBytes = opts.maxBodyBytes ?? 64 * 1024;
     this.now = opts.now ?? Date.now;
     this.probeMs = opts.probeMs ?? 1000;
+    this.reconcile = opts.reconcile;
     mkdirSync(this.dir, { recursive: true, mode: 0o700 });
     recordingAvailable.set(1);
+    this.ownership = new SessionOwnership(this.dir, opts.owner ?? `${hostname()}-${process.pid}`, opts.ownerStaleMs ?? 60_000, this.now);
+    this.ownership.start();
     if (opts.auditLog) this.audit = new AuditLogWriter(opts.auditLog);
     const every = opts.housekeepingMs ?? 60_000;
     if (every > 0) {
@@ -186,9 +199,12 @@ export class FileRecorder implements Recorder {
    * Closes what a killed process left open: every intent without an outcome gets a `recovered` record
    * (reconciled against the cluster when a reconciler is given) and the session its session-end.
    */
-  async recover(reconcile?: Reconciler): Promise<{ sessions: number; intents: number }> {
+  async recover(): Promise<{ sessions: number; intents: number }> {
     let intents = 0;
-    const orphaned = findOrphanedIntents(this.dir, new Set(this.sessions.keys()));
+    this.ownership.beginPass();
+    const mine = new Set(this.sessions.keys());
+    const orphaned = findOrphanedIntents(this.dir, (files) => !mine.has(files.sessionId) && this.ownership.mayRecover(files));
+    const reconcile = this.reconcile;
     for (const { sessionId, intents: open } of orphaned) {
       for (const intent of open) {
         const outcome = reconcile
@@ -203,8 +219,9 @@ export class FileRecorder implements Recorder {
     return { sessions: orphaned.length, intents };
   }
 
-  /** Ends idle sessions and applies retention; runs on a timer, callable directly. */
+  /** Ends idle sessions, recovers dead replicas' sessions and applies retention; runs on a timer, callable directly. */
   async housekeep(): Promise<RetentionResult | undefined> {
+    await this.recover();
     const now = this.now();
     const ending: Promise<void>[] = [];
     for (const s of this.sessions.values()) {
@@ -220,6 +237,7 @@ export class FileRecorder implements Recorder {
     if (this.housekeeping) clearInterval(this.housekeeping);
     this.markAvailable();
     await Promise.all([...this.sessions.values()].map((s) => this.endSession(s).catch(() => undefined)));
+    this.ownership.stop();
     this.closed = true;
     await this.audit?.close();
   }
@@ -304,6 +322,7 @@ export class FileRecorder implements Recorder {
       decision: { action: type === 'session-start' ? 'start' : 'end' },
       status: 0,
       latencyMs: 0,
+      ...(type === 'session-start' ? { owner: this.ownership.owner } : {}),
     };
   }
 

@@ -16,11 +16,14 @@ export interface OrphanedIntents {
   intents: RequestRecord[];
 }
 
-/** Intents without an outcome, in sessions that have no session-end record (all others are complete). */
-export function findOrphanedIntents(dir: string, skip: ReadonlySet<string> = new Set()): OrphanedIntents[] {
+/**
+ * Intents without an outcome, in the sessions that have no session-end record (all others are complete)
+ * and that this recorder may recover.
+ */
+export function findOrphanedIntents(dir: string, mayRecover: (files: SessionFiles) => boolean): OrphanedIntents[] {
   const out: OrphanedIntents[] = [];
   for (const files of listSessionFiles(dir)) {
-    if (skip.has(files.sessionId) || endsWithSessionEnd(files)) continue;
+    if (endsWithSessionEnd(files) || !mayRecover(files)) continue;
     let records: RequestRecord[];
     try {
       records = readSession(files);

@@ -15,6 +15,8 @@ export interface RequestRecord {
   sessionId: string;
   requestId: string;
   user: UserInfo;
+  /** session-start: the recorder writing the session (see owners.ts), so recovery leaves live ones alone. */
+  owner?: string;
   sourceIP?: string;
   userAgent?: string;
   method: string;

@@ -2,6 +2,7 @@ import { describe, expect, it, afterEach } from '@jest/globals';
 import {
   LeaderElector, decide, defaultIdentity, formatMicroTime, released, validateOptions, type Lease,
 } from '../../../src/operator/leader.js';
+import { hostname } from 'node:os';
 import { registry } from '../../../src/metrics/registry.js';
 import { FakeLeaseStore } from './fake-lease-store.js';
 
@@ -115,9 +116,10 @@ describe('lease records (pure)', () => {
     expect(() => validateOptions({ ...ok, leaseDurationSeconds: 0.5 })).toThrow(/positive integer/);
   });
 
-  it('identity is the pod name, else hostname_pid', () => {
+  it('identity is the pod name, else the hostname (stable across restarts)', () => {
     expect(defaultIdentity({ POD_NAME: 'airlock-7c9d-x2' })).toBe('airlock-7c9d-x2');
-    expect(defaultIdentity({})).toMatch(new RegExp(`_${process.pid}$`));
+    expect(defaultIdentity({})).toBe(hostname());
+    expect(defaultIdentity({})).not.toContain(String(process.pid));
   });
 });
 

@@ -240,7 +240,8 @@ describe('combination across policies', () => {
     expect(d.masking).toMatchObject({ secrets: false, configMaps: true, logs: false });
     expect(d.masking!.envNamePatterns.map(String).sort()).toEqual(['/PASSWORD/', '/token/i']);
     expect(d.masking!.patterns.map(String)).toEqual(['/AKIA[0-9A-Z]{16}/']);
-    expect(d.recording).toEqual({ enabled: true, bodies: true });
+    // Reads are refused while recording is unavailable if any policy says so (Fail is the default).
+    expect(d.recording).toEqual({ enabled: true, bodies: true, readFailurePolicy: 'Fail' });
     expect(e.maskingFor(agent)?.configMaps).toBe(true);
   });
 });

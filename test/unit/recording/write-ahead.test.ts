@@ -1,12 +1,12 @@
 // Write-ahead records: intents without an outcome are closed by recovery (reconciled against what the
 // cluster shows), and a recorder whose storage fails says so until a probe write succeeds again.
 import { describe, expect, it, afterEach } from '@jest/globals';
-import { mkdirSync, mkdtempSync, rmSync, symlinkSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, symlinkSync, utimesSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { FileRecorder, findSession, verifySession, type RequestRecord } from '../../../src/recording/index.js';
 import { readSession } from '../../../src/recording/reader.js';
-import { dateDirFor, segmentName } from '../../../src/recording/paths.js';
+import { dateDirFor, newSessionId, segmentName } from '../../../src/recording/paths.js';
 import { judgeOutcome } from '../../../src/recording/reconcile.js';
 import type { UserInfo } from '../../../src/policy/types.js';
 
@@ -42,12 +42,15 @@ describe('recovery of write intents', () => {
     // The process dies here: no outcome for lost-a and lost-b, no session-end. (The first recorder is
     // abandoned, not closed.)
 
-    const second = new FileRecorder({ dir, housekeepingMs: 0 });
     const asked: string[] = [];
-    const result = await second.recover(async (i) => {
-      asked.push(i.requestId);
-      return i.request.verb === 'delete' ? { outcome: 'applied', reason: 'the object no longer exists' } : { outcome: 'not-applied', reason: 'the object does not exist' };
+    const second = new FileRecorder({
+      dir, housekeepingMs: 0,
+      reconcile: async (i) => {
+        asked.push(i.requestId);
+        return i.request.verb === 'delete' ? { outcome: 'applied', reason: 'the object no longer exists' } : { outcome: 'not-applied', reason: 'the object does not exist' };
+      },
     });
+    const result = await second.recover();
     expect(result).toEqual({ sessions: 1, intents: 2 });
     expect(asked.sort()).toEqual(['lost-a', 'lost-b']);
 
@@ -61,8 +64,8 @@ describe('recovery of write intents', () => {
     expect(verified.ended).toBe(true);
 
     // Recovery is done once: a third start finds nothing to do.
-    const third = new FileRecorder({ dir, housekeepingMs: 0 });
-    expect(await third.recover(async () => ({ outcome: 'unknown', reason: 'x' }))).toEqual({ sessions: 0, intents: 0 });
+    const third = new FileRecorder({ dir, housekeepingMs: 0, reconcile: async () => ({ outcome: 'unknown', reason: 'x' }) });
+    expect(await third.recover()).toEqual({ sessions: 0, intents: 0 });
     await Promise.all([second.close(), third.close()]);
   });
 
@@ -72,12 +75,15 @@ describe('recovery of write intents', () => {
     const id = first.sessionFor(agent);
     await first.record(intent(id, 'a'));
     await first.record(intent(id, 'b'));
-    const second = new FileRecorder({ dir, housekeepingMs: 0 });
     let calls = 0;
-    await second.recover(async () => {
-      if (calls++ === 0) throw new Error('apiserver down');
-      return { outcome: 'applied', reason: 'ok' };
+    const second = new FileRecorder({
+      dir, housekeepingMs: 0,
+      reconcile: async () => {
+        if (calls++ === 0) throw new Error('apiserver down');
+        return { outcome: 'applied', reason: 'ok' };
+      },
     });
+    await second.recover();
     const rec = readSession(findSession(dir, id)!).filter((r) => r.type === 'recovered');
     expect(rec.map((r) => r.recovery?.outcome).sort()).toEqual(['applied', 'unknown']);
     expect(rec.find((r) => r.recovery?.outcome === 'unknown')!.recovery!.reason).toContain('apiserver down');
@@ -85,12 +91,34 @@ describe('recovery of write intents', () => {
   });
 });
 
+describe('recovery across replicas sharing a volume', () => {
+  it('leaves a live replica\'s open sessions alone and recovers a dead one\'s exactly once', async () => {
+    const dir = tmp();
+    const a = new FileRecorder({ dir, housekeepingMs: 0, owner: 'replica-a' });
+    const id = a.sessionFor(agent);
+    await a.record(intent(id, 'in-flight'));
+    const b = new FileRecorder({ dir, housekeepingMs: 0, owner: 'replica-b' });
+    expect(await b.recover()).toEqual({ sessions: 0, intents: 0 });
+    // replica-a dies: its heartbeat goes stale.
+    const past = new Date(Date.now() - 10 * 60_000);
+    utimesSync(join(dir, '.owners', 'replica-a'), past, past);
+    const c = new FileRecorder({ dir, housekeepingMs: 0, owner: 'replica-c' });
+    const results = [await b.recover(), await c.recover()];
+    expect(results.map((r) => r.intents).sort()).toEqual([0, 1]);
+    const files = findSession(dir, id)!;
+    expect(readSession(files).filter((r) => r.type === 'recovered').map((r) => r.requestId)).toEqual(['in-flight']);
+    expect(verifySession(files, dir).ok).toBe(true);
+    await Promise.all([b.close(), c.close()]);
+  });
+});
+
 describe('availability', () => {
   it('is false after a failed write and comes back once a probe write is durable', async () => {
     const dir = tmp();
     const rec = new FileRecorder({ dir, housekeepingMs: 0, probeMs: 20 });
-    const id = rec.sessionFor(agent);
-    // The session's file is a device that refuses every write (ENOSPC), like a full disk.
+    // A session whose file is a device that refuses every write (ENOSPC), like a full disk. (The file is
+    // made before the recorder first touches the session.)
+    const id = newSessionId(agent.username, new Date());
     const dateDir = join(dir, dateDirFor(id, new Date()));
     mkdirSync(dateDir, { recursive: true });
     symlinkSync('/dev/full', join(dateDir, segmentName(id, 0)));

@@ -1,0 +1,3 @@
+module airlock.dev/bench/floor
+
+go 1.22
