@@ -4,6 +4,7 @@
 //   flags: --seconds N (10)  --rate N (500)  --rounds N (3)  --concurrency N (32)  --secrets N (10000)
 //          --quick (a tiny run for smoke testing)  --no-recording-off (skip the recording-off row)
 //          --keep (keep the temporary directory: Airlock's log, recordings, audit log)
+//          --profile DIR (Airlock runs with --cpu-prof; the .cpuprofile lands in DIR when it stops)
 //
 // Three paths, same load, interleaved in every round (direct, floor, airlock), medians of the rounds:
 //   direct   the agent's own token straight to kube-apiserver (what the agent could do without a proxy)
@@ -72,6 +73,8 @@ const WEBHOOK_CONCURRENCY = 50;
 const WEBHOOK_SECONDS = Math.max(2, SECONDS / 2);
 const RECORDING_OFF = !has('no-recording-off');
 const KEEP = has('keep');
+/** --profile DIR: Airlock runs with --cpu-prof, its profile written to DIR when it stops. */
+const PROFILE_DIR = argv.includes('--profile') ? resolve(argv[argv.indexOf('--profile') + 1] ?? '.') : undefined;
 const AGENT = { user: 'agent-ci', groups: ['airlock:agents', 'system:authenticated'] };
 const NS = { get: 'bench-get', list: 'bench-list', secrets: 'bench-secrets', webhook: 'bench-webhook' };
 const OPERATOR_NS = 'airlock-system';
@@ -274,6 +277,7 @@ async function startAirlock(env: Env, work: string, tls: { cert: string; key: st
   mkdirSync(join(work, 'logs'), { recursive: true });
   // The flags hack/up.sh passes (embedded control plane).
   const args = [
+    ...(PROFILE_DIR ? ['--cpu-prof', '--cpu-prof-dir', PROFILE_DIR] : []),
     entry,
     '--kubeconfig', env.kubeconfigs.airlock!, '--namespace', OPERATOR_NS,
     '--bind-address', '127.0.0.1',

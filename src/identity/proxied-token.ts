@@ -16,7 +16,7 @@
 // Format (versioned): v1.<issuedAtUnixSeconds>.<nonce>.<verb>.<signedName-b64url>.<mac-b64url>
 // The verb and the signed name travel in clear because the webhook cannot derive them exactly
 // (admission only knows the operation; for generateName creates it sees the generated name).
-import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
+import { createHmac, createSecretKey, randomBytes, timingSafeEqual, type KeyObject } from 'node:crypto';
 import type { ResourceCoordinates, UserInfo } from '../policy/types.js';
 
 export const PROXIED_EXTRA_KEY = 'airlock.dev/proxied';
@@ -104,7 +104,7 @@ function canonical(issuedAt: number, nonce: string, b: Bound): string {
   ]);
 }
 
-function mac(key: Buffer, issuedAt: number, nonce: string, b: Bound): Buffer {
+function mac(key: KeyObject, issuedAt: number, nonce: string, b: Bound): Buffer {
   return createHmac('sha256', key).update(canonical(issuedAt, nonce, b)).digest();
 }
 
@@ -113,8 +113,9 @@ function checkKey(key: Buffer): void {
 }
 
 /** A signer for the proxy: call it once per forwarded request; send the value as Impersonate-Extra-airlock.dev%2fproxied. */
-export function proxiedSigner(key: Buffer, now: () => number = Date.now): (req: ProxiedRequest) => string {
-  checkKey(key);
+export function proxiedSigner(secret: Buffer, now: () => number = Date.now): (req: ProxiedRequest) => string {
+  checkKey(secret);
+  const key = createSecretKey(secret); // made once: preparing a raw key per HMAC is most of its cost
   return (req) => {
     const issuedAt = Math.floor(now() / 1000);
     const nonce = randomBytes(16).toString('base64url');
@@ -145,8 +146,9 @@ function nameFits(signed: string, r: AdmittedRequest): boolean {
  * identity and these attributes, issued at most VALIDITY_SECONDS ago (and not beyond CLOCK_SKEW_SECONDS
  * in the future). Anything else is refused with a reason (the request is then judged).
  */
-export function proxiedVerifier(key: Buffer, now: () => number = Date.now): (values: readonly unknown[] | undefined, r: AdmittedRequest) => ProxiedVerdict {
-  checkKey(key);
+export function proxiedVerifier(secret: Buffer, now: () => number = Date.now): (values: readonly unknown[] | undefined, r: AdmittedRequest) => ProxiedVerdict {
+  checkKey(secret);
+  const key = createSecretKey(secret);
   return (values, r) => {
     if (!values || values.length === 0) return { ok: false, reason: 'no token' };
     if (values.length !== 1) return { ok: false, reason: `${values.length} values (exactly one is accepted)` };

@@ -30,6 +30,7 @@ import { unionAuthenticator, OidcAuthenticator, TokenReviewAuthenticator, type T
 import { createMaskerFactory, maskerFactory } from '../masking/index.js';
 import { FileRecorder } from '../recording/file-recorder.js';
 import { clusterReconciler } from '../recording/reconcile.js';
+import { startIdleCollector } from './memory.js';
 import { registry, leaderStatus } from '../metrics/registry.js';
 
 const log = logger('main');
@@ -167,6 +168,7 @@ export async function start(cfg: Config): Promise<Running> {
 
   // Proxy.
   let proxy: ProxyHandle | undefined;
+  let idleCollector: { stop(): void } | undefined;
   let recorder: FileRecorder | undefined;
   if (cfg.proxy.enabled) {
     recorder = new FileRecorder({
@@ -223,6 +225,11 @@ export async function start(cfg: Config): Promise<Running> {
       onError: (err) => log.error('proxy error', { error: String((err as Error)?.stack ?? err) }),
     });
     log.info('proxy serving', { port: proxy.port });
+    const served = proxy;
+    idleCollector = startIdleCollector({
+      activity: () => served.requestsServed(),
+      onCollect: (before, after) => log.debug('idle: heap collected', { beforeMiB: Math.round(before / 1048576), afterMiB: Math.round(after / 1048576) }),
+    });
   }
 
   // Singleton controllers: approval expiry, certificate rotation, webhook registration, policy status.
@@ -305,6 +312,7 @@ export async function start(cfg: Config): Promise<Running> {
       webhookSync?.stop();
       await recorder?.close();
       apiServer.stop();
+      idleCollector?.stop();
       await new Promise<void>((r) => health.close(() => r()));
       await new Promise<void>((r) => metrics.close(() => r()));
       client.agent.destroy();

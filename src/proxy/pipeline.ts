@@ -298,10 +298,16 @@ function verbOfMethod(method: string, info: RequestInfo): string {
  * to exactly what admission will see (verb, coordinates, the created object's name, dry run or not).
  */
 function identityFor(ctx: ProxyContext, user: UserInfo, info: RequestInfo, verb: string, body: unknown, dryRun: boolean): OutgoingHttpHeaders {
+  // A read never reaches admission, so it needs no token (without one, admission would judge it anyway).
+  if (READ_VERBS.has(verb) && !ADMITTED_SUBRESOURCES.has(info.subresource ?? '')) return ctx.upstream.identity(user);
   const name = info.name ?? (verb === 'create' ? createdName(body) : undefined);
   const token = ctx.signProxied?.({ user, ...resourceCoordinates(info), verb, ...(name ? { name } : {}), dryRun });
   return ctx.upstream.identity(user, token);
 }
+
+const READ_VERBS = new Set(['get', 'list', 'watch']);
+/** Subresources a GET reaches admission through (as CONNECT). */
+const ADMITTED_SUBRESOURCES = new Set(['exec', 'attach', 'portforward', 'proxy']);
 
 /** metadata.name of a created object, JSON or protobuf (empty for generateName: the API server picks it). */
 function createdName(body: unknown): string | undefined {

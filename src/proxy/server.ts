@@ -54,6 +54,8 @@ export interface ProxyOptions {
 
 export interface ProxyHandle {
   port: number;
+  /** Requests received so far (plain and upgrades). */
+  requestsServed(): number;
   close(): Promise<void>;
 }
 
@@ -94,10 +96,13 @@ export async function startProxy(opts: ProxyOptions): Promise<ProxyHandle> {
   server.keepAliveTimeout = 65_000;
 
   // Every request, plain or upgrade, takes the same stages (pipeline.ts); only the agent's channel differs.
+  let served = 0;
   server.on('request', (req: IncomingMessage, res: ServerResponse) => {
+    served++;
     void serveAgentRequest(ctx, req, new HttpChannel(res));
   });
   server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+    served++;
     socket.on('error', () => socket.destroy());
     void serveAgentRequest(ctx, req, new SocketChannel(socket), { socket, head });
   });
@@ -118,6 +123,7 @@ export async function startProxy(opts: ProxyOptions): Promise<ProxyHandle> {
   const port = (server.address() as AddressInfo).port;
   return {
     port,
+    requestsServed: () => served,
     close: async () => {
       await new Promise<void>((resolve) => {
         server.close(() => resolve());
