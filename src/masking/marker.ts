@@ -37,10 +37,25 @@ export class Marker {
 
   /** The marker for a value (string or raw bytes). */
   mark(value: string | Buffer): string {
-    const hmac = createHmac('sha256', this.key);
-    if (this.mode === 'unlinkable') hmac.update(randomBytes(16));
-    const h = hmac.update(value).digest('hex');
+    // Unlinkable: fresh random digits, nothing derived from the value (an HMAC over a random nonce would
+    // be just as random, and costs a hash per value).
+    if (this.mode === 'unlinkable') return MARKER_PREFIX + this.randomHex(MARKER_HASH_LENGTH);
+    const h = createHmac('sha256', this.key).update(value).digest('hex');
     return MARKER_PREFIX + h.slice(0, MARKER_HASH_LENGTH);
+  }
+
+  /** Random bytes drawn from a pool filled in large blocks: one CSPRNG call per 4 KiB instead of per marker. */
+  private pool = Buffer.alloc(0);
+  private used = 0;
+  private randomHex(chars: number): string {
+    const bytes = Math.ceil(chars / 2);
+    if (this.used + bytes > this.pool.length) {
+      this.pool = randomBytes(4096);
+      this.used = 0;
+    }
+    const hex = this.pool.toString('hex', this.used, this.used + bytes);
+    this.used += bytes;
+    return hex.slice(0, chars);
   }
 
   /** The marker for a value, base64-encoded (for base64 fields such as Secret data). */
