@@ -16,7 +16,13 @@ export class ApiServerReachability {
   private timer?: NodeJS.Timeout;
   private checking = false;
 
-  constructor(private readonly client: KubeClient, private readonly opts: ReachabilityOptions = {}) {}
+  private readonly client: KubeClient;
+  private readonly opts: ReachabilityOptions;
+
+  constructor(client: KubeClient, opts: ReachabilityOptions = {}) {
+    this.client = client;
+    this.opts = opts;
+  }
 
   get reachable(): boolean {
     return this.reachableNow;

@@ -11,12 +11,18 @@ import type { RequestRecord } from './types.js';
 export const OWNERS_DIR = '.owners';
 
 export class SessionOwnership {
+  readonly owner: string;
   private readonly dir: string;
+  private readonly staleMs: number;
+  private readonly now: () => number;
   private readonly decided = new Map<string, boolean>();
   private timer?: NodeJS.Timeout;
 
-  constructor(recordingDir: string, readonly owner: string, private readonly staleMs: number, private readonly now: () => number) {
+  constructor(recordingDir: string, owner: string, staleMs: number, now: () => number) {
     this.dir = join(recordingDir, OWNERS_DIR);
+    this.owner = owner;
+    this.staleMs = staleMs;
+    this.now = now;
   }
 
   /** Starts the heartbeat (and drops a claim others made on this identity while it was away). */

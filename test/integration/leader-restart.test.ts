@@ -12,25 +12,12 @@ import type { Approval } from '../../src/api/types.js';
 import { installCrds } from '../../src/operator/crds.js';
 import { instanceOf, type Lease } from '../../src/operator/leader.js';
 import { clientFor, eventually, testEnv, uniqueName } from '../helpers/env.js';
+import { TS_SOURCE_HOOKS } from '../helpers/ts-hooks.js';
 
 const LEASE_S = 30;
 const timings = { leaseDurationSeconds: LEASE_S, renewIntervalMs: 2000, renewDeadlineMs: 20000, retryIntervalMs: 1000 };
 const SCOPE = 'airlock.dev/test-leader-restart';
 
-const HOOKS = `
-import { registerHooks } from 'node:module';
-import { existsSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
-registerHooks({
-  resolve(spec, ctx, next) {
-    if (/^(\\.{1,2}\\/|file:)/.test(spec) && spec.endsWith('.js') && ctx.parentURL) {
-      const u = new URL(spec.replace(/\\.js$/, '.ts'), ctx.parentURL);
-      if (existsSync(fileURLToPath(u))) return next(u.href, ctx);
-    }
-    return next(spec, ctx);
-  },
-});
-`;
 
 // The same shape as src/main/index.ts: an elector with the default identity; on leading, the expiry controller.
 const CHILD = (src: (p: string) => string) => `
@@ -97,7 +84,7 @@ describe('restart with the same identity', () => {
 
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), 'airlock-restart-'));
-    writeFileSync(join(dir, 'hooks.mjs'), HOOKS);
+    writeFileSync(join(dir, 'hooks.mjs'), TS_SOURCE_HOOKS);
     writeFileSync(join(dir, 'child.mjs'), CHILD((p) => pathToFileURL(resolve(process.cwd(), p)).href));
     const admin = await clientFor('admin');
     await installCrds(admin);

@@ -9,28 +9,13 @@ import { pathToFileURL } from 'node:url';
 import { clientFor, eventually, testEnv, uniqueName } from '../helpers/env.js';
 import { LeaderElector, type Lease } from '../../src/operator/leader.js';
 import { KubeClient } from '../../src/k8s/client.js';
+import { TS_SOURCE_HOOKS } from '../helpers/ts-hooks.js';
 
 // Short enough for a quick test, with a renew deadline that tolerates a busy CI machine.
 const timings = { leaseDurationSeconds: 4, renewIntervalMs: 1000, renewDeadlineMs: 3000, retryIntervalMs: 500 };
 /** Scheduling and API latency allowance on a busy 2-core CI machine. */
 const SLACK_MS = 1500;
 
-// Child processes run the TypeScript sources directly: Node's type transform plus a resolve hook that
-// maps the sources' `./x.js` imports to `./x.ts`.
-const HOOKS = `
-import { registerHooks } from 'node:module';
-import { existsSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
-registerHooks({
-  resolve(spec, ctx, next) {
-    if (/^(\\.{1,2}\\/|file:)/.test(spec) && spec.endsWith('.js') && ctx.parentURL) {
-      const u = new URL(spec.replace(/\\.js$/, '.ts'), ctx.parentURL);
-      if (existsSync(fileURLToPath(u))) return next(u.href, ctx);
-    }
-    return next(spec, ctx);
-  },
-});
-`;
 
 const CHILD = (leaderUrl: string, clientUrl: string) => `
 import { LeaderElector } from ${JSON.stringify(leaderUrl)};
@@ -129,7 +114,7 @@ const replicas: Replica[] = [];
 
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'airlock-leader-'));
-  writeFileSync(join(dir, 'hooks.mjs'), HOOKS);
+  writeFileSync(join(dir, 'hooks.mjs'), TS_SOURCE_HOOKS);
   const src = (p: string) => pathToFileURL(resolve(process.cwd(), p)).href;
   writeFileSync(join(dir, 'child.mjs'), CHILD(src('src/operator/leader.ts'), src('src/k8s/client.ts')));
   namespace = uniqueName('leader');
