@@ -1,6 +1,6 @@
 // The files of one session: the current segment's handle, its size, and the chain's tail (next seq and
 // the last hash), continued from disk when a session is reopened (restart, late record after idle end).
-import { mkdirSync, readFileSync } from 'node:fs';
+import { constants, lstatSync, mkdirSync, readFileSync } from 'node:fs';
 import { open, truncate, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { recordingBytesTotal } from '../metrics/registry.js';
@@ -8,6 +8,15 @@ import { ZERO_HASH } from './canonical.js';
 import { splitLines } from './chain.js';
 import { segmentName, sessionFromFile } from './paths.js';
 import type { RequestRecord } from './types.js';
+
+/** Appending, never through a symlink: a planted link (to /dev/zero, another file) makes the open fail. */
+const APPEND = constants.O_WRONLY | constants.O_APPEND | constants.O_CREAT | constants.O_NOFOLLOW;
+
+/** A segment is read back only when it is a regular file (never a device, fifo or link). */
+function assertRegularFile(path: string): void {
+  const st = lstatSync(path);
+  if (!st.isFile()) throw new Error(`recording segment ${path} is not a regular file`);
+}
 
 async function syncDir(dir: string): Promise<void> {
   const fh = await open(dir, 'r');
@@ -19,6 +28,7 @@ async function syncDir(dir: string): Promise<void> {
 }
 
 function lastRecord(path: string): RequestRecord | undefined {
+  assertRegularFile(path);
   const { lines } = splitLines(readFileSync(path, 'utf8'));
   const last = lines.at(-1);
   return last ? (JSON.parse(last) as RequestRecord) : undefined;
@@ -55,12 +65,13 @@ export class SessionFile {
       return;
     }
     this.segment = last.segment;
+    assertRegularFile(last.path);
     const text = readFileSync(last.path, 'utf8');
     const { torn } = splitLines(text);
     // A torn last line was never acknowledged (see chain.ts): cut it off before appending.
     const good = Buffer.byteLength(text, 'utf8') - (torn !== undefined ? Buffer.byteLength(torn, 'utf8') : 0);
     if (torn !== undefined) await truncate(last.path, good);
-    this.fh = await open(last.path, 'a', 0o600);
+    this.fh = await open(last.path, APPEND, 0o600);
     this.bytes = good;
     let tail = lastRecord(last.path);
     if (!tail && existing.segments.length > 1) tail = lastRecord(existing.segments.at(-2)!.path);
@@ -103,7 +114,7 @@ export class SessionFile {
 
   private async create(segment: number): Promise<void> {
     this.segment = segment;
-    this.fh = await open(join(this.dateDir, segmentName(this.sessionId, segment)), 'a', 0o600);
+    this.fh = await open(join(this.dateDir, segmentName(this.sessionId, segment)), APPEND, 0o600);
     await syncDir(this.dateDir);
     this.bytes = 0;
   }

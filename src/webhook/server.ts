@@ -163,6 +163,8 @@ export async function startWebhook(opts: WebhookOptions): Promise<WebhookServer>
 
   const app = express();
   app.disable('x-powered-by');
+  // AdmissionReview answers are never cached or revalidated: hashing each one for an ETag is pure cost.
+  app.disable('etag');
   app.get('/healthz', (_req, res) => { res.type('text/plain').send('ok'); });
   app.get('/readyz', (_req, res) => {
     const ok = opts.ready ? opts.ready() : true;

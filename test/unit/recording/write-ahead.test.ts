@@ -116,14 +116,14 @@ describe('availability', () => {
   it('is false after a failed write and comes back once a probe write is durable', async () => {
     const dir = tmp();
     const rec = new FileRecorder({ dir, housekeepingMs: 0, probeMs: 20 });
-    // A session whose file is a device that refuses every write (ENOSPC), like a full disk. (The file is
-    // made before the recorder first touches the session.)
+    // A session whose segment is not a regular file (a link planted to a device): its records cannot be
+    // made durable, and the recorder neither reads nor writes through the link.
     const id = newSessionId(agent.username, new Date());
     const dateDir = join(dir, dateDirFor(id, new Date()));
     mkdirSync(dateDir, { recursive: true });
-    symlinkSync('/dev/full', join(dateDir, segmentName(id, 0)));
+    symlinkSync('/dev/zero', join(dateDir, segmentName(id, 0)));
     expect(rec.available()).toBe(true);
-    await expect(rec.record(intent(id, 'x'))).rejects.toThrow(/ENOSPC|no space/i);
+    await expect(rec.record(intent(id, 'x'))).rejects.toThrow(/not a regular file/);
     expect(rec.available()).toBe(false);
     // The directory itself takes writes: the probe succeeds and the recorder is available again.
     for (let i = 0; i < 100 && !rec.available(); i++) await new Promise((r) => setTimeout(r, 20));
