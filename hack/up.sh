@@ -49,6 +49,18 @@ if [ ! -f "$STATE/pki/proxy.crt" ]; then
   openssl x509 -req -in "$STATE/pki/proxy.csr" -CA "$STATE/pki/proxy-ca.crt" -CAkey "$STATE/pki/proxy-ca.key" \
     -CAcreateserial -days 825 -extfile "$STATE/pki/proxy.ext" -out "$STATE/pki/proxy.crt" 2>/dev/null
 fi
+# The agent's credential is one only the proxy accepts: a client certificate from a CA of the proxy's own
+# (embedded), or a token for the audience "airlock" (existing cluster). kube-apiserver refuses both, so the
+# agent cannot take its kubeconfig around Airlock to read Secrets directly.
+if [ ! -f "$STATE/pki/agent.crt" ]; then
+  openssl req -x509 -newkey rsa:2048 -nodes -days 825 -subj "/CN=airlock-agent-ca" \
+    -keyout "$STATE/pki/agent-ca.key" -out "$STATE/pki/agent-ca.crt" 2>/dev/null
+  openssl req -newkey rsa:2048 -nodes -subj "/O=airlock:agents/CN=agent-ci" -keyout "$STATE/pki/agent.key" -out "$STATE/pki/agent.csr" 2>/dev/null
+  printf 'extendedKeyUsage=clientAuth\n' > "$STATE/pki/agent.ext"
+  openssl x509 -req -in "$STATE/pki/agent.csr" -CA "$STATE/pki/agent-ca.crt" -CAkey "$STATE/pki/agent-ca.key" \
+    -CAcreateserial -days 825 -extfile "$STATE/pki/agent.ext" -out "$STATE/pki/agent.crt" 2>/dev/null
+fi
+if [ "$EMBEDDED" = 1 ]; then AGENT_AUTH_ARGS=(--proxy-client-ca "$STATE/pki/agent-ca.crt"); else AGENT_AUTH_ARGS=(--token-audiences airlock); fi
 
 # 3. The operator namespace, then Airlock itself (operator + webhook + proxy in one process).
 "${ADMIN[@]}" create namespace "$NS" --dry-run=client -o yaml | "${ADMIN[@]}" apply -f - >/dev/null
@@ -57,7 +69,7 @@ node "$REPO_ROOT/dist/src/main/index.js" \
   --kubeconfig "$STATE/airlock.kubeconfig" --namespace "$NS" \
   --bind-address 127.0.0.1 \
   --proxy-port "$PROXY_PORT" --proxy-cert "$STATE/pki/proxy.crt" --proxy-key "$STATE/pki/proxy.key" \
-  --webhook-port "$WEBHOOK_PORT" "${WEBHOOK_ARGS[@]}" \
+  --webhook-port "$WEBHOOK_PORT" "${WEBHOOK_ARGS[@]}" "${AGENT_AUTH_ARGS[@]}" \
   --health-port "$HEALTH_PORT" --metrics-port "$METRICS_PORT" \
   --recording-dir "$STATE/recordings" --audit-log "$STATE/logs/agent-audit.log" \
   >> "$STATE/logs/airlock.log" 2>&1 &
@@ -81,17 +93,24 @@ done
 "${ADMIN[@]}" -n production create deployment web --image=registry.k8s.io/pause:3.10 --replicas=2 --dry-run=client -o yaml \
   | "${ADMIN[@]}" apply -f - >/dev/null
 
-# 6. The agent's kubeconfig: pointed at the proxy, token auth, the proxy's CA. The agent never sees the API server.
+# 6. The agent's kubeconfig: pointed at the proxy, the proxy's CA, a credential only the proxy accepts.
 if [ "$EMBEDDED" = 1 ]; then
-  source "$STATE/cluster/tokens.env"
-  AGENT_TOKEN="$agent_ci"
+  KC="$STATE/agent.kubeconfig"
+  rm -f "$KC"
+  "$KUBECTL" --kubeconfig "$KC" config set-cluster airlock --server "https://127.0.0.1:$PROXY_PORT" \
+    --certificate-authority "$STATE/pki/proxy-ca.crt" --embed-certs=true >/dev/null
+  "$KUBECTL" --kubeconfig "$KC" config set-credentials agent-ci --client-certificate "$STATE/pki/agent.crt" \
+    --client-key "$STATE/pki/agent.key" --embed-certs=true >/dev/null
+  "$KUBECTL" --kubeconfig "$KC" config set-context airlock-agent-ci --cluster airlock --user agent-ci >/dev/null
+  "$KUBECTL" --kubeconfig "$KC" config use-context airlock-agent-ci >/dev/null
+  chmod 600 "$KC"
 else
   "${ADMIN[@]}" create namespace agents --dry-run=client -o yaml | "${ADMIN[@]}" apply -f - >/dev/null
   "${ADMIN[@]}" -n agents create serviceaccount agent-ci --dry-run=client -o yaml | "${ADMIN[@]}" apply -f - >/dev/null
-  AGENT_TOKEN="$("${ADMIN[@]}" -n agents create token agent-ci --duration=24h)"
+  AGENT_TOKEN="$("${ADMIN[@]}" -n agents create token agent-ci --audience airlock --duration=24h)"
+  node "$REPO_ROOT/bin/kubectl-airlock.js" kubeconfig --agent agent-ci --server "https://127.0.0.1:$PROXY_PORT" \
+    --ca-file "$STATE/pki/proxy-ca.crt" --token "$AGENT_TOKEN" > "$STATE/agent.kubeconfig"
 fi
-node "$REPO_ROOT/bin/kubectl-airlock.js" kubeconfig --agent agent-ci --server "https://127.0.0.1:$PROXY_PORT" \
-  --ca-file "$STATE/pki/proxy-ca.crt" --token "$AGENT_TOKEN" > "$STATE/agent.kubeconfig"
 
 cat <<EOF
 

@@ -30,6 +30,15 @@ export interface KubeResponse<T = unknown> {
   body: T;
 }
 
+const MAX_RETRIES_ON_429 = 5;
+
+/** The delay a 429 asks for (Retry-After in seconds, at most 5 s), or undefined when it is not to be retried. */
+function retryAfterMs(err: KubeApiError): number | undefined {
+  const after = Number((err as { retryAfter?: string }).retryAfter);
+  if (err.status !== 429 || !Number.isFinite(after)) return undefined;
+  return Math.min(5, Math.max(0, after)) * 1000 + 50;
+}
+
 export class KubeApiError extends Error {
   constructor(
     public readonly status: number,
@@ -136,7 +145,23 @@ export class KubeClient {
     return req;
   }
 
+  /**
+   * One API call. A 429 with Retry-After (kube-apiserver reinitialising a resource's storage, priority and
+   * fairness shedding load) was not processed: it is retried after the delay asked for, as client-go does.
+   */
   async request<T = unknown>(method: string, path: string, opts: RequestOptions = {}): Promise<KubeResponse<T>> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.requestOnce<T>(method, path, opts);
+      } catch (err) {
+        const wait = err instanceof KubeApiError ? retryAfterMs(err) : undefined;
+        if (wait === undefined || attempt >= MAX_RETRIES_ON_429) throw err;
+        await new Promise((r) => setTimeout(r, wait));
+      }
+    }
+  }
+
+  private async requestOnce<T>(method: string, path: string, opts: RequestOptions): Promise<KubeResponse<T>> {
     let payload: Buffer | string | undefined = opts.rawBody;
     let contentType = opts.contentType;
     if (payload === undefined && opts.body !== undefined) {
@@ -161,7 +186,7 @@ export class KubeClient {
           const status = res.statusCode ?? 0;
           if (status >= 400) {
             const msg = (body as { message?: string })?.message ?? text.slice(0, 500);
-            reject(new KubeApiError(status, body, `${method} ${path}: ${status} ${msg}`));
+            reject(Object.assign(new KubeApiError(status, body, `${method} ${path}: ${status} ${msg}`), { retryAfter: res.headers['retry-after'] }));
             return;
           }
           resolve({ status, headers: res.headers, body: body as T });

@@ -37,6 +37,12 @@ export interface Config {
     /** Bound on a non-watch request upstream when the client's ?timeout= sets none (seconds). */
     upstreamTimeoutSeconds: number;
     tokenReview: boolean;
+    /**
+     * Audiences agents' bearer tokens must be issued for (TokenReview spec.audiences). Set one that only
+     * Airlock accepts (e.g. `airlock`, with tokens from `kubectl create token --audience airlock`): such a
+     * token is refused by kube-apiserver itself, so the agent cannot go around the proxy with it.
+     */
+    tokenAudiences: string[];
     oidc: OidcIssuerConfig[];
   };
   webhook: {
@@ -80,7 +86,7 @@ export function defaultConfig(): Config {
     healthPort: 8081,
     metricsPort: 8080,
     bindAddress: '0.0.0.0',
-    proxy: { enabled: true, port: 8443, maxBodyBytes: 3 * 1024 * 1024, upstreamTimeoutSeconds: 60, tokenReview: true, oidc: [] },
+    proxy: { enabled: true, port: 8443, maxBodyBytes: 3 * 1024 * 1024, upstreamTimeoutSeconds: 60, tokenReview: true, tokenAudiences: [], oidc: [] },
     webhook: {
       enabled: true,
       port: 9443,
@@ -180,6 +186,7 @@ export function parseConfig(argv: string[]): Config {
       'recording-max-age-days': { type: 'string' },
       'recording-max-body-bytes': { type: 'string' },
       'upstream-timeout-seconds': { type: 'string' },
+      'token-audiences': { type: 'string' },
       'controller-users': { type: 'string' },
       'log-level': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
@@ -251,6 +258,7 @@ export function parseConfig(argv: string[]): Config {
   if (v['recording-max-bytes'] !== undefined) cfg.recording.maxTotalBytes = quantity('--recording-max-bytes', v['recording-max-bytes'], 0);
   if (v['recording-max-age-days'] !== undefined) cfg.recording.maxAgeDays = quantity('--recording-max-age-days', v['recording-max-age-days'], 0);
   if (v['recording-max-body-bytes'] !== undefined) cfg.recording.maxBodyBytes = quantity('--recording-max-body-bytes', v['recording-max-body-bytes'], 1024);
+  if (v['token-audiences'] !== undefined) cfg.proxy.tokenAudiences = list(v['token-audiences']);
   if (v['upstream-timeout-seconds'] !== undefined) {
     const n = Number(v['upstream-timeout-seconds']);
     if (!Number.isInteger(n) || n < 1 || n > 3600) throw new ConfigError(`--upstream-timeout-seconds: must be 1-3600, got ${v['upstream-timeout-seconds']}`);
@@ -300,6 +308,7 @@ registration), the validating admission webhook and the agent proxy in one proce
   --recording-max-bytes N     retention: delete oldest sessions while recordings exceed N (default 8Gi; 0: no limit)
   --recording-max-age-days N  retention: delete sessions older than N days (default 90; 0: no limit)
   --recording-max-body-bytes N  bodies kept per record; larger ones keep size and sha256 (default 64Ki)
+  --token-audiences a,b       audiences agents' tokens must carry (TokenReview); one only Airlock accepts keeps agents off kube-apiserver
   --upstream-timeout-seconds N  bound on a non-watch request to kube-apiserver when the client sets none (default 60)
   --audit-log FILE            also append audit.k8s.io/v1 Events for every agent request
   --log-level LEVEL           debug, info, warn, error

@@ -202,7 +202,7 @@ export async function start(cfg: Config): Promise<Running> {
           ca: o.caFile ? readFileSync(o.caFile) : undefined,
         }),
     );
-    if (cfg.proxy.tokenReview) tokens.push(new TokenReviewAuthenticator(client));
+    if (cfg.proxy.tokenReview) tokens.push(new TokenReviewAuthenticator(client, cfg.proxy.tokenAudiences.length ? { audiences: cfg.proxy.tokenAudiences } : {}));
     proxy = await startProxy({
       listen: { host: cfg.bindAddress, port: cfg.proxy.port },
       tls: {
@@ -335,6 +335,9 @@ export async function main(argv: string[]): Promise<number> {
     }
     throw err;
   }
+  // A bug that leaves a promise rejected must not take the proxy, webhook and operator down with it
+  // (one crafted request would then stop every agent, and fail closed for all of them): log it, go on.
+  process.on('unhandledRejection', (err: unknown) => log.error('unhandled rejection', { error: String((err as Error)?.stack ?? err) }));
   const running = await start(cfg);
   await new Promise<void>((resolveSignal) => {
     const onSignal = (sig: string): void => {

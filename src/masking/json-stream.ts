@@ -9,6 +9,7 @@
 // top-level value per line. Work is done in slices: after SLICE_BYTES of units (or SLICE_UNITS units) the
 // stream yields to the event loop (setImmediate) before going on, so one large response never holds up
 // other requests for longer than a slice (plus one unit, itself bounded).
+import { MAX_JSON_DEPTH } from './depth.js';
 import { StringDecoder } from 'node:string_decoder';
 import { Transform, type TransformCallback } from 'node:stream';
 import { parseJson } from './json-parse.js';
@@ -226,8 +227,9 @@ export class JsonMaskStream extends Transform {
         continue;
       }
       if (c === 34) inStr = true;
-      else if (c === 123 || c === 91) depth++;
-      else if (c === 125 || c === 93) {
+      else if (c === 123 || c === 91) {
+        if (++depth > MAX_JSON_DEPTH) throw new JsonMaskingError(`JSON nests deeper than ${MAX_JSON_DEPTH} levels: refusing to pass it unmasked`);
+      } else if (c === 125 || c === 93) {
         depth--;
         if (depth === 0) return i + 1;
       }

@@ -254,11 +254,13 @@ export function buildWebhookConfiguration(opts: WebhookConfigOptions, policies: 
   } else {
     clientConfig = { service: { namespace: opts.service!.namespace, name: opts.service!.name, path: '/validate', port: opts.service!.port ?? 443 }, caBundle };
   }
-  const exempt = [...new Set([opts.operatorNamespace, 'kube-system', ...(opts.exemptNamespaces ?? [])])].sort();
-  const namespaceSelector = {
+  const selectorFor = (exempt: string[]): Record<string, unknown> => ({
     ...(opts.namespaceSelector?.matchLabels ? { matchLabels: opts.namespaceSelector.matchLabels } : {}),
-    matchExpressions: [{ key: 'kubernetes.io/metadata.name', operator: 'NotIn', values: exempt }, ...(opts.namespaceSelector?.matchExpressions ?? [])],
-  };
+    matchExpressions: [
+      ...(exempt.length ? [{ key: 'kubernetes.io/metadata.name', operator: 'NotIn', values: [...new Set(exempt)].sort() }] : []),
+      ...(opts.namespaceSelector?.matchExpressions ?? []),
+    ],
+  });
   const exemptUsers = [...new Set(opts.exemptUsers ?? [])].sort();
   const exemptGroups = [...new Set(opts.exemptGroups ?? [])].sort();
   const matchConditions = [
@@ -284,8 +286,15 @@ export function buildWebhookConfiguration(opts: WebhookConfigOptions, policies: 
   const namesSomeone = agents.everyone || [agents.users, agents.userGlobs, agents.groups, agents.groupGlobs, agents.extraKeys, agents.extraKeyGlobs].some((l) => l.length > 0);
   const agentOnly = agentCondition(agents);
   const policyConditions = [...matchConditions, ...(agentOnly ? [agentOnly] : [])];
+  // Exempting the operator's namespace and kube-system keeps a stopped webhook from blocking the cluster's
+  // own controllers. When only named agents are sent, those controllers are not sent anyway, and exempting
+  // the namespaces would let an agent write there with its own credentials unjudged: they are judged.
+  const systemNamespaces = [opts.operatorNamespace, 'kube-system'];
+  const exempt = agentOnly
+    ? (opts.exemptNamespaces ?? []).filter((n) => !systemNamespaces.includes(n))
+    : [...systemNamespaces, ...(opts.exemptNamespaces ?? [])];
   if (rules.length && namesSomeone) {
-    webhooks.push({ name: 'policy.webhook.airlock.dev', ...(policyConditions.length ? { matchConditions: policyConditions } : {}), ...common, rules, namespaceSelector });
+    webhooks.push({ name: 'policy.webhook.airlock.dev', ...(policyConditions.length ? { matchConditions: policyConditions } : {}), ...common, rules, namespaceSelector: selectorFor(exempt) });
   }
   // The Approval guard keeps seeing everyone but Airlock itself: approvers are people, and forged or
   // self-approved sign-offs must be refused whoever writes them.

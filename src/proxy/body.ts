@@ -4,6 +4,7 @@
 // updates are converted to JSON by a dry run (see dryrun.ts); protobuf elsewhere is refused.
 import type { IncomingMessage } from 'node:http';
 import yaml from 'js-yaml';
+import { MAX_JSON_DEPTH, nestsDeeperThan } from '../masking/depth.js';
 import { hasBody, type ProxyContext } from './context.js';
 import { RequestError } from './request-info.js';
 import { kubeStatus, type KubeStatus } from './status.js';
@@ -123,6 +124,7 @@ export function parseYaml(text: string): unknown {
   const nonEmpty = docs.filter((d) => d !== null && d !== undefined);
   if (nonEmpty.length !== 1) throw new RequestError(400, 'BadRequest', `YAML body must hold exactly one document (found ${nonEmpty.length})`);
   const value = nonEmpty[0];
+  refuseDeepNesting(value);
   if (expandedSize(value, MAX_YAML_NODES) > MAX_YAML_NODES) {
     throw new RequestError(400, 'BadRequest', `YAML body expands to more than ${MAX_YAML_NODES} nodes (alias expansion limit)`);
   }
@@ -137,9 +139,15 @@ export function parseJson(text: string): unknown {
   } catch (err) {
     throw new RequestError(400, 'BadRequest', `invalid JSON body: ${(err as Error).message}`);
   }
+  refuseDeepNesting(value);
   const dup = findDuplicateKey(text);
   if (dup !== undefined) throw new RequestError(400, 'BadRequest', `JSON body contains the duplicate key ${JSON.stringify(dup)}`);
   return value;
+}
+
+/** Bodies nested deeper than any Kubernetes object are refused before anything walks them. */
+function refuseDeepNesting(value: unknown): void {
+  if (nestsDeeperThan(value)) throw new RequestError(400, 'BadRequest', `request body nests deeper than ${MAX_JSON_DEPTH} levels`);
 }
 
 /**

@@ -221,7 +221,7 @@ async function judgeAndForward(
     }
   }
   const retriable = subject.pinned && decision.action !== 'hold' && attempt < MAX_CONFLICT_RETRIES;
-  return forwardHttp(ctx, req, gate, { info, user, out, view, deadline, dryRun: effective.dryRun, retriable });
+  return forwardHttp(ctx, req, ex, gate, { info, user, out, view, deadline, dryRun: effective.dryRun, retriable });
 }
 
 /** What the forward stage sends, and how. */
@@ -237,7 +237,8 @@ interface Forward {
 }
 
 /** forward + respond: the request upstream as the agent, its answer through the gate. */
-function forwardHttp(ctx: ProxyContext, req: IncomingMessage, gate: ResponseGate, { info, user, out, view, deadline, dryRun, retriable }: Forward): Promise<'done' | 'retry'> {
+function forwardHttp(ctx: ProxyContext, req: IncomingMessage, ex: Exchange, gate: ResponseGate, { info, user, out, view, deadline, dryRun, retriable }: Forward): Promise<'done' | 'retry'> {
+  const changes = MUTATING_METHODS.has(out.method) && !dryRun;
   const masked = !!(ctx.masker && view.rules && ctx.masker.needsMasking(view.target, view.rules));
   const headers: OutgoingHttpHeaders = { ...forwardableHeaders(req.headers), ...identityFor(ctx, user, info, verbOfMethod(out.method, info), out.body, dryRun) };
   let path = out.path;
@@ -256,9 +257,17 @@ function forwardHttp(ctx: ProxyContext, req: IncomingMessage, gate: ResponseGate
     const up = ctx.upstream.request(out.method, path, headers, { answerBy: deadline.answerBy, ...(deadline.endBy !== undefined ? { endBy: deadline.endBy } : {}) });
     gate.onAgentGone(() => up.destroy());
     up.on('error', (err) => {
-      if (gate.started) gate.abort();
+      if (gate.agentGone) {
+        // We cut the upstream call because the agent left: that is what the record says.
+        gate.abort();
+        ex.reason = `the agent went away before the answer${changes ? '; the write may or may not have been applied' : ''}`;
+      } else if (gate.started) gate.abort();
       else if (isDeadlineExceeded(err)) gate.answer(timeoutStatus(deadline, 'the request'), view);
-      else gate.answer(kubeStatus(502, `airlock: upstream error: ${err.message}`, 'ServiceUnavailable'), view);
+      else {
+        // Once a write was sent, a broken connection says nothing about whether it was applied.
+        const applied = changes ? '; the write was sent and may or may not have been applied' : '';
+        gate.answer(kubeStatus(502, `airlock: the connection to kube-apiserver failed (${err.message})${applied}`, 'ServiceUnavailable'), view);
+      }
       resolve('done');
     });
     up.on('response', (ures) => {

@@ -6,6 +6,7 @@ import { Transform, type TransformCallback } from 'node:stream';
 import type { RequestRecord } from '../recording/types.js';
 import { elapsed, STRICTEST_MASKING, type Exchange, type ProxyContext } from './context.js';
 import { unrecordedRefusalsTotal } from '../metrics/registry.js';
+import { nestsDeeperThan } from '../masking/depth.js';
 import { target } from './request-info.js';
 import { kubeStatus, type KubeStatus } from './status.js';
 
@@ -41,7 +42,9 @@ export class Capture extends Transform {
     // The recorder's own truncation form (recording/file-recorder.ts limitBody), small enough to pass it as is.
     if (this.truncated) return { 'airlock.dev/truncated': true, bytes: this.total, sha256: this.digest.copy().digest('hex'), head: text.slice(0, this.limit - 1024) };
     try {
-      return JSON.parse(text);
+      const value: unknown = JSON.parse(text);
+      // Kept as text when nested too deep for the recorder's canonical form (it walks recursively).
+      return nestsDeeperThan(value) ? text : value;
     } catch {
       return text; // not JSON: kept as text
     }
@@ -70,12 +73,12 @@ export interface IntentAttempt {
  */
 export async function writeIntent(ctx: ProxyContext, req: IncomingMessage, ex: Exchange, at: IntentAttempt): Promise<KubeStatus | undefined> {
   if (!ctx.recorder || !ex.user || !ex.decision?.recording.enabled) return undefined;
-  const rec = recordOf(ctx, req, ex, 'intent', ctx.recorder.sessionFor(ex.user));
-  rec.attempt = at.attempt;
-  // The object written, also when bodies are not recorded (a create names it only in its body).
-  if (at.objectName && !rec.request.name) rec.request.name = at.objectName;
-  if (at.baseResourceVersion) rec.baseResourceVersion = at.baseResourceVersion;
   try {
+    const rec = recordOf(ctx, req, ex, 'intent', ctx.recorder.sessionFor(ex.user));
+    rec.attempt = at.attempt;
+    // The object written, also when bodies are not recorded (a create names it only in its body).
+    if (at.objectName && !rec.request.name) rec.request.name = at.objectName;
+    if (at.baseResourceVersion) rec.baseResourceVersion = at.baseResourceVersion;
     await ctx.recorder.record(rec);
     ex.intentRecorded = true;
     return undefined;
@@ -98,14 +101,15 @@ function unrecordable(kind: 'read' | 'write'): KubeStatus {
   return kubeStatus(503, `airlock: session recording is unavailable (its storage refused the write); this ${kind} was not forwarded, retry later`, 'ServiceUnavailable');
 }
 
+/** Never rejects: it runs detached from the request (a failure is reported, never thrown). */
 async function writeRecord(ctx: ProxyContext, req: IncomingMessage, ex: Exchange): Promise<void> {
   if (!ctx.recorder || !ex.user) return;
   if (ex.decision && !ex.decision.recording.enabled) return;
-  const rec = recordOf(ctx, req, ex, ex.asciicast ? 'exec' : 'request', ctx.recorder.sessionFor(ex.user));
-  // The intent already holds what the agent sent; the outcome adds what came back.
-  if (ex.intentRecorded) delete rec.requestBody;
-  if (ex.responseBody !== undefined && (!ex.decision || ex.decision.recording.bodies)) rec.responseBody = ex.responseBody;
   try {
+    const rec = recordOf(ctx, req, ex, ex.asciicast ? 'exec' : 'request', ctx.recorder.sessionFor(ex.user));
+    // The intent already holds what the agent sent; the outcome adds what came back.
+    if (ex.intentRecorded) delete rec.requestBody;
+    if (ex.responseBody !== undefined && (!ex.decision || ex.decision.recording.bodies)) rec.responseBody = ex.responseBody;
     await ctx.recorder.record(rec);
   } catch (err) {
     ctx.onError(err);

@@ -4,7 +4,7 @@
 // policy names keep writing while Airlock is down; an Approval is neither lost nor consumed twice.
 import { describe, expect, it, beforeAll, afterAll } from '@jest/globals';
 import { execFileSync } from 'node:child_process';
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { KubeApiError, KubeClient } from '../../src/k8s/client.js';
 import type { Approval } from '../../src/api/types.js';
@@ -222,5 +222,50 @@ describe('faults', () => {
     }
     await eventually(async () => (await fetch(`http://127.0.0.1:${airlock!.healthPort}/readyz`)).ok, 30000, '/readyz true again');
     await agent.get(`/api/v1/namespaces/${NS}/configmaps?limit=1`);
+  }, 120000);
+
+  it('a hostile agent neither takes Airlock down nor writes around it', async () => {
+    await airlock?.kill('SIGTERM');
+    // A ServiceAccount the default policy names (namespace agents), with a token only Airlock accepts.
+    await c.admin.create('/api/v1/namespaces', { metadata: { name: 'agents' } });
+    await c.admin.create('/api/v1/namespaces/agents/serviceaccounts', { metadata: { name: 'bot' } });
+    await c.admin.create('/apis/rbac.authorization.k8s.io/v1/clusterrolebindings', {
+      metadata: { name: 'bot-admin' }, roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: 'cluster-admin' },
+      subjects: [{ kind: 'ServiceAccount', namespace: 'agents', name: 'bot' }],
+    });
+    const tr = await c.admin.create<{ status: { token: string } }>('/api/v1/namespaces/agents/serviceaccounts/bot/token', { apiVersion: 'authentication.k8s.io/v1', kind: 'TokenRequest', spec: { audiences: ['airlock'], expirationSeconds: 600 } });
+    airlock = await startAirlock(c, { id: 'airlock-hostile', recordingDir: join(c.dir, 'rec-hostile'), extraArgs: ['--token-audiences', 'airlock'] });
+    const botKubeconfig = join(c.dir, 'bot.kubeconfig');
+    writeFileSync(botKubeconfig, JSON.stringify({
+      apiVersion: 'v1', kind: 'Config', 'current-context': 'a',
+      clusters: [{ name: 'p', cluster: { server: `https://127.0.0.1:${airlock.proxyPort}`, 'certificate-authority': c.env.caFile } }],
+      users: [{ name: 'bot', user: { token: tr.status.token } }],
+      contexts: [{ name: 'a', context: { cluster: 'p', user: 'bot' } }],
+    }));
+    const agent = await KubeClient.load(botKubeconfig);
+    await untilOwnWebhook(agent);
+
+    // Bodies nested deeper than any Kubernetes object: a 400 Status, and the process stays up.
+    const deep = { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'deep' }, x: JSON.parse('['.repeat(3000) + ']'.repeat(3000)) as unknown };
+    for (const path of [`/api/v1/namespaces/${NS}/configmaps`, '/apis/rbac.authorization.k8s.io/v1/clusterrolebindings?dryRun=All']) {
+      await expect(agent.create(path, deep)).rejects.toMatchObject({ status: 400, message: expect.stringContaining('nests deeper than 200 levels') });
+    }
+    expect((await fetch(`http://127.0.0.1:${airlock.healthPort}/readyz`)).ok).toBe(true);
+    expect(airlock.proc.exitCode).toBeNull();
+
+    // With its own credentials, straight to kube-apiserver: writes in kube-system and Airlock's namespace
+    // are judged like any other (the default policy denies them), not exempt.
+    const direct = await KubeClient.load(c.env.kubeconfigs['agent-ci']!);
+    for (const ns of ['kube-system', 'airlock-system']) {
+      await expect(direct.create(`/api/v1/namespaces/${ns}/configmaps`, { metadata: { name: 'planted' } })).rejects.toMatchObject({ status: 403, message: expect.stringContaining('airlock: denied by policy') });
+    }
+
+    // The token issued for the audience `airlock` works through Airlock and is refused by kube-apiserver;
+    // a token valid at kube-apiserver (agent-ci's) is refused by Airlock.
+    await expect(KubeClient.load(airlock.agentKubeconfig).then((k) => k.get(`/api/v1/namespaces/${NS}/configmaps?limit=1`))).rejects.toMatchObject({ status: 401 });
+    const call = (base: string): Promise<number> =>
+      run('curl', ['-s', '-o', '/dev/null', '-w', '%{http_code}', '--cacert', c.env.caFile, '-H', `Authorization: Bearer ${tr.status.token}`, `${base}/api/v1/namespaces/${NS}/configmaps?limit=1`]).then((r) => Number(r.stdout));
+    expect(await call(`https://127.0.0.1:${airlock.proxyPort}`)).toBe(200);
+    expect(await call(c.env.server)).toBe(401);
   }, 120000);
 });

@@ -40,7 +40,13 @@ describe('webhook configuration', () => {
     expect(policy!.clientConfig.url).toBe('https://127.0.0.1:9443/validate');
     expect(Buffer.from(policy!.clientConfig.caBundle, 'base64').toString()).toBe(base.caBundle);
     expect(policy).toMatchObject({ sideEffects: 'NoneOnDryRun', matchPolicy: 'Equivalent', timeoutSeconds: 10, failurePolicy: 'Fail', admissionReviewVersions: ['v1', 'v1beta1'] });
-    expect(policy!.namespaceSelector.matchExpressions[0]).toEqual({ key: 'kubernetes.io/metadata.name', operator: 'NotIn', values: ['airlock-system', 'kube-system'] });
+    // Only named agents are sent, so no namespace is exempt: an agent writing into kube-system or Airlock's
+    // own namespace with its own credentials is judged too.
+    expect(policy!.namespaceSelector.matchExpressions).toEqual([]);
+    const everyone = buildWebhookConfiguration({ ...base, url: 'https://127.0.0.1:9443', exemptNamespaces: ['scratch'] }, [pol({ agents: { users: ['*'] }, rules: [{ name: 'a', action: 'deny', match: { resources: ['pods'], verbs: ['create'] } }] })]) as { webhooks: Record<string, any>[] };
+    expect(everyone.webhooks[0]!.namespaceSelector.matchExpressions[0]).toEqual({ key: 'kubernetes.io/metadata.name', operator: 'NotIn', values: ['airlock-system', 'kube-system', 'scratch'] });
+    const named = buildWebhookConfiguration({ ...base, url: 'https://127.0.0.1:9443', exemptNamespaces: ['kube-system', 'scratch'] }, [pol({ rules: [{ name: 'a', action: 'deny', match: { resources: ['pods'], verbs: ['create'] } }] })]) as { webhooks: Record<string, any>[] };
+    expect(named.webhooks[0]!.namespaceSelector.matchExpressions[0]).toEqual({ key: 'kubernetes.io/metadata.name', operator: 'NotIn', values: ['scratch'] });
     expect(approvals!.name).toBe('approvals.webhook.airlock.dev');
     expect(approvals!.rules).toContainEqual({ apiGroups: ['airlock.dev'], apiVersions: ['*'], resources: ['approvals/status'], operations: ['UPDATE'], scope: '*' });
     const svc = buildWebhookConfiguration({ ...base, service: { namespace: 'airlock-system', name: 'airlock-webhook' }, failurePolicy: 'Ignore', timeoutSeconds: 30 }, []) as { webhooks: Record<string, any>[] };
