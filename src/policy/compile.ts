@@ -25,6 +25,8 @@ export interface CompiledRule {
   dynamicMatch: (req: RequestAttributes) => boolean;
   detectors: { name: string; fn: Detector }[];
   rego?: RegoEvaluator;
+  /** The ConfigMap the rule's Rego is loaded from (agents may not write it: see the engine). */
+  regoConfigMap?: { namespace: string; name: string };
   hold?: ResolvedHold;
   patch?: JsonPatchOp[];
 }
@@ -382,6 +384,7 @@ export async function compilePolicy(policy: AgentPolicy, opts: CompileOptions = 
     rules.push({
       name: r.name, index: i, action: r.action, ...(r.message !== undefined ? { message: r.message } : {}),
       staticMatch: (k) => cm.staticMatch(k) && detectorsMayFire(k), dynamicMatch: cm.dynamicMatch, detectors, ...(rego ? { rego } : {}), ...(hold ? { hold } : {}),
+      ...(r.rego?.configMapRef ? { regoConfigMap: { namespace: r.rego.configMapRef.namespace, name: r.rego.configMapRef.name } } : {}),
       ...(r.mutate ? { patch: r.mutate.patch } : {}),
     });
     if (!unreachableFrom && unconditional(r)) unreachableFrom = r.name;

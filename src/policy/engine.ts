@@ -35,6 +35,7 @@ interface Merged { names: string[]; masking: ResolvedMasking; recording: Require
 const FAILSAFE_RECORDING: Required<RecordingSpec> = { enabled: true, bodies: false, readFailurePolicy: 'Fail' };
 
 const RANK = { deny: 3, hold: 2, mutate: 1, allow: 0 } as const;
+const POLICY_INPUT_WRITES = new Set(['create', 'update', 'patch', 'delete', 'deletecollection']);
 export const BUILTIN_POLICY = 'airlock';
 const MAX_REASON_EXPLANATIONS = 3;
 
@@ -53,6 +54,8 @@ export class Engine implements PolicyEngine {
   private sorted: CompiledPolicy[] = [];
   private readonly mergedCache = new Map<string, Merged>();
   private readonly selectionCache = new Map<string, CompiledPolicy[]>();
+  /** ConfigMaps policies load Rego from, by namespace: an agent rewriting one would rewrite its own policy. */
+  private policyInputs = new Map<string, string[]>();
   private readonly generations = new Map<string, number>();
   private readonly loadedAt = new Map<string, Date>();
   private readonly loadConfigMap: ConfigMapLoader | undefined;
@@ -124,12 +127,27 @@ export class Engine implements PolicyEngine {
   private reindex(): void {
     this.mergedCache.clear();
     this.selectionCache.clear();
+    this.policyInputs = new Map();
+    for (const p of this.policies.values()) {
+      for (const r of p.rules) if (r.regoConfigMap) this.policyInputs.set(r.regoConfigMap.namespace, [...(this.policyInputs.get(r.regoConfigMap.namespace) ?? []), r.regoConfigMap.name]);
+    }
     this.sorted = [...this.policies.values()].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
     if (this.metrics) {
       const ready = this.sorted.filter((p) => p.valid).length;
       policiesLoaded.set({ ready: 'true' }, ready);
       policiesLoaded.set({ ready: 'false' }, this.sorted.length - ready);
     }
+  }
+
+  /** Why an agent's write touches a ConfigMap some policy loads its Rego from, if it does. */
+  private policyInputWrite(req: RequestAttributes): string | undefined {
+    if (!req.isResourceRequest || req.apiGroup !== '' || req.resource !== 'configmaps' || !req.namespace || !POLICY_INPUT_WRITES.has(req.verb)) return undefined;
+    const names = this.policyInputs.get(req.namespace);
+    if (!names) return undefined;
+    const name = req.name ?? (typeof (req.object as { metadata?: { name?: unknown } } | undefined)?.metadata?.name === 'string' ? String((req.object as { metadata: { name: string } }).metadata.name) : undefined);
+    // A collection delete removes them too; a create without a name (generateName) cannot make one.
+    if (name === undefined ? req.verb !== 'deletecollection' : !names.includes(name)) return undefined;
+    return `ConfigMap ${req.namespace}/${name ?? '(collection)'} holds an AgentPolicy's Rego: agents may not change it; denied`;
   }
 
   policiesFor(user: UserInfo): string[] {
@@ -231,6 +249,8 @@ export class Engine implements PolicyEngine {
         ...common({ policy: p.name, rule: 'invalid' }, [], []),
       };
     }
+    const input = this.policyInputWrite(req);
+    if (input) return { action: 'deny', reason: input, ...common({ policy: BUILTIN_POLICY, rule: 'policy-inputs' }, [], []) };
     if (!req.isResourceRequest && isDiscoveryPath(req.path, req.verb)) {
       return { action: 'allow', ...common({ policy: BUILTIN_POLICY, rule: 'discovery' }, [], []) };
     }

@@ -55,6 +55,19 @@ describe('rego', () => {
     expect(e.decide(req({ namespace: 'forbidden' })).action).toBe('deny');
   });
 
+  it('an agent may not change the ConfigMap a policy loads its Rego from (it would rewrite its own policy)', async () => {
+    const e = new Engine({ metrics: false, loadConfigMap: async () => new Uint8Array(wasm.namespace!) });
+    await e.upsert(rule({ entrypoint: 'airlock/forbidden', configMapRef: { namespace: 'team', name: 'rego' } }));
+    const cm = (verb: string, extra: Record<string, unknown> = {}) => e.decide(req({ verb, resource: 'configmaps', namespace: 'team', ...extra }));
+    for (const verb of ['update', 'patch', 'delete']) expect(cm(verb, { name: 'rego' })).toMatchObject({ action: 'deny', matched: { policy: 'airlock', rule: 'policy-inputs' } });
+    expect(cm('create', { object: { metadata: { name: 'rego' } } }).action).toBe('deny');
+    expect(cm('deletecollection').action).toBe('deny');
+    // Other ConfigMaps, reads, and creates the API server names are the policy's to judge.
+    expect(cm('update', { name: 'other' }).action).toBe('allow');
+    expect(cm('get', { name: 'rego' }).action).toBe('allow');
+    expect(cm('create', { object: { metadata: { generateName: 'x-' } } }).action).toBe('allow');
+  });
+
   it('load errors name spec.rules[i].rego and the policy fails closed', async () => {
     const e = new Engine({ metrics: false, loadConfigMap: async () => { throw new Error('configmaps "rego" not found'); } });
     const missing = await e.upsert(rule({ entrypoint: 'airlock/deny', configMapRef: { namespace: 'a', name: 'rego', key: 'x.wasm' } }));
