@@ -8,7 +8,7 @@ import { runInNewContext } from 'node:vm';
 export interface IdleCollectorOptions {
   /** Requests served so far (any counter that grows with work). */
   activity: () => number;
-  /** Idle this long before collecting (default 10 s). */
+  /** Idle this long before collecting (default 5 s). */
   idleMs?: number;
   /** Collect only when the heap holds this much more than it uses (default 32 MiB). */
   slackBytes?: number;
@@ -20,7 +20,7 @@ export function startIdleCollector(opts: IdleCollectorOptions): { stop(): void }
   // The global gc() without --expose-gc on the command line: the flag takes effect for new contexts.
   setFlagsFromString('--expose-gc');
   const gc = runInNewContext('gc') as () => void;
-  const idleMs = opts.idleMs ?? 10_000;
+  const idleMs = opts.idleMs ?? 5_000;
   const slack = opts.slackBytes ?? 32 * 1024 * 1024;
   let seen = opts.activity();
   let quietSince = Date.now();
@@ -40,7 +40,7 @@ export function startIdleCollector(opts: IdleCollectorOptions): { stop(): void }
     if (h.total_heap_size - h.used_heap_size < slack) return;
     gc();
     opts.onCollect?.(h.total_heap_size, getHeapStatistics().total_heap_size);
-  }, opts.checkEveryMs ?? 2000);
+  }, opts.checkEveryMs ?? 1000);
   timer.unref();
   return { stop: () => clearInterval(timer) };
 }
