@@ -41,24 +41,27 @@ ADMIN=("$KUBECTL" --kubeconfig "$STATE/admin.kubeconfig")
 [ -f "$STATE/ports.env" ] || printf 'PROXY_PORT=%s\nWEBHOOK_PORT=%s\nHEALTH_PORT=%s\nMETRICS_PORT=%s\n' \
   "$(free_port)" "$(free_port)" "$(free_port)" "$(free_port)" > "$STATE/ports.env"
 source "$STATE/ports.env"
+# A CA of Airlock's own (new_ca NAME CN) and a certificate it signs (issue CA NAME SUBJECT EXTENSIONS).
+new_ca() {
+  openssl req -x509 -newkey rsa:2048 -nodes -days 825 -subj "/CN=$2" -keyout "$STATE/pki/$1.key" -out "$STATE/pki/$1.crt" 2>/dev/null
+}
+issue() {
+  local ca="$1" name="$2"
+  openssl req -newkey rsa:2048 -nodes -subj "$3" -keyout "$STATE/pki/$name.key" -out "$STATE/pki/$name.csr" 2>/dev/null
+  printf '%s\n' "$4" > "$STATE/pki/$name.ext"
+  openssl x509 -req -in "$STATE/pki/$name.csr" -CA "$STATE/pki/$ca.crt" -CAkey "$STATE/pki/$ca.key" \
+    -CAcreateserial -days 825 -extfile "$STATE/pki/$name.ext" -out "$STATE/pki/$name.crt" 2>/dev/null
+}
 if [ ! -f "$STATE/pki/proxy.crt" ]; then
-  openssl req -x509 -newkey rsa:2048 -nodes -days 825 -subj "/CN=airlock-proxy-ca" \
-    -keyout "$STATE/pki/proxy-ca.key" -out "$STATE/pki/proxy-ca.crt" 2>/dev/null
-  openssl req -newkey rsa:2048 -nodes -subj "/CN=airlock-proxy" -keyout "$STATE/pki/proxy.key" -out "$STATE/pki/proxy.csr" 2>/dev/null
-  printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\n' > "$STATE/pki/proxy.ext"
-  openssl x509 -req -in "$STATE/pki/proxy.csr" -CA "$STATE/pki/proxy-ca.crt" -CAkey "$STATE/pki/proxy-ca.key" \
-    -CAcreateserial -days 825 -extfile "$STATE/pki/proxy.ext" -out "$STATE/pki/proxy.crt" 2>/dev/null
+  new_ca proxy-ca airlock-proxy-ca
+  issue proxy-ca proxy "/CN=airlock-proxy" $'subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth'
 fi
 # The agent's credential is one only the proxy accepts: a client certificate from a CA of the proxy's own
 # (embedded), or a token for the audience "airlock" (existing cluster). kube-apiserver refuses both, so the
 # agent cannot take its kubeconfig around Airlock to read Secrets directly.
 if [ ! -f "$STATE/pki/agent.crt" ]; then
-  openssl req -x509 -newkey rsa:2048 -nodes -days 825 -subj "/CN=airlock-agent-ca" \
-    -keyout "$STATE/pki/agent-ca.key" -out "$STATE/pki/agent-ca.crt" 2>/dev/null
-  openssl req -newkey rsa:2048 -nodes -subj "/O=airlock:agents/CN=agent-ci" -keyout "$STATE/pki/agent.key" -out "$STATE/pki/agent.csr" 2>/dev/null
-  printf 'extendedKeyUsage=clientAuth\n' > "$STATE/pki/agent.ext"
-  openssl x509 -req -in "$STATE/pki/agent.csr" -CA "$STATE/pki/agent-ca.crt" -CAkey "$STATE/pki/agent-ca.key" \
-    -CAcreateserial -days 825 -extfile "$STATE/pki/agent.ext" -out "$STATE/pki/agent.crt" 2>/dev/null
+  new_ca agent-ca airlock-agent-ca
+  issue agent-ca agent "/O=airlock:agents/CN=agent-ci" 'extendedKeyUsage=clientAuth'
 fi
 if [ "$EMBEDDED" = 1 ]; then AGENT_AUTH_ARGS=(--proxy-client-ca "$STATE/pki/agent-ca.crt"); else AGENT_AUTH_ARGS=(--token-audiences airlock); fi
 

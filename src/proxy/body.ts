@@ -124,7 +124,8 @@ export function parseYaml(text: string): unknown {
   const nonEmpty = docs.filter((d) => d !== null && d !== undefined);
   if (nonEmpty.length !== 1) throw new RequestError(400, 'BadRequest', `YAML body must hold exactly one document (found ${nonEmpty.length})`);
   const value = nonEmpty[0];
-  refuseDeepNesting(value);
+  // Aliases share nodes: the depth walk is bounded by the node budget; the expanded size decides beyond it.
+  refuseDeepNesting(value, MAX_YAML_NODES);
   if (expandedSize(value, MAX_YAML_NODES) > MAX_YAML_NODES) {
     throw new RequestError(400, 'BadRequest', `YAML body expands to more than ${MAX_YAML_NODES} nodes (alias expansion limit)`);
   }
@@ -146,8 +147,8 @@ export function parseJson(text: string): unknown {
 }
 
 /** Bodies nested deeper than any Kubernetes object are refused before anything walks them. */
-function refuseDeepNesting(value: unknown): void {
-  if (nestsDeeperThan(value)) throw new RequestError(400, 'BadRequest', `request body nests deeper than ${MAX_JSON_DEPTH} levels`);
+function refuseDeepNesting(value: unknown, budget = Infinity): void {
+  if (nestsDeeperThan(value, MAX_JSON_DEPTH, budget)) throw new RequestError(400, 'BadRequest', `request body nests deeper than ${MAX_JSON_DEPTH} levels`);
 }
 
 /**

@@ -73,6 +73,20 @@ describe('YAML', () => {
   });
 });
 
+describe('nesting', () => {
+  const deepJson = (n: number): string => '{"a":' + '['.repeat(n) + ']'.repeat(n) + '}';
+  it('refuses JSON and YAML bodies nested deeper than 200 levels, before anything walks them', () => {
+    expect(() => parseJson(deepJson(3000))).toThrow(/nests deeper than 200 levels/);
+    // js-yaml stops at 100 levels itself.
+    expect(() => parseYaml(deepJson(3000))).toThrow(/nesting exceeded maxDepth/);
+    expect(() => parseBody('merge-patch', Buffer.from(deepJson(250)), 'application/merge-patch+json')).toThrow(/nests deeper/);
+  });
+  it('accepts what Kubernetes objects nest to', () => {
+    expect(parseJson(deepJson(150))).toBeDefined();
+    expect(parseYaml(deepJson(60))).toBeDefined();
+  });
+});
+
 describe('JSON', () => {
   it('finds duplicate keys, also when escaped differently', () => {
     expect(findDuplicateKey('{"a":1,"b":{"c":1,"c":2}}')).toBe('c');
