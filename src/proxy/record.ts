@@ -7,6 +7,7 @@ import type { RequestRecord } from '../recording/types.js';
 import { elapsed, STRICTEST_MASKING, type Exchange, type ProxyContext } from './context.js';
 import { unrecordedRefusalsTotal } from '../metrics/registry.js';
 import { nestsDeeperThan } from '../masking/depth.js';
+import { BOUNDED_BODY } from '../recording/file-recorder.js';
 import { target } from './request-info.js';
 import { kubeStatus, type KubeStatus } from './status.js';
 
@@ -40,7 +41,7 @@ export class Capture extends Transform {
     const text = Buffer.concat(this.chunks).toString('utf8');
     if (!text) return undefined;
     // The recorder's own truncation form (recording/file-recorder.ts limitBody), small enough to pass it as is.
-    if (this.truncated) return { 'airlock.dev/truncated': true, bytes: this.total, sha256: this.digest.copy().digest('hex'), head: text.slice(0, this.limit - 1024) };
+    if (this.truncated) return { 'airlock.dev/truncated': true, bytes: this.total, sha256: this.digest.copy().digest('hex'), head: text.slice(0, this.limit - 1024), [BOUNDED_BODY]: true };
     try {
       const value: unknown = JSON.parse(text);
       // Kept as text when nested too deep for the recorder's canonical form (it walks recursively).

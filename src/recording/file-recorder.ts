@@ -15,7 +15,7 @@ import { recordingAvailable, recordingErrorsTotal } from '../metrics/registry.js
 import type { UserInfo } from '../policy/types.js';
 import { AsciicastFileWriter } from './asciicast.js';
 import { AuditLogWriter } from './audit.js';
-import { canonicalJson, recordHash, sha256Hex } from './canonical.js';
+import { hashedRecordLine, sha256Hex } from './canonical.js';
 import { assertValidId, castName, dateDirFor, newSessionId } from './paths.js';
 import { SessionFile } from './session-file.js';
 import { enforceRetention, type RetentionPolicy, type RetentionResult } from './retention.js';
@@ -71,8 +71,12 @@ interface Session {
   idle?: Promise<void>;
 }
 
+/** Marks a stub that is already bounded (the proxy's capture of a large response): not measured again. */
+export const BOUNDED_BODY = Symbol('airlock.boundedBody');
+
 /** Keeps a body within the limit: larger ones become a stub with their size, hash and the first bytes. */
 export function limitBody(body: unknown, max: number): unknown {
+  if (typeof body === 'object' && body !== null && (body as { [BOUNDED_BODY]?: boolean })[BOUNDED_BODY]) return body;
   const text = typeof body === 'string' ? body : JSON.stringify(body);
   if (text === undefined || Buffer.byteLength(text, 'utf8') <= max) return body;
   return { 'airlock.dev/truncated': true, bytes: Buffer.byteLength(text, 'utf8'), sha256: sha256Hex(text), head: text.slice(0, max) };
@@ -379,8 +383,9 @@ export class FileRecorder implements Recorder {
             const rec = p.rec;
             rec.seq = f.seq;
             rec.prevHash = f.prevHash;
-            rec.hash = recordHash(rec);
-            const line = Buffer.from(canonicalJson(rec) + '\n', 'utf8');
+            const hashed = hashedRecordLine(rec);
+            rec.hash = hashed.hash;
+            const line = Buffer.from(hashed.line + '\n', 'utf8');
             if (f.bytes + chunkBytes > 0 && f.bytes + chunkBytes + line.length > this.maxFileBytes) {
               if (chunk.length) await f.writeSync(Buffer.concat(chunk, chunkBytes));
               chunk = [];

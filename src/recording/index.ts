@@ -3,7 +3,7 @@ export type { AsciicastWriter, Recorder, RequestRecord } from './types.js';
 export { FileRecorder, limitBody, type FileRecorderOptions, type FsyncPolicy } from './file-recorder.js';
 export { AsciicastFileWriter, parseAsciicast, playAsciicast, type AsciicastEvent, type AsciicastHeader } from './asciicast.js';
 export { toAuditEvent, AuditLogWriter, isAuditable, microTime, type AuditEvent } from './audit.js';
-export { ZERO_HASH, canonicalJson, recordHash, sha256Hex } from './canonical.js';
+export { ZERO_HASH, canonicalJson, hashedRecordLine, recordHash, sha256Hex } from './canonical.js';
 export { verifySession, splitLines, type VerifyIssue, type VerifyResult } from './chain.js';
 export { enforceRetention, type RetentionPolicy, type RetentionResult } from './retention.js';
 export { listSessionFiles, findSession, sessionFromFile, newSessionId, isValidId, type SessionFiles } from './paths.js';

@@ -3,7 +3,7 @@ import { mkdtempSync, readFileSync, writeFileSync, rmSync, readdirSync, utimesSy
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
-  FileRecorder, ZERO_HASH, canonicalJson, enforceRetention, findSession, listSessionFiles, parseAsciicast, recordHash, sha256Hex, toAuditEvent, verifySession,
+  FileRecorder, ZERO_HASH, canonicalJson, enforceRetention, hashedRecordLine, findSession, listSessionFiles, parseAsciicast, recordHash, sha256Hex, toAuditEvent, verifySession,
   type RequestRecord,
 } from '../../../src/recording/index.js';
 import type { UserInfo } from '../../../src/policy/types.js';
@@ -43,6 +43,18 @@ function sessionFile(dir: string, id: string): string {
 function verify(dir: string, id: string) {
   return verifySession(findSession(dir, id)!, dir);
 }
+
+describe('hashedRecordLine', () => {
+  it('gives the same hash and bytes as hashing and serialising the record separately', () => {
+    const base = req('s-1', 4, { requestBody: { metadata: { name: 'x', b: [1, { z: 1, a: 'é"\\' }] } }, responseBody: 'text', seq: 3, prevHash: ZERO_HASH });
+    for (const rec of [base, { ...base, hash: 'stale' }, { ...base, asciicast: 'a.cast', zzz: undefined } as RequestRecord]) {
+      const { hash, line } = hashedRecordLine(rec);
+      const { hash: _h, ...rest } = rec;
+      expect(hash).toBe(recordHash(rest));
+      expect(line).toBe(canonicalJson({ ...rest, hash }));
+    }
+  });
+});
 
 describe('FileRecorder hash chain', () => {
   it('writes seq, prevHash and hash per record and verify accepts the chain', async () => {
