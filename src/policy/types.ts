@@ -56,6 +56,12 @@ export interface RequestAttributes extends ResourceCoordinates {
    * missing here counts as unknown, which powerfulServiceAccount denies.
    */
   serviceAccounts?: Record<string, ServiceAccountPower>;
+  /**
+   * For a workload whose controller adopts what its selector matches: the existing objects no controller
+   * owns, which it would adopt (and may delete), or why they are unknown. Filled by the caller before
+   * deciding (enrichAdoptions, src/policy/adoption.ts); judged by adoptsOthersObjects.
+   */
+  adoptions?: { orphans: { name: string; creator?: string }[] } | { error: string };
 }
 
 /** One object of a collection request. */

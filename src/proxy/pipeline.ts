@@ -25,6 +25,7 @@ import { finishRecord, refuseUnrecordableRead, writeIntent } from './record.js';
 import { RequestError, type RequestInfo } from './request-info.js';
 import { effectiveOptions, type EffectiveOptions } from './request-options.js';
 import { enrichServiceAccounts } from '../policy/service-account-enrich.js';
+import { enrichAdoptions, orphansOf, type OrphanLister } from '../policy/adoption.js';
 import { isKubeStatus, kubeStatus } from './status.js';
 import { resolveSubject } from './subject.js';
 import { forwardUpgrade } from './upgrade.js';
@@ -161,6 +162,7 @@ async function judgeAndForward(
   const variants = judgedAttributes(info, user, ex.method, effective, subject, await namespaceLabels(ctx, info.namespace));
   const checker = ctx.serviceAccounts;
   if (checker) await Promise.all(variants.map((a) => enrichServiceAccounts(a, checker, ctx.engine)));
+  await Promise.all(variants.map((a) => enrichAdoptions(a, orphanLister(ctx, user, probe.endBy))));
   const decision = decideAll(ctx.engine, variants);
   ex.decision = decision;
   if (decision.audits.length) ctx.audit?.record(decision.audits, variants[0]!, { group: info.apiGroup, version: info.apiVersion, kind: String(subject.object?.kind ?? subject.oldObject?.kind ?? '') });
@@ -281,6 +283,16 @@ function forwardHttp(ctx: ProxyContext, req: IncomingMessage, ex: Exchange, gate
     });
     up.end(payload);
   });
+}
+
+/** Lists, as the agent (a read: no token), what a workload's selector would adopt. */
+function orphanLister(ctx: ProxyContext, user: UserInfo, endBy: number | undefined): OrphanLister {
+  return async (path, labelSelector) => {
+    const q = new URLSearchParams({ labelSelector, limit: '500' });
+    const res = await ctx.upstream.json('GET', `${path}?${q.toString()}`, ctx.upstream.identity(user), undefined, { endBy });
+    if (res.status !== 200) throw new Error(`listing ${path} answered ${res.status}`);
+    return orphansOf(res.body);
+  };
 }
 
 /** Aborts when the agent leaves (an inline hold stops waiting for it); made only for holds. */

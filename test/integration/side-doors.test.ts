@@ -328,6 +328,33 @@ describe('red-team findings', () => {
   });
 });
 
+describe('deleting by adoption', () => {
+  const pause = 'registry.k8s.io/pause@sha256:ee6521f290b2168b6e0935a181d4cff9be1ac3f505666ef0e3c98fae8199917a';
+  const podSpec = { automountServiceAccountToken: false, securityContext: { runAsNonRoot: true, runAsUser: 1000 }, containers: [{ name: 'c', image: pause }] };
+  const json = (body: unknown) => ({ body: JSON.stringify(body), headers: { 'content-type': 'application/json' } });
+  const replicaSet = (name: string, app: string, replicas: number) => ({
+    apiVersion: 'apps/v1', kind: 'ReplicaSet', metadata: { name },
+    spec: { replicas, selector: { matchLabels: { app } }, template: { metadata: { labels: { app } }, spec: podSpec } },
+  });
+
+  it("a ReplicaSet whose selector would adopt (and delete) someone else's Pods is held; one over its own Pods passes", async () => {
+    const admin = await clientFor('admin');
+    await admin.create(`/api/v1/namespaces/${ns}/pods`, { metadata: { name: 'bystander', labels: { app: 'bystander' } }, spec: podSpec });
+    const held = await agent('POST', `/apis/apps/v1/namespaces/${ns}/replicasets`, json(replicaSet('reaper', 'bystander', 0)));
+    expect(held.status).toBe(403);
+    expect(held.text).toContain('held for approval');
+    expect(held.text).toContain('bystander');
+    // Nothing was created; the bystander is untouched.
+    await expect(admin.get(`/apis/apps/v1/namespaces/${ns}/replicasets/reaper`)).rejects.toMatchObject({ status: 404 });
+    expect((await admin.get<{ metadata: { ownerReferences?: unknown[] } }>(`/api/v1/namespaces/${ns}/pods/bystander`)).metadata.ownerReferences).toBeUndefined();
+
+    // The agent's own bare Pod may be adopted by its own ReplicaSet.
+    expect((await agent('POST', `/api/v1/namespaces/${ns}/pods`, json({ apiVersion: 'v1', kind: 'Pod', metadata: { name: 'mine', labels: { app: 'mine' } }, spec: podSpec }))).status).toBe(201);
+    const ok = await agent('POST', `/apis/apps/v1/namespaces/${ns}/replicasets`, json(replicaSet('keeper', 'mine', 1)));
+    expect({ status: ok.status, text: ok.status === 201 ? '' : ok.text }).toEqual({ status: 201, text: '' });
+  });
+});
+
 describe('benign work still passes', () => {
   it('get, list, apply, scale and delete of its own objects', async () => {
     const own = uniqueName('own');

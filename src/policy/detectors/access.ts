@@ -72,6 +72,20 @@ export const deleteOthersObjects: Detector = (req, s) => {
     : [hit('deleteOthersObjects', 'metadata', `deletes ${what} ${name}, which ${req.user.username} did not create through Airlock (no ${PROVENANCE_AGENT} annotation)`)];
 };
 
+/**
+ * Workload writes whose controller would adopt (and may delete) existing objects someone else created:
+ * the orphans its selector matches (filled as `adoptions` by the caller). Unknown orphans fire too.
+ */
+export const adoptsOthersObjects: Detector = (req) => {
+  const a = req.adoptions;
+  if (!a) return [];
+  if ('error' in a) return [hit('adoptsOthersObjects', 'spec.selector', `what the selector would adopt could not be listed: ${a.error}`)];
+  const others = a.orphans.filter((o) => o.creator !== req.user.username);
+  if (!others.length) return [];
+  const names = others.slice(0, 5).map((o) => o.name).join(', ') + (others.length > 5 ? `, and ${others.length - 5} more` : '');
+  return [hit('adoptsOthersObjects', 'spec.selector', `the selector matches ${others.length} existing object(s) no controller owns and ${req.user.username} did not create (${names}): its controller would adopt them and may delete them`)];
+};
+
 export const nodeWrite: Detector = (req) =>
   req.isResourceRequest && core(req) && req.resource === 'nodes' && MUTATING_VERBS.has(req.verb) && req.subresource !== 'proxy'
     ? [hit('nodeWrite', 'verb', `${req.verb} of Node ${nameOf(req) || '(collection)'}${req.subresource ? ` (${req.subresource})` : ''}`)] : [];

@@ -1,0 +1,99 @@
+// Adoption: the controller of a ReplicaSet, ReplicationController, DaemonSet, StatefulSet or manual-selector
+// Job takes over every existing Pod its selector matches that no controller owns (a Deployment does the
+// same with ReplicaSets), and may then delete it. An agent writing such a workload could so delete or take
+// over objects it could not delete itself. The engine is pure: the orphans a write would adopt are found
+// here, through an injected lister, and judged by the adoptsOthersObjects detector.
+import type { RequestAttributes } from './types.js';
+
+/** The proxy's provenance annotation (src/proxy/provenance.ts): who created an object through Airlock. */
+const PROVENANCE_AGENT = 'airlock.dev/agent';
+
+/** What a workload's controller adopts: the child collection (under the workload's namespace). */
+const ADOPTERS: Record<string, { child: string; manualSelectorOnly?: boolean }> = {
+  'apps/replicasets': { child: '/api/v1/namespaces/{ns}/pods' },
+  '/replicationcontrollers': { child: '/api/v1/namespaces/{ns}/pods' },
+  'apps/daemonsets': { child: '/api/v1/namespaces/{ns}/pods' },
+  'apps/statefulsets': { child: '/api/v1/namespaces/{ns}/pods' },
+  'batch/jobs': { child: '/api/v1/namespaces/{ns}/pods', manualSelectorOnly: true },
+  'apps/deployments': { child: '/apis/apps/v1/namespaces/{ns}/replicasets' },
+};
+
+export interface Orphan {
+  name: string;
+  /** Its airlock.dev/agent annotation (who created it through Airlock), if any. */
+  creator?: string;
+}
+
+/** Lists the objects under `path` matching `labelSelector` that no controller owns. */
+export type OrphanLister = (path: string, labelSelector: string) => Promise<Orphan[]>;
+
+type Obj = Record<string, unknown>;
+const isObj = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !Array.isArray(v);
+
+/** The child collection and label selector a workload write would adopt from, if it adopts at all. */
+export function adoptionScope(req: RequestAttributes): { path: string; labelSelector: string } | undefined {
+  if (!req.isResourceRequest || req.subresource || !req.namespace || !['create', 'update', 'patch'].includes(req.verb)) return undefined;
+  const adopter = ADOPTERS[`${req.apiGroup}/${req.resource}`];
+  const spec = isObj(req.object) && isObj(req.object.spec) ? req.object.spec : undefined;
+  if (!adopter || !spec) return undefined;
+  if (adopter.manualSelectorOnly && spec.manualSelector !== true) return undefined;
+  const labelSelector = selectorString(spec.selector);
+  // No usable selector: the API server refuses the object (or defaults it to the template's labels for a
+  // ReplicationController, which selectorString reads as a plain map).
+  if (labelSelector === undefined) return undefined;
+  return { path: adopter.child.replace('{ns}', encodeURIComponent(req.namespace)), labelSelector };
+}
+
+/** A metav1.LabelSelector (or a ReplicationController's plain map) as a label selector string. */
+export function selectorString(sel: unknown): string | undefined {
+  if (!isObj(sel)) return undefined;
+  const parts: string[] = [];
+  const plain = !('matchLabels' in sel) && !('matchExpressions' in sel);
+  const labels = plain ? sel : sel.matchLabels;
+  if (labels !== undefined) {
+    if (!isObj(labels)) return undefined;
+    for (const [k, v] of Object.entries(labels)) {
+      if (typeof v !== 'string') return undefined;
+      parts.push(`${k}=${v}`);
+    }
+  }
+  for (const e of Array.isArray(sel.matchExpressions) ? sel.matchExpressions : []) {
+    if (!isObj(e) || typeof e.key !== 'string') return undefined;
+    const values = Array.isArray(e.values) ? e.values.map(String) : [];
+    if (e.operator === 'In') parts.push(`${e.key} in (${values.join(',')})`);
+    else if (e.operator === 'NotIn') parts.push(`${e.key} notin (${values.join(',')})`);
+    else if (e.operator === 'Exists') parts.push(e.key);
+    else if (e.operator === 'DoesNotExist') parts.push(`!${e.key}`);
+    else return undefined;
+  }
+  // An empty selector would match everything: adoption of the whole namespace, listed as such.
+  return parts.join(',');
+}
+
+/**
+ * Sets `attrs.adoptions`: the orphans the workload's controller would adopt (`{orphans}`), or why they are
+ * unknown (`{error}`, which the detector holds). Never throws.
+ */
+export async function enrichAdoptions(attrs: RequestAttributes, list: OrphanLister): Promise<void> {
+  const scope = adoptionScope(attrs);
+  if (!scope) return;
+  try {
+    attrs.adoptions = { orphans: await list(scope.path, scope.labelSelector) };
+  } catch (err) {
+    attrs.adoptions = { error: String((err as Error)?.message ?? err).slice(0, 300) };
+  }
+}
+
+/** The orphans in a List response: items with no controller ownerReference. */
+export function orphansOf(list: unknown): Orphan[] {
+  const items = isObj(list) && Array.isArray(list.items) ? list.items : [];
+  const out: Orphan[] = [];
+  for (const it of items) {
+    const meta = isObj(it) && isObj(it.metadata) ? it.metadata : {};
+    const owners = Array.isArray(meta.ownerReferences) ? meta.ownerReferences : [];
+    if (owners.some((o) => isObj(o) && o.controller === true)) continue;
+    const creator = isObj(meta.annotations) ? meta.annotations[PROVENANCE_AGENT] : undefined;
+    out.push({ name: String(meta.name ?? ''), ...(typeof creator === 'string' ? { creator } : {}) });
+  }
+  return out;
+}
