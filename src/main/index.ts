@@ -227,7 +227,7 @@ export async function start(cfg: Config): Promise<Running> {
     log.info('proxy serving', { port: proxy.port });
     const served = proxy;
     idleCollector = startIdleCollector({
-      activity: () => served.requestsServed(),
+      activity: () => served.requestsServed() + (webhook?.reviewsServed() ?? 0),
       onCollect: (before, after) => log.debug('idle: heap collected', { beforeMiB: Math.round(before / 1048576), afterMiB: Math.round(after / 1048576) }),
     });
   }

@@ -24,22 +24,24 @@ export function startIdleCollector(opts: IdleCollectorOptions): { stop(): void }
   const slack = opts.slackBytes ?? 32 * 1024 * 1024;
   let seen = opts.activity();
   let quietSince = Date.now();
-  let collected = false;
+  // The heap's size after the last collection: another one is due only once it has grown past it again
+  // (work this counter does not see, such as admission reviews, grows it too).
+  let collectedAt = 0;
   const timer = setInterval(() => {
     const now = Date.now();
     const a = opts.activity();
     if (a !== seen) {
       seen = a;
       quietSince = now;
-      collected = false;
+      collectedAt = 0;
       return;
     }
-    if (collected || now - quietSince < idleMs) return;
+    if (now - quietSince < idleMs) return;
     const h = getHeapStatistics();
-    collected = true;
-    if (h.total_heap_size - h.used_heap_size < slack) return;
+    if (h.total_heap_size - h.used_heap_size < slack || h.total_heap_size < collectedAt + slack) return;
     gc();
-    opts.onCollect?.(h.total_heap_size, getHeapStatistics().total_heap_size);
+    collectedAt = getHeapStatistics().total_heap_size;
+    opts.onCollect?.(h.total_heap_size, collectedAt);
   }, opts.checkEveryMs ?? 1000);
   timer.unref();
   return { stop: () => clearInterval(timer) };

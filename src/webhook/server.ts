@@ -68,6 +68,8 @@ export interface WebhookServer {
   url: string;
   /** Replaces the serving certificate for new connections (hot reload). */
   updateCertificate(tls: WebhookTls): void;
+  /** AdmissionReviews received so far. */
+  reviewsServed(): number;
   /** Decides one parsed AdmissionRequest (used by the HTTP handler; exposed for tests and benchmarks). */
   review(req: AdmissionRequest): Promise<AdmissionResponse>;
   close(): Promise<void>;
@@ -170,7 +172,9 @@ export async function startWebhook(opts: WebhookOptions): Promise<WebhookServer>
     const ok = opts.ready ? opts.ready() : true;
     res.status(ok ? 200 : 503).type('text/plain').send(ok ? 'ok' : 'not ready');
   });
+  let reviews = 0;
   app.post('/validate', async (req, res) => {
+    reviews++;
     const started = process.hrtime.bigint();
     let result = 'error';
     try {
@@ -262,6 +266,7 @@ export async function startWebhook(opts: WebhookOptions): Promise<WebhookServer>
     server,
     port,
     url: `https://${host.includes(':') ? `[${host}]` : host}:${port}`,
+    reviewsServed: () => reviews,
     updateCertificate(tls) {
       server.setSecureContext({ cert: tls.cert, key: tls.key, minVersion: 'TLSv1.2' });
     },
