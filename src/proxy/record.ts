@@ -165,6 +165,18 @@ function maskedRequestBody(ctx: ProxyContext, ex: Exchange): unknown {
   const info = ex.info;
   // Before a decision (a write refused by the guards), the strictest masking applies.
   const rules = ex.decision ? ex.decision.masking : STRICTEST_MASKING;
-  if (mask && rules && info) return mask(structuredClone(ex.requestBody), { ...info, watch: false }, rules);
+  if (mask && rules && info) {
+    // A copy to mask (the original is what gets forwarded). Bodies far past what a record keeps are not
+    // copied and masked whole only to be cut: that cost seconds of the event loop for a few MiB. The
+    // response record keeps (masked) what the API server made of them.
+    const text = Buffer.isBuffer(ex.requestBody) ? undefined : JSON.stringify(ex.requestBody);
+    if (text === undefined || text.length > LARGE_REQUEST_BODY) {
+      return { 'airlock.dev/truncated': true, bytes: text === undefined ? (ex.requestBody as Buffer).length : Buffer.byteLength(text), note: `request body over ${LARGE_REQUEST_BODY / 1024} KiB: only its size is recorded`, [BOUNDED_BODY]: true };
+    }
+    return mask(JSON.parse(text), { ...info, watch: false }, rules);
+  }
   return info?.resource === 'secrets' ? { redacted: 'Secret request bodies are not recorded without masking' } : ex.requestBody;
 }
+
+/** Request bodies larger than this are recorded by size only (a record keeps RECORD_BODY_LIMIT of a body anyway). */
+const LARGE_REQUEST_BODY = 4 * RECORD_BODY_LIMIT;

@@ -137,6 +137,19 @@ describe('5b. recordings of large and Secret bodies', () => {
     expect(canariesInRecordings(proxy.recordings, [value, ...canaries.values])).toEqual([]);
   });
 
+  it('a create far past the record limit is recorded by its size only (not copied and masked whole to be cut)', async () => {
+    const value = canaryValue('huge');
+    const name = uniqueName('huge');
+    const cm = { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name }, data: { filler: 'x'.repeat(300 * 1024), password: value } };
+    const r = await agent('POST', `/api/v1/namespaces/${ns}/configmaps?dryRun=All`, { headers: { 'content-type': 'application/json' }, body: JSON.stringify(cm) });
+    expect(r.status).toBe(201);
+    await new Promise((res) => setTimeout(res, 300));
+    const rec = records().find((x) => x.method === 'POST' && x.path.includes('/configmaps') && JSON.stringify(x.requestBody ?? '').includes('only its size is recorded'));
+    expect(rec?.requestBody).toEqual({ 'airlock.dev/truncated': true, bytes: expect.any(Number), note: expect.stringContaining('256 KiB') });
+    expect((rec!.requestBody as { bytes: number }).bytes).toBeGreaterThan(300 * 1024);
+    expect(canariesInRecordings(proxy.recordings, [value, ...canaries.values])).toEqual([]);
+  });
+
   it('a Secret create is recorded masked, not dropped', async () => {
     const value = canaryValue('sec');
     const name = uniqueName('rec');
