@@ -3,10 +3,8 @@
 // same with ReplicaSets), and may then delete it. An agent writing such a workload could so delete or take
 // over objects it could not delete itself. The engine is pure: the orphans a write would adopt are found
 // here, through an injected lister, and judged by the adoptsOthersObjects detector.
+import { PROVENANCE_AGENT, rec } from './detectors/util.js';
 import type { RequestAttributes } from './types.js';
-
-/** The proxy's provenance annotation (src/proxy/provenance.ts): who created an object through Airlock. */
-const PROVENANCE_AGENT = 'airlock.dev/agent';
 
 /** What a workload's controller adopts: the child collection (under the workload's namespace). */
 const ADOPTERS: Record<string, { child: string; manualSelectorOnly?: boolean }> = {
@@ -27,14 +25,12 @@ export interface Orphan {
 /** Lists the objects under `path` matching `labelSelector` that no controller owns. */
 export type OrphanLister = (path: string, labelSelector: string) => Promise<Orphan[]>;
 
-type Obj = Record<string, unknown>;
-const isObj = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !Array.isArray(v);
 
 /** The child collection and label selector a workload write would adopt from, if it adopts at all. */
 export function adoptionScope(req: RequestAttributes): { path: string; labelSelector: string } | undefined {
   if (!req.isResourceRequest || req.subresource || !req.namespace || !['create', 'update', 'patch'].includes(req.verb)) return undefined;
   const adopter = ADOPTERS[`${req.apiGroup}/${req.resource}`];
-  const spec = isObj(req.object) && isObj(req.object.spec) ? req.object.spec : undefined;
+  const spec = rec(rec(req.object)?.spec);
   if (!adopter || !spec) return undefined;
   if (adopter.manualSelectorOnly && spec.manualSelector !== true) return undefined;
   const labelSelector = selectorString(spec.selector);
@@ -45,20 +41,22 @@ export function adoptionScope(req: RequestAttributes): { path: string; labelSele
 }
 
 /** A metav1.LabelSelector (or a ReplicationController's plain map) as a label selector string. */
-export function selectorString(sel: unknown): string | undefined {
-  if (!isObj(sel)) return undefined;
+export function selectorString(selector: unknown): string | undefined {
+  const sel = rec(selector);
+  if (!sel) return undefined;
   const parts: string[] = [];
   const plain = !('matchLabels' in sel) && !('matchExpressions' in sel);
   const labels = plain ? sel : sel.matchLabels;
   if (labels !== undefined) {
-    if (!isObj(labels)) return undefined;
-    for (const [k, v] of Object.entries(labels)) {
+    if (!rec(labels)) return undefined;
+    for (const [k, v] of Object.entries(labels as Record<string, unknown>)) {
       if (typeof v !== 'string') return undefined;
       parts.push(`${k}=${v}`);
     }
   }
-  for (const e of Array.isArray(sel.matchExpressions) ? sel.matchExpressions : []) {
-    if (!isObj(e) || typeof e.key !== 'string') return undefined;
+  for (const expr of Array.isArray(sel.matchExpressions) ? sel.matchExpressions : []) {
+    const e = rec(expr);
+    if (!e || typeof e.key !== 'string') return undefined;
     const values = Array.isArray(e.values) ? e.values.map(String) : [];
     if (e.operator === 'In') parts.push(`${e.key} in (${values.join(',')})`);
     else if (e.operator === 'NotIn') parts.push(`${e.key} notin (${values.join(',')})`);
@@ -86,13 +84,13 @@ export async function enrichAdoptions(attrs: RequestAttributes, list: OrphanList
 
 /** The orphans in a List response: items with no controller ownerReference. */
 export function orphansOf(list: unknown): Orphan[] {
-  const items = isObj(list) && Array.isArray(list.items) ? list.items : [];
+  const items = rec(list)?.items;
   const out: Orphan[] = [];
-  for (const it of items) {
-    const meta = isObj(it) && isObj(it.metadata) ? it.metadata : {};
+  for (const it of Array.isArray(items) ? items : []) {
+    const meta = rec(rec(it)?.metadata) ?? {};
     const owners = Array.isArray(meta.ownerReferences) ? meta.ownerReferences : [];
-    if (owners.some((o) => isObj(o) && o.controller === true)) continue;
-    const creator = isObj(meta.annotations) ? meta.annotations[PROVENANCE_AGENT] : undefined;
+    if (owners.some((o) => rec(o)?.controller === true)) continue;
+    const creator = rec(meta.annotations)?.[PROVENANCE_AGENT];
     out.push({ name: String(meta.name ?? ''), ...(typeof creator === 'string' ? { creator } : {}) });
   }
   return out;

@@ -5,6 +5,7 @@ import { decisionDuration, decisionsTotal, policiesLoaded } from '../metrics/reg
 import type { AuditHit, CompileResult, Decision, DecisionCommon, Explanation, PolicyEngine, RequestAttributes, ResolvedMasking, RuleRef, UserInfo } from './types.js';
 import { compilePolicy, staticKeyOf, staticKeyString, type CompiledPolicy, type CompiledRule, type ResolvedHold, type StaticKey } from './compile.js';
 import { isDiscoveryPath } from './nonresource.js';
+import { MUTATING_VERBS } from './detectors/util.js';
 import { regoExplanations, type ConfigMapLoader, type RegoEvaluator } from './rego.js';
 import { permissionKey } from './service-account-power.js';
 
@@ -35,7 +36,6 @@ interface Merged { names: string[]; masking: ResolvedMasking; recording: Require
 const FAILSAFE_RECORDING: Required<RecordingSpec> = { enabled: true, bodies: false, readFailurePolicy: 'Fail' };
 
 const RANK = { deny: 3, hold: 2, mutate: 1, allow: 0 } as const;
-const POLICY_INPUT_WRITES = new Set(['create', 'update', 'patch', 'delete', 'deletecollection']);
 export const BUILTIN_POLICY = 'airlock';
 const MAX_REASON_EXPLANATIONS = 3;
 
@@ -141,7 +141,7 @@ export class Engine implements PolicyEngine {
 
   /** Why an agent's write touches a ConfigMap some policy loads its Rego from, if it does. */
   private policyInputWrite(req: RequestAttributes): string | undefined {
-    if (!req.isResourceRequest || req.apiGroup !== '' || req.resource !== 'configmaps' || !req.namespace || !POLICY_INPUT_WRITES.has(req.verb)) return undefined;
+    if (!req.isResourceRequest || req.apiGroup !== '' || req.resource !== 'configmaps' || !req.namespace || !MUTATING_VERBS.has(req.verb)) return undefined;
     const names = this.policyInputs.get(req.namespace);
     if (!names) return undefined;
     const name = req.name ?? (typeof (req.object as { metadata?: { name?: unknown } } | undefined)?.metadata?.name === 'string' ? String((req.object as { metadata: { name: string } }).metadata.name) : undefined);

@@ -26,6 +26,7 @@ import { RequestError, type RequestInfo } from './request-info.js';
 import { effectiveOptions, type EffectiveOptions } from './request-options.js';
 import { enrichServiceAccounts } from '../policy/service-account-enrich.js';
 import { enrichAdoptions, orphansOf, type OrphanLister } from '../policy/adoption.js';
+import { READ_VERBS } from '../policy/detectors/util.js';
 import { isKubeStatus, kubeStatus } from './status.js';
 import { resolveSubject } from './subject.js';
 import { forwardUpgrade } from './upgrade.js';
@@ -223,7 +224,7 @@ async function judgeAndForward(
     }
   }
   const retriable = subject.pinned && decision.action !== 'hold' && attempt < MAX_CONFLICT_RETRIES;
-  return forwardHttp(ctx, req, ex, gate, { info, user, out, view, deadline, dryRun: effective.dryRun, retriable });
+  return forwardHttp(ctx, req, ex, gate, { info, user, out, view, deadline, dryRun: effective.dryRun, writes, retriable });
 }
 
 /** What the forward stage sends, and how. */
@@ -234,13 +235,14 @@ interface Forward {
   view: MaskView;
   deadline: Deadline;
   dryRun: boolean;
+  /** Whether it changes the cluster (a write that is not a dry run). */
+  writes: boolean;
   /** A 409 from our resourceVersion precondition means: judge again. */
   retriable: boolean;
 }
 
 /** forward + respond: the request upstream as the agent, its answer through the gate. */
-function forwardHttp(ctx: ProxyContext, req: IncomingMessage, ex: Exchange, gate: ResponseGate, { info, user, out, view, deadline, dryRun, retriable }: Forward): Promise<'done' | 'retry'> {
-  const changes = MUTATING_METHODS.has(out.method) && !dryRun;
+function forwardHttp(ctx: ProxyContext, req: IncomingMessage, ex: Exchange, gate: ResponseGate, { info, user, out, view, deadline, dryRun, writes, retriable }: Forward): Promise<'done' | 'retry'> {
   const masked = !!(ctx.masker && view.rules && ctx.masker.needsMasking(view.target, view.rules));
   const headers: OutgoingHttpHeaders = { ...forwardableHeaders(req.headers), ...identityFor(ctx, user, info, verbOfMethod(out.method, info), out.body, dryRun) };
   let path = out.path;
@@ -262,12 +264,12 @@ function forwardHttp(ctx: ProxyContext, req: IncomingMessage, ex: Exchange, gate
       if (gate.agentGone) {
         // We cut the upstream call because the agent left: that is what the record says.
         gate.abort();
-        ex.reason = `the agent went away before the answer${changes ? '; the write may or may not have been applied' : ''}`;
+        ex.reason = `the agent went away before the answer${writes ? '; the write may or may not have been applied' : ''}`;
       } else if (gate.started) gate.abort();
       else if (isDeadlineExceeded(err)) gate.answer(timeoutStatus(deadline, 'the request'), view);
       else {
         // Once a write was sent, a broken connection says nothing about whether it was applied.
-        const applied = changes ? '; the write was sent and may or may not have been applied' : '';
+        const applied = writes ? '; the write was sent and may or may not have been applied' : '';
         gate.answer(kubeStatus(502, `airlock: the connection to kube-apiserver failed (${err.message})${applied}`, 'ServiceUnavailable'), view);
       }
       resolve('done');
@@ -326,7 +328,6 @@ function identityFor(ctx: ProxyContext, user: UserInfo, info: RequestInfo, verb:
   return ctx.upstream.identity(user, token);
 }
 
-const READ_VERBS = new Set(['get', 'list', 'watch']);
 /** Subresources a GET reaches admission through (as CONNECT). */
 const ADMITTED_SUBRESOURCES = new Set(['exec', 'attach', 'portforward', 'proxy']);
 

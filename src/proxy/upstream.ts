@@ -65,7 +65,8 @@ export class Upstream {
     });
     const cut = (by: number, what: string): NodeJS.Timeout =>
       setTimeout(() => req.destroy(new DeadlineExceeded(`kube-apiserver did not ${what} ${method} ${target.split('?')[0]} in time`)), Math.max(0, by - Date.now()));
-    if (opts.answerBy !== undefined) {
+    // When the answer must also end by then (non-watch requests), the end timer alone covers both.
+    if (opts.answerBy !== undefined && !(opts.endBy !== undefined && opts.endBy <= opts.answerBy)) {
       const t = cut(opts.answerBy, 'answer');
       const answered = (): void => clearTimeout(t);
       req.once('response', answered).once('upgrade', answered).once('close', answered);

@@ -4,7 +4,7 @@
 // Security namespace labels.
 import type { RequestAttributes } from '../types.js';
 import type { Detector } from './types.js';
-import { MUTATING_VERBS, READ_VERBS, arr, hit, objectsOf, rec, str } from './util.js';
+import { MUTATING_VERBS, PROVENANCE_AGENT, READ_VERBS, arr, hit, objectsOf, rec, str } from './util.js';
 
 const res = (req: RequestAttributes): string => (req.subresource ? `${req.resource}/${req.subresource}` : req.resource);
 const core = (req: RequestAttributes): boolean => req.apiGroup === '';
@@ -36,7 +36,6 @@ export const serviceAccountToken: Detector = (req) => {
 
 const DESTRUCTIVE = new Set(['namespaces', 'customresourcedefinitions', 'persistentvolumes', 'persistentvolumeclaims']);
 /** The agent that created an object through the proxy (provenance annotation; the proxy overwrites any value an agent sends). */
-const PROVENANCE_AGENT = 'airlock.dev/agent';
 const creatorOf = (req: RequestAttributes): string | undefined => str(rec(rec(rec(req.oldObject)?.metadata)?.annotations)?.[PROVENANCE_AGENT]);
 const createdByRequester = (req: RequestAttributes): boolean => creatorOf(req) === req.user.username;
 export const destructiveDelete: Detector = (req, s) => {

@@ -13,6 +13,8 @@ export const join = (base: string, field: string): string => (base ? `${base}.${
 export const WRITE_VERBS = new Set(['create', 'update', 'patch']);
 export const MUTATING_VERBS = new Set(['create', 'update', 'patch', 'delete', 'deletecollection']);
 export const READ_VERBS = new Set(['get', 'list', 'watch']);
+/** The proxy's provenance annotation (src/proxy/provenance.ts): who created an object through Airlock. */
+export const PROVENANCE_AGENT = 'airlock.dev/agent';
 
 export const isWrite = (req: RequestAttributes): boolean => WRITE_VERBS.has(req.verb);
 
