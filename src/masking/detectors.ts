@@ -114,6 +114,11 @@ export class TextMasker {
     return new TextMasker(this.marker, this.patterns, [], { scrubbers: scrubber ? [...this.scrubbers, scrubber] : this.scrubbers, found, stats: this.stats });
   }
 
+  /** The same masker drawing its markers from another marker (a document's own, see DocumentMarker). */
+  withMarker(marker: Marker): TextMasker {
+    return new TextMasker(marker, this.patterns, [], { scrubbers: this.scrubbers, found: this.found, stats: this.stats });
+  }
+
   /** Whether text holds a known value in any of its spellings. */
   containsKnown(text: string): boolean {
     return this.scrubbers.some((s) => s.contains(text, this.stats));

@@ -5,6 +5,7 @@ import { TextMasker, type MaskCounts } from './detectors.js';
 import { JsonMaskStream, type JsonUnitMasker, type UnitRole } from './json-stream.js';
 import { LogMaskStream } from './logs.js';
 import { Marker, maskingKeyFromEnv, type MarkerMode } from './marker.js';
+import { issuedMarkers, maskRelease } from './helm-release.js';
 import { kindForResource, maskObject, type ObjectMaskContext } from './object-mask.js';
 import { credentialColumnsOf } from './protected-values.js';
 import { maskUnit } from './unit-mask.js';
@@ -26,6 +27,7 @@ export { NeedleMatcher, type ScanStats } from './aho-corasick.js';
 export { MIN_KNOWN_VALUE_LENGTH, valueForms } from './value-forms.js';
 export { parseJson } from './json-parse.js';
 export { applyView, HIDDEN, type ObjectView } from './views.js';
+export { decodeRelease, encodeRelease, isHelmRelease, HELM_RELEASE_KEY, HELM_RELEASE_TYPE, type DecodedRelease } from './helm-release.js';
 
 /** Subresources that are not object responses (streams): masking does not apply to them here. */
 const STREAM_SUBRESOURCES = new Set(['exec', 'attach', 'portforward', 'proxy']);
@@ -141,7 +143,12 @@ export function createMaskerFactory(opts: MaskerFactoryOptions = {}): MaskerFact
     const ctx: ObjectMaskContext = { text: new TextMasker(marker, rules.patterns, []), rules, counts: {} };
     return scrubber.contains(JSON.stringify(maskObject(structuredClone(value), ctx, kindForResource(target.resource))));
   };
-  return { needsMasking, create, maskValue, reveals };
+  const releaseText = (rules: Parameters<MaskerFactory['create']>[1]) => new TextMasker(marker, rules.patterns, []);
+  const releaseView: NonNullable<MaskerFactory['releaseView']> = (decoded, rules) =>
+    maskRelease(decoded, { text: releaseText(rules), rules, counts: {} }, marker.forDocument(decoded.digest));
+  const releaseMarkers: NonNullable<MaskerFactory['releaseMarkers']> = (decoded, rules) =>
+    issuedMarkers(decoded, { text: releaseText(rules), rules }, marker.forDocument(decoded.digest));
+  return { needsMasking, create, maskValue, reveals, releaseView, releaseMarkers };
 }
 
 /** The process-wide factory (key from AIRLOCK_MASKING_KEY or random per process). */

@@ -29,10 +29,17 @@ export type MarkerMode = 'stable' | 'unlinkable';
 
 export class Marker {
   // A KeyObject, created once: passing a raw Buffer to createHmac re-imports the key on every call.
-  private readonly key: KeyObject;
-  constructor(key: Buffer, readonly mode: MarkerMode = 'stable') {
-    if (key.length < 16) throw new Error('masking key must hold at least 16 bytes');
-    this.key = createSecretKey(Buffer.from(key));
+  protected readonly key: KeyObject;
+  readonly mode: MarkerMode;
+  constructor(key: Buffer | KeyObject, mode: MarkerMode = 'stable') {
+    if (Buffer.isBuffer(key) && key.length < 16) throw new Error('masking key must hold at least 16 bytes');
+    this.key = Buffer.isBuffer(key) ? createSecretKey(Buffer.from(key)) : key;
+    this.mode = mode;
+  }
+
+  /** Markers for one stored document (see DocumentMarker), under this marker's key. */
+  forDocument(context: string): DocumentMarker {
+    return new DocumentMarker(this.key, context);
   }
 
   /** The marker for a value (string or raw bytes). */
@@ -102,4 +109,39 @@ export function mapOutsideMarkers(text: string, fn: (segment: string) => string)
     at = e;
   }
   return out + (at < text.length ? fn(text.slice(at)) : '');
+}
+
+/**
+ * Markers for the masked view of one stored document (a Helm release record), which the proxy must be
+ * able to map back when the agent writes the document again: the n-th marking of a value in the view is
+ * HMAC(key, context, n, value), where the context is a digest of the whole stored document. The same
+ * stored document always gives the same view; every marking gets its own marker, so markers never tell
+ * two values (or two places of one value) apart from each other, and a document holding a guess has
+ * another digest, so no guess can be marked under the stored document's context. `issued` maps each
+ * marker handed out back to its value.
+ */
+export class DocumentMarker extends Marker {
+  readonly issued = new Map<string, Buffer>();
+  private readonly context: string;
+  private readonly markings = new Map<string, number>();
+  constructor(key: KeyObject, context: string) {
+    super(key, 'stable');
+    this.context = context;
+  }
+
+  override mark(value: string | Buffer): string {
+    const bytes = Buffer.isBuffer(value) ? value : Buffer.from(value, 'utf8');
+    const id = bytes.toString('latin1');
+    const n = this.markings.get(id) ?? 0;
+    this.markings.set(id, n + 1);
+    const m = this.markerFor(bytes, n);
+    this.issued.set(m, bytes);
+    return m;
+  }
+
+  /** The marker of the n-th marking of a value. */
+  markerFor(value: Buffer, n: number): string {
+    const h = createHmac('sha256', this.key).update(this.context).update('\0').update(String(n)).update('\0').update(value).digest('hex');
+    return MARKER_PREFIX + h.slice(0, MARKER_HASH_LENGTH);
+  }
 }

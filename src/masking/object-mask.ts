@@ -17,6 +17,7 @@
 import type { ResolvedMasking } from '../policy/types.js';
 import { envNameIsSecret, fieldNameIsCredential } from './credential-names.js';
 import { bump, type MaskCounts, type MaskKind, type TextMasker } from './detectors.js';
+import { decodeRelease, encodeRelease, HELM_RELEASE_KEY, isHelmRelease, maskRelease } from './helm-release.js';
 import { isMarker } from './marker.js';
 import { parseJson } from './json-parse.js';
 import { credentialColumnsOf, isDataMap, isEnvLike, isObj } from './protected-values.js';
@@ -140,6 +141,13 @@ function maskSecretFields(secret: Obj, ctx: ObjectMaskContext): void {
   if (isObj(secret.data)) {
     for (const [k, v] of Object.entries(secret.data)) {
       if (typeof v !== 'string') continue;
+      if (k === HELM_RELEASE_KEY && isHelmRelease(secret)) {
+        const view = helmReleaseView(v, ctx);
+        if (view !== undefined) {
+          secret.data[k] = view;
+          continue;
+        }
+      }
       const decoded = Buffer.from(v, 'base64');
       if (isMarker(decoded.toString('utf8'))) continue;
       secret.data[k] = marker.markBase64(decoded);
@@ -154,6 +162,14 @@ function maskSecretFields(secret: Obj, ctx: ObjectMaskContext): void {
       bump(ctx.counts, 'secret');
     }
   }
+}
+
+/** A Helm release record masked inside (helm-release.ts), or undefined when it must be masked whole. */
+function helmReleaseView(value: string, ctx: ObjectMaskContext): string | undefined {
+  const decoded = decodeRelease(value);
+  if (!decoded) return undefined;
+  const view = maskRelease(decoded, ctx, ctx.text.marker.forDocument(decoded.digest));
+  return view && encodeRelease(view);
 }
 
 function maskConfigMapFields(cm: Obj, ctx: ObjectMaskContext): void {

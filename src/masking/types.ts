@@ -1,6 +1,7 @@
 // Contract between the proxy (src/proxy) and response masking (src/masking/index.ts).
 import type { Transform } from 'node:stream';
 import type { ResolvedMasking, ResourceCoordinates } from '../policy/types.js';
+import type { DecodedRelease } from './helm-release.js';
 import type { ObjectView } from './views.js';
 
 export interface MaskTarget extends ResourceCoordinates {
@@ -44,4 +45,10 @@ export interface MaskerFactory {
    * names and value shapes alone: the write guard refuses writes that move a hidden value there.
    */
   reveals?(value: unknown, secrets: readonly string[], target: Omit<MaskTarget, 'contentType'>, rules: ResolvedMasking): boolean;
+  /**
+   * Helm release records (helm-release.ts): the agent's view of one, under these rules (undefined: it is
+   * masked whole), and every marker that view can carry with the value it stands for.
+   */
+  releaseView?(decoded: DecodedRelease, rules: ResolvedMasking): Record<string, unknown> | undefined;
+  releaseMarkers?(decoded: DecodedRelease, rules: ResolvedMasking): Map<string, Buffer>;
 }

@@ -1,9 +1,12 @@
-// Request bodies: bounded reading (413 past the limit, while streaming), content-type policy (JSON and
-// YAML only; protobuf/CBOR/unknown refused with 415), safe YAML parsing (no duplicate keys, bounded alias
-// expansion, one document), and conversion to the JSON that is judged and forwarded. Protobuf creates and
-// updates are converted to JSON by a dry run (see dryrun.ts); protobuf elsewhere is refused.
+// Request bodies: bounded reading (413 past the limit, while streaming), content-type policy (JSON, YAML,
+// protobuf creates/updates and DeleteOptions; CBOR and unknown types refused with 415, as kube-apiserver
+// without its CBOR feature gate does, so client-go falls back to JSON), safe YAML parsing (no duplicate
+// keys, bounded alias expansion, one document), and conversion to the JSON that is judged and forwarded.
+// Protobuf creates and updates are forwarded as the client's bytes and judged by a dry run of them
+// (subject.ts); protobuf DeleteOptions are converted exactly to JSON (protobuf-meta.ts).
 import type { IncomingMessage } from 'node:http';
 import yaml from 'js-yaml';
+import { deleteOptionsFromProtobuf } from './protobuf-meta.js';
 import { MAX_JSON_DEPTH, nestsDeeperThan } from '../masking/depth.js';
 import { hasBody, type ProxyContext } from './context.js';
 import { RequestError } from './request-info.js';
@@ -87,6 +90,8 @@ export function bodyKind(method: string, contentType: string | undefined): BodyK
   if (mt === 'application/json') return 'json';
   // kubectl's typed clients (create, run, auth can-i, ...) send protobuf: converted by a dry run (dryrun.ts).
   if (mt === 'application/vnd.kubernetes.protobuf' && (method === 'POST' || method === 'PUT')) return 'protobuf';
+  // DeleteOptions in protobuf (client-go's typed deletes: Helm's uninstall) are converted exactly to JSON.
+  if (mt === 'application/vnd.kubernetes.protobuf' && method === 'DELETE') return 'json';
   if (mt === 'application/yaml' || mt === 'application/x-yaml' || mt === 'text/yaml') return 'yaml';
   throw unsupported();
 }
@@ -210,6 +215,14 @@ export function parseBody(kind: BodyKind, raw: Buffer, originalContentType: stri
   }
 }
 
+function protobufDeleteOptions(raw: Buffer): ParsedBody {
+  try {
+    return { kind: 'json', value: deleteOptionsFromProtobuf(raw), contentType: 'application/json' };
+  } catch (err) {
+    throw new RequestError(400, 'BadRequest', `the protobuf DeleteOptions body cannot be read: ${(err as Error).message}`);
+  }
+}
+
 const BODY_METHODS = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
 
 /**
@@ -227,8 +240,9 @@ export async function readRequestBody(ctx: ProxyContext, req: IncomingMessage, m
   }
   try {
     const kind = bodyKind(method, req.headers['content-type']);
-    if (method === 'DELETE' && kind !== 'json') throw new RequestError(415, 'UnsupportedMediaType', 'DELETE bodies must be application/json DeleteOptions');
+    if (method === 'DELETE' && kind !== 'json') throw new RequestError(415, 'UnsupportedMediaType', 'DELETE bodies must be DeleteOptions (application/json or protobuf)');
     const raw = await readBody(req, ctx.maxBodyBytes);
+    if (method === 'DELETE' && mediaType(req.headers['content-type']) === 'application/vnd.kubernetes.protobuf') return protobufDeleteOptions(raw);
     return parseBody(kind, raw, req.headers['content-type'] ?? '');
   } catch (err) {
     req.resume();

@@ -3,7 +3,8 @@
 //    the returned object is judged. The live object (GET as the agent) is the oldObject, and its
 //    resourceVersion becomes a precondition of both the dry run and the real request, so the real write
 //    applies to exactly the state that was judged (a concurrent change gives the agent a 409 Conflict).
-//  - create: the submitted body (with provenance) is judged as is (see docs/proxy.md for why).
+//  - create: the submitted body (with provenance) is judged as is (see docs/proxy.md for why); a protobuf
+//    create or update is judged as the dry run of the agent's own (stamped) bytes, which are then forwarded.
 //  - delete: the live object is the oldObject. deletecollection: every live item matching the selectors.
 // Probes are side-effect free and sent as the agent (so RBAC still limits them); their answers never
 // reach the agent except through the response gate (a failed probe is a ProbeFailure, shown masked).
@@ -74,23 +75,6 @@ export async function collectionItems(p: ProbeContext, info: RequestInfo, listQu
     cont = onePage ? undefined : list.metadata?.continue || undefined;
   } while (cont);
   return { value: items };
-}
-
-/**
- * A protobuf create/update converted to JSON: the API server decodes the agent's protobuf in a dry run
- * (as the agent) and answers with JSON; the fields the server fills in are dropped so the JSON can be
- * judged and then forwarded in place of the protobuf.
- */
-export async function protobufAsJson(p: ProbeContext, method: string, info: RequestInfo, raw: Buffer, live: Obj | undefined): Promise<Probe<Obj>> {
-  const probe = await dryRunObject(p, method, info, 'application/vnd.kubernetes.protobuf', raw);
-  if (probeFailed(probe)) return probe;
-  const obj = probe.value;
-  const meta = { ...((obj.metadata as Obj | undefined) ?? {}) };
-  for (const k of ['uid', 'creationTimestamp', 'resourceVersion', 'generation', 'managedFields', 'selfLink']) delete meta[k];
-  if (meta.generateName && method === 'POST') delete meta.name;
-  const rv = resourceVersionOf(live);
-  if (method === 'PUT' && rv) meta.resourceVersion = rv;
-  return { value: { ...obj, metadata: meta } };
 }
 
 export function resourceVersionOf(obj: Obj | undefined): string | undefined {

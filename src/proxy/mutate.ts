@@ -4,7 +4,9 @@
 import type { Decision } from '../policy/types.js';
 import { isObj } from './context.js';
 import { collectionPath, type Obj } from './dryrun.js';
-import { applyJsonPatch } from './json-patch.js';
+import { applyJsonPatch, parsePointer } from './json-patch.js';
+import { stampProtobuf } from './protobuf-meta.js';
+import type { JsonPatchOp } from '../api/types.js';
 import { denyMessage } from '../policy/verdict.js';
 import { target, type RequestInfo } from './request-info.js';
 import { kubeStatus, type KubeStatus } from './status.js';
@@ -28,8 +30,36 @@ export function outgoingFor(info: RequestInfo, method: string, subject: Subject)
   return { method, path: target(info), body: subject.body, ...(subject.contentType ? { contentType: subject.contentType } : {}) };
 }
 
+/**
+ * A patch that only sets string labels and annotations (one key at a time, or the whole labels map), as
+ * those maps; undefined for anything else.
+ */
+function metadataStamp(patch: readonly JsonPatchOp[]): { labels: Record<string, string>; annotations: Record<string, string>; replaceLabels: boolean } | undefined {
+  const out = { labels: {} as Record<string, string>, annotations: {} as Record<string, string>, replaceLabels: false };
+  const strings = (v: unknown): v is Record<string, string> => isObj(v) && Object.values(v).every((x) => typeof x === 'string');
+  for (const op of patch) {
+    if (op.op !== 'add' && op.op !== 'replace') return undefined;
+    const path = parsePointer(op.path);
+    if (path[0] !== 'metadata' || (path[1] !== 'labels' && path[1] !== 'annotations')) return undefined;
+    if (path.length === 3 && typeof op.value === 'string') out[path[1]][path[2]!] = op.value;
+    else if (path.length === 2 && path[1] === 'labels' && strings(op.value)) {
+      out.labels = { ...op.value };
+      out.replaceLabels = true;
+    } else return undefined;
+  }
+  return out;
+}
+
 export function mutate(decision: Extract<Decision, { action: 'mutate' }>, info: RequestInfo, method: string, subject: Subject): Outgoing | KubeStatus {
   try {
+    if (method === 'POST' && Buffer.isBuffer(subject.body)) {
+      // Labels and annotations are written into the client's protobuf; any other rewrite would mean
+      // re-encoding it, or forwarding a dry run's output (with the fields the server would allocate).
+      const stamp = metadataStamp(decision.patch);
+      const body = stamp && stampProtobuf(subject.body, stamp);
+      if (!body) return kubeStatus(415, denyMessage(decision, 'a policy rewrites more than labels and annotations of this create, which needs a JSON body; send it as JSON (kubectl create -f / apply)'), 'UnsupportedMediaType');
+      return { method, path: target(info), body, contentType: subject.contentType ?? 'application/vnd.kubernetes.protobuf' };
+    }
     if (method === 'POST' && isObj(subject.body)) {
       return { method, path: target(info), body: applyJsonPatch(subject.body, decision.patch), contentType: subject.contentType ?? 'application/json' };
     }

@@ -126,7 +126,7 @@ async function judgeAndForward(
   };
   let resolved;
   try {
-    resolved = await resolveSubject(probe, info, ex.method, body, effective, provenance);
+    resolved = await resolveSubject(probe, info, ex.method, body, effective, provenance, ctx.masker);
   } catch (err) {
     // The API server cut a probe off (connection reset, timeout): nothing was judged, nothing forwarded.
     if (isDeadlineExceeded(err)) {
@@ -146,7 +146,8 @@ async function judgeAndForward(
     return 'done';
   }
   const subject = resolved.subject;
-  if (subject.body !== undefined && !Buffer.isBuffer(subject.body)) ex.requestBody = subject.body;
+  // A protobuf body is recorded as the object the API server decoded from it (its dry run).
+  if (subject.body !== undefined) ex.requestBody = Buffer.isBuffer(subject.body) ? subject.object : subject.body;
   const strictView = maskView(info, user, STRICTEST_MASKING, subject.knownValues, false);
 
   // guard: values that would move out of masking's sight, or be probed for.
@@ -251,9 +252,9 @@ function forwardHttp(ctx: ProxyContext, req: IncomingMessage, ex: Exchange, gate
     delete headers['accept-encoding'];
     path = withFullTableObjects(info, headers.accept, path, view);
   }
-  let payload: string | undefined;
+  let payload: string | Buffer | undefined;
   if (out.body !== undefined) {
-    payload = JSON.stringify(out.body);
+    payload = Buffer.isBuffer(out.body) ? out.body : JSON.stringify(out.body);
     headers['content-type'] = out.contentType;
     headers['content-length'] = Buffer.byteLength(payload);
   }

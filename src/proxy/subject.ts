@@ -2,11 +2,13 @@
 // resolved through side-effect-free probes (dryrun.ts); their failures come back as ProbeFailure for the
 // response gate. Also collects the values the touched objects protect, so the gate can scrub them from
 // anything the agent receives about this request (errors echo values).
-import { protectedValuesOf } from '../masking/index.js';
+import { protectedValuesOf, type MaskerFactory } from '../masking/index.js';
+import { restoreReleaseBody, writesSecret } from './helm-release-writes.js';
 import type { ParsedBody } from './body.js';
 import { isObj, STRICTEST_MASKING } from './context.js';
-import { collectionItems, dryRunObject, liveObject, probeFailed, protobufAsJson, resourceVersionOf, type Obj, type ProbeContext, type ProbeFailure } from './dryrun.js';
+import { collectionItems, dryRunObject, liveObject, probeFailed, resourceVersionOf, type Obj, type ProbeContext, type ProbeFailure } from './dryrun.js';
 import { keepLiveValues } from './placeholders.js';
+import { protobufObjectMeta, stampProtobuf } from './protobuf-meta.js';
 import { AGENT_ANNOTATION, creatorOf, withProvenance, stampable as canStamp } from './provenance.js';
 import type { RequestInfo } from './request-info.js';
 import { collectionListQuery, type EffectiveOptions } from './request-options.js';
@@ -72,8 +74,15 @@ export async function resolveSubject(
   body: ParsedBody | undefined,
   effective: EffectiveOptions,
   provenance: Record<string, string>,
+  masker?: MaskerFactory,
 ): Promise<SubjectResult> {
   let { value, kind, contentType } = body ?? { value: undefined, kind: undefined, contentType: undefined };
+  if (writesSecret(info, method)) {
+    // Helm writes back release records it read masked: their markers are mapped back to the values first.
+    const restored = await restoreReleaseBody(probe, info, value, masker);
+    if ('refuse' in restored || 'failed' in restored) return { ...restored, knownValues: [] };
+    value = restored.body;
+  }
   const stampable = info.isResourceRequest && canStamp(info.apiGroup, info.subresource) && (method === 'POST' || method === 'PUT' || method === 'PATCH') && kind !== undefined;
   let oldObject: Obj | undefined;
   const known = (): string[] => valuesOf(oldObject);
@@ -84,17 +93,21 @@ export async function resolveSubject(
   }
 
   if (kind === 'protobuf') {
+    // The agent's own bytes are forwarded (stamped with provenance inside ObjectMeta); the dry run of those
+    // same bytes is what is judged, so the API server stores what the client sent and nothing the dry run
+    // filled in (a Service's clusterIP, a Job's selector).
     if (method === 'PUT') {
       const live = await liveObject(probe, info);
       if (probeFailed(live)) return { ...live, knownValues: [] };
       oldObject = live.value;
     }
-    const converted = await protobufAsJson(probe, method, info, value as Buffer, oldObject);
-    if (probeFailed(converted)) return { ...converted, knownValues: known() };
-    kind = 'json';
-    contentType = 'application/json';
-    value = stampable ? withProvenance(kind, converted.value, provenance) : converted.value;
-    return { subject: { body: value, kind, contentType, object: value as Obj, ...(oldObject ? { oldObject } : {}), pinned: false, knownValues: valuesOf(oldObject, value as Obj) } };
+    const rv = method === 'PUT' && stampable ? resourceVersionOf(oldObject) : undefined;
+    const stamped = stampable ? stampProtobuf(value as Buffer, { annotations: method === 'PUT' ? updateProvenance(provenance, oldObject) : provenance, ...(rv ? { resourceVersionIfAbsent: rv } : {}) }) : (value as Buffer);
+    if (!stamped) return { refuse: kubeStatus(400, 'the protobuf body is not a well-formed Kubernetes object (runtime.Unknown with an ObjectMeta)', 'BadRequest'), knownValues: known() };
+    const result = await dryRunObject(probe, method, info, 'application/vnd.kubernetes.protobuf', stamped);
+    if (probeFailed(result)) return { ...result, knownValues: known() };
+    const pinned = !!rv && !protobufObjectMeta(value as Buffer).resourceVersion;
+    return { subject: { body: stamped, kind, contentType, object: result.value, ...(oldObject ? { oldObject } : {}), pinned, knownValues: valuesOf(oldObject, result.value), ...(oldObject ? { liveValues: valuesOf(oldObject) } : {}) } };
   }
 
   if (info.isResourceRequest && (method === 'PUT' || method === 'PATCH') && kind !== undefined) {

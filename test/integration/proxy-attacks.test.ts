@@ -180,12 +180,14 @@ describe('bodies', () => {
       ['POST', `/api/v1/namespaces/${ns}/configmaps`, ''],
       ['PATCH', `/api/v1/namespaces/${ns}/configmaps/x?fieldManager=t`, 'application/apply-patch+cbor'],
       ['PATCH', `/api/v1/namespaces/${ns}/configmaps/x`, 'application/vnd.kubernetes.protobuf'],
-      ['DELETE', `/api/v1/namespaces/${ns}/configmaps/x`, 'application/vnd.kubernetes.protobuf'],
     ];
     for (const [method, path, ct] of cases) {
       const r = await rawRequest(proxy.url, method, path, { token: token(), headers: ct ? { 'content-type': ct } : {}, body: Buffer.from([0x6b, 0x38, 0x73, 0x00, 0x0a, 0x02]) });
       expectStatus(r, 415, 'UnsupportedMediaType');
     }
+    // Protobuf DeleteOptions are read exactly (helm uninstall sends them); a cut-off one is a 400.
+    const cut = await rawRequest(proxy.url, 'DELETE', `/api/v1/namespaces/${ns}/configmaps/x`, { token: token(), headers: { 'content-type': 'application/vnd.kubernetes.protobuf' }, body: Buffer.from([0x6b, 0x38, 0x73, 0x00, 0x0a, 0x02]) });
+    expect(expectStatus(cut, 400, 'BadRequest').message).toContain('protobuf DeleteOptions');
   });
 
   it('protobuf creates are decoded by a dry run and judged: garbage is refused, kubectl run --privileged is denied', async () => {

@@ -1,0 +1,251 @@
+// Helm writes its release records back with what it read through the proxy: a masked view (upgrade
+// --reuse-values copies the masked config, rollback copies a whole masked revision, and every upgrade
+// rewrites the previous record to mark it superseded). Stored as sent, the records would hold markers in
+// place of the real values. So before such a write is judged, every marker in it is mapped back:
+//  - markers of the release's own views (DocumentMarker, helm-release.ts) to the values they stand for,
+//    found by making the views of the release's stored revisions again;
+//  - a marker left in a manifest's Secret (a chart that `lookup`s its own Secret read it masked) to the
+//    live Secret's value at the same field.
+// A marker that maps to nothing refuses the write (nothing is lost), and so does a write that would place
+// a mapped value where the agent's view of the new record would show it.
+import { decodeRelease, encodeRelease, HELM_RELEASE_KEY, HELM_RELEASE_TYPE, isHelmRelease, isMarker, MARKER_PREFIX, MIN_KNOWN_VALUE_LENGTH, type DecodedRelease, type MaskerFactory } from '../masking/index.js';
+import { chartFiles, dumpManifestDoc, leadingComments, parseManifestDoc, splitManifest } from '../masking/helm-release.js';
+import { markerSpans } from '../masking/marker.js';
+import { isObj, STRICTEST_MASKING } from './context.js';
+import { probeFailed, type Obj, type ProbeContext, type ProbeFailure } from './dryrun.js';
+import { keepLiveValues } from './placeholders.js';
+import { protobufSecret, withProtobufSecretData } from './protobuf-meta.js';
+import type { RequestInfo } from './request-info.js';
+import { kubeStatus, type KubeStatus } from './status.js';
+
+/** base64 of "airlock-masked:sha256" (21 bytes: 28 characters), then ":" and 8 hex digits (12 characters). */
+const BASE64_MARKER = /YWlybG9jay1tYXNrZWQ6c2hhMjU2[A-Za-z0-9+/]{12}/g;
+/** Revisions of one release looked at (Helm keeps 10 by default). */
+const MAX_SOURCE_REVISIONS = 100;
+
+type Resolve = (marker: string) => Buffer | undefined;
+type LiveSecret = (namespace: string, name: string) => Promise<Obj | undefined>;
+
+export type ReleaseWrite = { body: Obj } | { refuse: KubeStatus } | ProbeFailure;
+
+/** Whether a request writes a Secret (create or update), where a Helm release record may be. */
+export function writesSecret(info: RequestInfo, method: string): boolean {
+  return info.apiGroup === '' && info.resource === 'secrets' && !info.subresource && (method === 'POST' || method === 'PUT');
+}
+
+/**
+ * A Secret write's body (JSON, or protobuf as Helm's storage driver sends it) with a Helm release record's
+ * markers mapped back; any other Secret as it is.
+ */
+export async function restoreReleaseBody(probe: ProbeContext, info: RequestInfo, body: unknown, masker: MaskerFactory | undefined): Promise<{ body: unknown } | { refuse: KubeStatus } | ProbeFailure> {
+  if (Buffer.isBuffer(body)) {
+    const secret = protobufSecret(body);
+    const raw = secret?.data.get(HELM_RELEASE_KEY);
+    if (!secret || !raw || secret.type !== HELM_RELEASE_TYPE) return { body };
+    const asJson: Obj = { type: secret.type, data: { [HELM_RELEASE_KEY]: raw.toString('base64') } };
+    const res = await restoreReleaseWrite(probe, info, asJson, masker);
+    if (!('body' in res)) return res;
+    if (res.body === asJson) return { body };
+    const spliced = withProtobufSecretData(body, HELM_RELEASE_KEY, Buffer.from((res.body.data as Obj)[HELM_RELEASE_KEY] as string, 'base64'));
+    return spliced ? { body: spliced } : refuse('its protobuf body cannot be rewritten');
+  }
+  if (!isObj(body) || !isHelmRelease(body) || !isObj(body.data) || typeof body.data[HELM_RELEASE_KEY] !== 'string') return { body };
+  return restoreReleaseWrite(probe, info, body, masker);
+}
+
+/** The record with every marker mapped back, or a refusal; the body as it is when it holds no marker. */
+export async function restoreReleaseWrite(probe: ProbeContext, info: RequestInfo, secret: Obj, masker: MaskerFactory | undefined): Promise<ReleaseWrite> {
+  const decoded = decodeRelease((secret.data as Obj)[HELM_RELEASE_KEY]);
+  if (!decoded || !holdsMarkers(decoded.release)) return { body: secret };
+  if (!masker?.releaseMarkers || !masker.releaseView) return refuse('masking cannot map the markers in it back');
+  const namespace = info.namespace ?? '';
+  const sources = await storedRevisions(probe, namespace, String(decoded.release.name));
+  if (probeFailed(sources)) return sources;
+  const values = new Map<string, Buffer>();
+  for (const source of sources.value) for (const [m, v] of masker.releaseMarkers(source, STRICTEST_MASKING)) values.set(m, v);
+  const live: LiveSecret = async (ns, name) => {
+    const res = await probe.up.json('GET', `/api/v1/namespaces/${encodeURIComponent(ns)}/secrets/${encodeURIComponent(name)}`, probe.identity, undefined, { endBy: probe.endBy });
+    return res.status === 200 && isObj(res.body) ? res.body : undefined;
+  };
+
+  // First with stand-ins for the values: the view of the result must show none of them.
+  const standIns = new Map<string, Buffer>();
+  const standInFor = (v: Buffer): Buffer => {
+    const key = v.toString('latin1');
+    let s = standIns.get(key);
+    if (!s) standIns.set(key, (s = Buffer.from(standInText(v.length, standIns.size), 'utf8')));
+    return s;
+  };
+  const trial = await restoreRelease(decoded.release, (m) => {
+    const v = values.get(m);
+    return v && standInFor(v);
+  }, namespace, live);
+  if ('unresolved' in trial) return refuse(`it holds a masked placeholder at ${trial.unresolved} that stands for no value of this release`);
+  const view = masker.releaseView({ release: trial.release, digest: 'trial' }, STRICTEST_MASKING);
+  if (view && [...standIns.values()].some((s) => JSON.stringify(view).includes(s.toString('utf8')))) {
+    return refuse('it would place a protected value where the record shows it unmasked');
+  }
+
+  const restored = await restoreRelease(decoded.release, (m) => values.get(m), namespace, live);
+  if ('unresolved' in restored) return refuse(`it holds a masked placeholder at ${restored.unresolved} that stands for no value of this release`);
+  return { body: { ...secret, data: { ...(secret.data as Obj), [HELM_RELEASE_KEY]: encodeRelease(restored.release) } } };
+}
+
+function refuse(why: string): { refuse: KubeStatus } {
+  return { refuse: kubeStatus(403, `airlock: this Helm release record cannot be stored: ${why}. Masked values are never written back; re-run the command with the real values (e.g. --set) instead of --reuse-values`, 'Forbidden') };
+}
+
+/**
+ * A stand-in for a value: letters only (no shape a detector would mask on its own) and on the same side of
+ * MIN_KNOWN_VALUE_LENGTH as the value, so it is hidden by value-aware scrubbing exactly when the value
+ * would be (a short value is never scrubbed as a known value, only masked where it stands).
+ */
+function standInText(length: number, n: number): string {
+  let id = '';
+  do {
+    id += String.fromCharCode(97 + (n % 26));
+    n = Math.floor(n / 26);
+  } while (n > 0);
+  return length >= MIN_KNOWN_VALUE_LENGTH ? `restoredvalue${id}` : `q${id}zzzz`.slice(0, Math.max(length, 1));
+}
+
+function holdsMarkers(release: Obj): boolean {
+  const text = JSON.stringify(release);
+  if (text.includes(MARKER_PREFIX) || /YWlybG9jay1tYXNrZWQ6c2hhMjU2/.test(text)) return true;
+  return chartFiles(release).some((f) => Buffer.from(f.holder[f.key] as string, 'base64').toString('utf8').includes(MARKER_PREFIX));
+}
+
+/** The release's stored revisions, listed as the agent (its records in this namespace). */
+async function storedRevisions(probe: ProbeContext, namespace: string, name: string): Promise<{ value: DecodedRelease[] } | ProbeFailure> {
+  const q = new URLSearchParams({ labelSelector: `owner=helm,name=${name}`, limit: String(MAX_SOURCE_REVISIONS) });
+  const res = await probe.up.json('GET', `/api/v1/namespaces/${encodeURIComponent(namespace)}/secrets?${q.toString()}`, probe.identity, undefined, { endBy: probe.endBy });
+  if (res.status >= 400 || !isObj(res.body)) return { failed: res };
+  const items = Array.isArray(res.body.items) ? res.body.items : [];
+  const out: DecodedRelease[] = [];
+  for (const it of items) {
+    if (!isObj(it) || !isHelmRelease(it) || !isObj(it.data)) continue;
+    const d = decodeRelease(it.data[HELM_RELEASE_KEY]);
+    if (d) out.push(d);
+  }
+  return { value: out };
+}
+
+/** Thrown through the walk when a marker maps to nothing. */
+class Unresolved extends Error {}
+
+/** Every marker in a string, plain or base64 (a Secret data value in a manifest), mapped back. */
+function restoreString(s: string, resolve: Resolve): string {
+  let out = s;
+  if (out.includes(MARKER_PREFIX)) {
+    let next = '';
+    let at = 0;
+    for (const [a, b] of markerSpans(out)) {
+      const v = resolve(out.slice(a, b));
+      if (!v) throw new Unresolved(out.slice(a, b));
+      next += out.slice(at, a) + v.toString('utf8');
+      at = b;
+    }
+    out = next + out.slice(at);
+  }
+  return out.replace(BASE64_MARKER, (token) => {
+    const m = Buffer.from(token, 'base64').toString('utf8');
+    if (!isMarker(m)) return token;
+    const v = resolve(m);
+    if (!v) throw new Unresolved(m);
+    return v.toString('base64');
+  });
+}
+
+function restoreTree(node: unknown, resolve: Resolve): unknown {
+  if (typeof node === 'string') return restoreString(node, resolve);
+  if (Array.isArray(node)) return node.map((n) => restoreTree(n, resolve));
+  if (!isObj(node)) return node;
+  const out: Obj = {};
+  for (const [k, v] of Object.entries(node)) out[k] = restoreTree(v, resolve);
+  return out;
+}
+
+/** A copy of the release with its markers mapped back, or where the first one that maps to nothing is. */
+async function restoreRelease(release: Obj, resolve: Resolve, namespace: string, live: LiveSecret): Promise<{ release: Obj } | { unresolved: string }> {
+  const out = structuredClone(release);
+  const at = (where: string, fn: () => void): string | undefined => {
+    try {
+      fn();
+      return undefined;
+    } catch (err) {
+      if (err instanceof Unresolved) return where;
+      throw err;
+    }
+  };
+  const holders: Obj[] = [out, ...(Array.isArray(out.hooks) ? out.hooks.filter(isObj) : [])];
+  for (const h of holders) {
+    if (typeof h.manifest !== 'string') continue;
+    const docs = splitManifest(h.manifest);
+    for (let i = 0; i < docs.length; i++) {
+      const restored = await restoreDoc(docs[i]!, resolve, namespace, live);
+      if (typeof restored !== 'string') return { unresolved: `manifest document ${i}${restored.unresolved ? ` (${restored.unresolved})` : ''}` };
+      docs[i] = restored;
+    }
+    h.manifest = docs.join('---');
+  }
+  for (const f of chartFiles(out)) {
+    const text = Buffer.from(f.holder[f.key] as string, 'base64').toString('utf8');
+    if (!text.includes(MARKER_PREFIX)) continue;
+    const miss = at(`chart file ${String(f.holder.name ?? f.key)}`, () => (f.holder[f.key] = Buffer.from(restoreString(text, resolve), 'utf8').toString('base64')));
+    if (miss) return { unresolved: miss };
+  }
+  for (const k of Object.keys(out)) {
+    if (k === 'manifest' || k === 'hooks' || k === 'chart') continue;
+    const miss = at(k, () => (out[k] = restoreTree(out[k], resolve)));
+    if (miss) return { unresolved: miss };
+  }
+  if (Array.isArray(out.hooks)) {
+    const miss = at('hooks', () => (out.hooks = (out.hooks as unknown[]).map((h) => (isObj(h) ? { ...(restoreTree({ ...h, manifest: '' }, resolve) as Obj), manifest: h.manifest } : h))));
+    if (miss) return { unresolved: miss };
+  }
+  if (isObj(out.chart)) {
+    const chart = out.chart;
+    for (const k of Object.keys(chart)) {
+      if (k === 'templates' || k === 'files' || k === 'schema') continue;
+      const miss = at(`chart.${k}`, () => (chart[k] = restoreTree(chart[k], resolve)));
+      if (miss) return { unresolved: miss };
+    }
+  }
+  return { release: out };
+}
+
+/** One manifest document with its markers mapped back (a Secret's from the live Secret when not otherwise). */
+async function restoreDoc(doc: string, resolve: Resolve, namespace: string, live: LiveSecret): Promise<string | { unresolved?: string }> {
+  if (!doc.includes(MARKER_PREFIX) && !/YWlybG9jay1tYXNrZWQ6c2hhMjU2/.test(doc)) return doc;
+  let obj: Obj | null;
+  try {
+    obj = parseManifestDoc(doc);
+  } catch {
+    return {};
+  }
+  if (!obj) return doc;
+  const { comments } = leadingComments(doc);
+  let restored: Obj;
+  try {
+    restored = restoreTree(obj, resolve) as Obj;
+  } catch (err) {
+    if (!(err instanceof Unresolved)) throw err;
+    const meta = isObj(obj.metadata) ? obj.metadata : {};
+    if (obj.kind !== 'Secret' || typeof meta.name !== 'string') return {};
+    const ns = typeof meta.namespace === 'string' ? meta.namespace : namespace;
+    const current = await live(ns, meta.name);
+    // What the other markers map to first; then each remaining one is the live value at its field.
+    const partly = restoreTree(obj, (m) => resolve(m) ?? Buffer.from(m, 'utf8')) as Obj;
+    // stringData is written, data is what is stored: a stringData placeholder stands for the live data value.
+    if (current && isObj(partly.stringData) && isObj(current.data)) {
+      for (const [k, v] of Object.entries(partly.stringData)) {
+        const stored = current.data[k];
+        if (typeof v === 'string' && isMarker(v) && typeof stored === 'string') partly.stringData[k] = Buffer.from(stored, 'base64').toString('utf8');
+      }
+    }
+    const kept = current ? keepLiveValues(partly, current) : { unresolved: 'data' };
+    if ('unresolved' in kept) return { unresolved: `Secret ${ns}/${meta.name} ${kept.unresolved}` };
+    restored = kept.object;
+  }
+  return dumpManifestDoc(doc, comments, restored);
+}
