@@ -11,6 +11,7 @@ import { gunzipSync } from 'node:zlib';
 import * as k8s from '@kubernetes/client-node';
 import { ensureBuilt, ROOT } from '../helpers/build.js';
 import { run, testEnv, type RunResult } from '../helpers/env.js';
+import { McpClient } from '../helpers/mcp.js';
 
 const CHART = resolve(ROOT, 'test/fixtures/charts/app');
 const NS = 'tools';
@@ -36,8 +37,8 @@ async function ok(r: Promise<RunResult>, what: string): Promise<string> {
   return res.stdout;
 }
 
-async function secretValue(name: string, key: string): Promise<string> {
-  const out = await ok(admin('-n', NS, 'get', 'secret', name, '-o', `jsonpath={.data.${key}}`), `read ${name}`);
+async function secretValue(name: string, key: string, namespace = NS): Promise<string> {
+  const out = await ok(admin('-n', namespace, 'get', 'secret', name, '-o', `jsonpath={.data.${key}}`), `read ${name}`);
   return Buffer.from(out, 'base64').toString('utf8');
 }
 
@@ -208,4 +209,45 @@ describe('@kubernetes/client-node through the proxy', () => {
     const rbac = kc.makeApiClient(k8s.RbacAuthorizationV1Api);
     await expect(rbac.createClusterRoleBinding({ body: { metadata: { name: 'lib-pwn' }, roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: 'cluster-admin' }, subjects: [{ kind: 'User', name: 'agent-ci', apiGroup: 'rbac.authorization.k8s.io' }] } })).rejects.toThrow(/denied by policy default-agent-policy/);
   }, 60000);
+});
+
+describe('the published kubernetes-mcp-server through the proxy', () => {
+  let mcp: McpClient;
+
+  beforeAll(async () => {
+    const bin = execFileSync('bash', [join(ROOT, 'hack/mcp-server.sh')], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] }).trim();
+    mcp = new McpClient(bin, ['--kubeconfig', join(state, 'agent.kubeconfig'), '--toolsets', 'core,helm'], { ...as('agent'), HOME: state });
+    await mcp.initialize();
+  }, 60000);
+
+  afterAll(() => mcp?.close());
+
+  it('reads (masked), applies, installs with Helm, and is refused the dangerous changes', async () => {
+    expect(await mcp.tools()).toEqual(expect.arrayContaining(['resources_get', 'resources_create_or_update', 'helm_install', 'helm_list', 'helm_uninstall']));
+    expect((await mcp.call('namespaces_list', {})).text).toContain(NS);
+
+    await ok(admin('-n', NS, 'create', 'secret', 'generic', 'mcp-secret', '--from-literal=password=mcp-secret-value'), 'admin secret');
+    const read = await mcp.call('resources_get', { apiVersion: 'v1', kind: 'Secret', name: 'mcp-secret', namespace: NS });
+    expect(read.isError).toBe(false);
+    expect(read.text).toContain('mcp-secret');
+    expect(read.text).not.toContain(Buffer.from('mcp-secret-value').toString('base64'));
+    expect(read.text).not.toContain('mcp-secret-value');
+
+    const cm = await mcp.call('resources_create_or_update', { resource: JSON.stringify({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'from-mcp', namespace: NS }, data: { mode: 'fast' } }) });
+    expect(cm.isError).toBe(false);
+    expect(await ok(admin('-n', NS, 'get', 'configmap', 'from-mcp', '-o', 'jsonpath={.metadata.annotations.airlock\\.dev/agent}'), 'get cm')).toBe('agent-ci');
+
+    const crb = await mcp.call('resources_create_or_update', { resource: JSON.stringify({ apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'ClusterRoleBinding', metadata: { name: 'mcp-pwn' }, roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: 'cluster-admin' }, subjects: [{ kind: 'User', name: 'agent-ci', apiGroup: 'rbac.authorization.k8s.io' }] }) });
+    expect(crb.isError).toBe(true);
+    expect(crb.text).toContain('denied by policy default-agent-policy');
+
+    const installed = await mcp.call('helm_install', { chart: CHART, name: 'viamcp', namespace: NS, values: { apiToken: API_TOKEN } });
+    expect({ isError: installed.isError, text: installed.isError ? installed.text : '' }).toEqual({ isError: false, text: '' });
+    expect((await mcp.call('helm_list', { namespace: NS })).text).toContain('viamcp');
+    // This server's Helm puts the chart's objects in the kubeconfig's namespace (default), the release in
+    // the one asked for; it does the same direct to kube-apiserver.
+    expect(await secretValue('viamcp-api', 'token', 'default')).toBe(API_TOKEN);
+    expect((await mcp.call('helm_uninstall', { name: 'viamcp', namespace: NS })).isError).toBe(false);
+    expect((await storedRecords('viamcp')).length).toBe(0);
+  }, 180000);
 });
