@@ -20,7 +20,7 @@ const API_TOKEN = 'tok-agent-supplied-7f3a9c';
 let state: string;
 let helm: string;
 
-const as = (who: 'agent' | 'admin') => ({ ...process.env, KUBECONFIG: join(state, `${who}.kubeconfig`), HELM_CACHE_HOME: join(state, 'helm-cache'), HELM_CONFIG_HOME: join(state, 'helm-config') });
+const as = (who: 'agent' | 'admin' | 'approver') => ({ ...process.env, KUBECONFIG: join(state, `${who}.kubeconfig`), HELM_CACHE_HOME: join(state, 'helm-cache'), HELM_CONFIG_HOME: join(state, 'helm-config') });
 const helmAs = (who: 'agent' | 'admin', ...args: string[]): Promise<RunResult> => run(helm, [...args], { env: as(who), timeoutMs: 120000 });
 const kubectlAs = (who: 'agent' | 'admin', args: string[], input?: string): Promise<RunResult> => run(testEnv().kubectl, args, { input, env: as(who) });
 const agent = (...args: string[]) => kubectlAs('agent', args);
@@ -160,8 +160,28 @@ describe('kubectl through the proxy', () => {
     const nodePort = await agent('-n', NS, 'create', 'service', 'nodeport', 'np', '--tcp=80:80');
     expect(nodePort.code).not.toBe(0);
     expect(nodePort.stderr).toContain('held for approval');
+    // Approved, the retry's protobuf is forwarded as sent: the API server allocates the node port itself.
+    const approval = /kubectl approve (\S+)/.exec(nodePort.stderr)![1]!;
+    await ok(run(process.execPath, [join(ROOT, 'bin/kubectl-approve.js'), approval, '--comment', 'exposed on purpose'], { env: as('approver') }), 'approve');
+    await ok(agent('-n', NS, 'create', 'service', 'nodeport', 'np', '--tcp=80:80'), 'retry nodeport');
+    const np = JSON.parse(await ok(admin('-n', NS, 'get', 'service', 'np', '-o', 'json'), 'get np')) as { spec: { ports: Array<{ nodePort: number }> } };
+    expect(np.spec.ports[0]!.nodePort).toBeGreaterThanOrEqual(30000);
     const crb = await agent('create', 'clusterrolebinding', 'pwn', '--clusterrole=cluster-admin', '--user=agent-ci');
     expect(crb.stderr).toContain('denied by policy default-agent-policy');
+  }, 120000);
+
+  it('judges cp as the exec it is and debug as the ephemeral container or host pod it adds', async () => {
+    await ok(agent('-n', NS, 'run', 'target', '--image=registry.k8s.io/pause:3.10', '--overrides={"spec":{"tolerations":[{"operator":"Exists"}]}}'), 'run pod');
+    const cases: Array<[string[], string]> = [
+      [['-n', NS, 'cp', 'target:/etc/hostname', join(state, 'copied')], 'rule no-interactive-access'],
+      [['-n', NS, 'cp', join(ROOT, 'package.json'), 'target:/tmp/package.json'], 'rule no-interactive-access'],
+      [['-n', NS, 'debug', 'target', '--image=busybox:1.36', '--profile=general', '--', 'true'], 'rule no-ephemeral-containers'],
+      [['-n', NS, 'debug', 'node/kwok-node', '--image=busybox:1.36', '--profile=sysadmin', '--', 'true'], 'rule no-privileged-workloads'],
+    ];
+    for (const [args, rule] of cases) {
+      const r = await agent(...args);
+      expect({ args, code: r.code === 0 ? 0 : 1, denied: r.stderr.includes(rule) }).toEqual({ args, code: 1, denied: true });
+    }
   }, 120000);
 
   it('runs the wider verb set: label, annotate, rollout, diff, kustomize, server-side apply, prune, events, auth can-i', async () => {
