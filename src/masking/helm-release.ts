@@ -212,12 +212,23 @@ function maskManifest(manifest: string, ctx: ObjectMaskContext): string {
       if (!obj) return ctx.text.mask(doc, 'field', ctx.counts);
       const before = JSON.stringify(obj);
       const masked = maskObject(obj, ctx) as Obj;
+      if (JSON.stringify(masked) === before) {
+        // Nothing in the object to mask: the text is kept, comments masked, as long as it still reads the same.
+        const text = ctx.text.mask(doc, 'field', ctx.counts);
+        if (text === doc || sameObject(text, before)) return text;
+      }
       const { comments } = leadingComments(doc);
-      const maskedComments = ctx.text.mask(comments, 'field', ctx.counts);
-      if (JSON.stringify(masked) === before) return maskedComments === comments ? doc : maskedComments + leadingComments(doc).body;
-      return dumpManifestDoc(doc, maskedComments, masked);
+      return dumpManifestDoc(doc, ctx.text.mask(comments, 'field', ctx.counts), masked);
     })
     .join('---');
+}
+
+function sameObject(doc: string, json: string): boolean {
+  try {
+    return JSON.stringify(parseManifestDoc(doc)) === json;
+  } catch {
+    return false;
+  }
 }
 
 /** Whether any protected value is left in the view (in any spelling, chart files decoded). */
