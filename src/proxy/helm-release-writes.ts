@@ -11,6 +11,7 @@
 import { decodeRelease, encodeRelease, HELM_RELEASE_KEY, HELM_RELEASE_TYPE, isHelmRelease, isMarker, MARKER_PREFIX, MIN_KNOWN_VALUE_LENGTH, type DecodedRelease, type MaskerFactory } from '../masking/index.js';
 import { chartFiles, dumpManifestDoc, leadingComments, parseManifestDoc, splitManifest } from '../masking/helm-release.js';
 import { markerSpans } from '../masking/marker.js';
+import type { ResolvedMasking } from '../policy/types.js';
 import { isObj, STRICTEST_MASKING } from './context.js';
 import { probeFailed, type Obj, type ProbeContext, type ProbeFailure } from './dryrun.js';
 import { keepLiveValues } from './placeholders.js';
@@ -20,6 +21,11 @@ import { kubeStatus, type KubeStatus } from './status.js';
 
 /** base64 of "airlock-masked:sha256" (21 bytes: 28 characters), then ":" and 8 hex digits (12 characters). */
 const BASE64_MARKER = /YWlybG9jay1tYXNrZWQ6c2hhMjU2[A-Za-z0-9+/]{12}/g;
+/**
+ * What every policy that masks Secrets masks at least: a restored value must stay hidden from the weakest
+ * view of the record a reader could get (markers are learned under the strictest, which issues the most).
+ */
+const LEAST_MASKING: ResolvedMasking = { ...STRICTEST_MASKING, configMaps: false };
 /** Revisions of one release looked at (Helm keeps 10 by default). */
 const MAX_SOURCE_REVISIONS = 100;
 
@@ -81,7 +87,7 @@ export async function restoreReleaseWrite(probe: ProbeContext, info: RequestInfo
     return v && standInFor(v);
   }, namespace, live);
   if ('unresolved' in trial) return refuse(`it holds a masked placeholder at ${trial.unresolved} that stands for no value of this release`);
-  const view = masker.releaseView({ release: trial.release, digest: 'trial' }, STRICTEST_MASKING);
+  const view = masker.releaseView({ release: trial.release, digest: 'trial' }, LEAST_MASKING);
   if (view && [...standIns.values()].some((s) => JSON.stringify(view).includes(s.toString('utf8')))) {
     return refuse('it would place a protected value where the record shows it unmasked');
   }

@@ -160,3 +160,15 @@ describe('a value moved by its marker', () => {
     expect('refuse' in res && res.refuse.message).toMatch(/unmasked/);
   });
 });
+
+describe('the check a restored value must pass', () => {
+  it('holds for the weakest view a policy gives (ConfigMaps unmasked), not only the strictest', async () => {
+    const stored = recordSecret(release(1));
+    const seen = payloadOf(agentView(stored));
+    const marker = (seen.config as Obj).password as string;
+    const cm = '\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: leak\ndata:\n  password: ' + marker + '\n';
+    const moved = { ...seen, version: 2, config: { replicas: 2 }, manifest: cm, info: { status: 'deployed' } };
+    const res = await restoreReleaseWrite(probeWith([stored]), info, recordSecret(moved), masker);
+    expect('refuse' in res && res.refuse.message).toMatch(/unmasked/);
+  });
+});
