@@ -203,6 +203,14 @@ describe('kubectl through the proxy', () => {
       ['-n', NS, 'wait', '--for=jsonpath={.metadata.labels.tier}=front', 'deployment/web', '--timeout=20s'],
       ['auth', 'can-i', '--list', '-n', NS],
     ]) await ok(agent(...args), args.join(' '));
+    // A workload kwok's node runs: rollout status and wait see it become available through the proxy.
+    const ready = JSON.stringify({
+      apiVersion: 'apps/v1', kind: 'Deployment', metadata: { name: 'ready', namespace: NS },
+      spec: { selector: { matchLabels: { app: 'ready' } }, template: { metadata: { labels: { app: 'ready' } }, spec: { tolerations: [{ operator: 'Exists' }], containers: [{ name: 'c', image: 'registry.k8s.io/pause:3.10' }] } } },
+    });
+    await ok(kubectlAs('agent', ['apply', '-f', '-'], ready), 'apply ready');
+    await ok(agent('-n', NS, 'rollout', 'status', 'deployment/ready', '--timeout=60s'), 'rollout status');
+    await ok(agent('-n', NS, 'wait', '--for=condition=Available', 'deployment/ready', '--timeout=60s'), 'wait available');
     // diff exits 0 when nothing differs, 1 when something does; both are answers, not errors.
     writeFileSync(join(dir, 'cm.yaml'), 'apiVersion: v1\nkind: ConfigMap\nmetadata: {name: kz, labels: {app: kz}}\ndata: {mode: slow}\n');
     const diff = await agent('diff', '-k', dir);
