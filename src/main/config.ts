@@ -1,6 +1,7 @@
 // Process configuration: defaults, then an optional YAML/JSON config file (--config), then flags.
 // Invalid values produce errors that name the flag or the config field.
 import { readFileSync } from 'node:fs';
+import { maskingKeyFromEnv } from '../masking/marker.js';
 import { hostname } from 'node:os';
 import { parseArgs } from 'node:util';
 import yaml from 'js-yaml';
@@ -68,6 +69,8 @@ export interface Config {
     /** A record keeps at most this much of each body (larger: size and sha256 only, with the first bytes). */
     maxBodyBytes: number;
   };
+  /** AIRLOCK_MASKING_KEY, when set; otherwise the installation's key Secret (src/operator/masking-key.ts). */
+  maskingKey?: Buffer;
   /** Identities that are Airlock itself (may mark Approvals consumed/expired). */
   controllerUsers: string[];
   controllerGroups: string[];
@@ -83,6 +86,7 @@ export function defaultConfig(): Config {
     // Stable across restarts (the pod name; locally the hostname), so a restarted replica takes its own
     // Lease over at once instead of waiting for it to expire (src/operator/leader.ts).
     identity: process.env.POD_NAME?.trim() || hostname(),
+    ...(process.env.AIRLOCK_MASKING_KEY ? { maskingKey: maskingKeyFromEnv(process.env) } : {}),
     healthPort: 8081,
     metricsPort: 8080,
     bindAddress: '0.0.0.0',

@@ -27,7 +27,8 @@ import { startWebhook, type WebhookServer } from '../webhook/server.js';
 import { KubeAuditSink } from '../webhook/audit.js';
 import { startProxy, type ProxyHandle } from '../proxy/server.js';
 import { unionAuthenticator, OidcAuthenticator, TokenReviewAuthenticator, type TokenAuthenticator } from '../proxy/auth/index.js';
-import { createMaskerFactory, maskerFactory } from '../masking/index.js';
+import { createMaskerFactory } from '../masking/index.js';
+import { ensureMaskingKey } from '../operator/masking-key.js';
 import { FileRecorder } from '../recording/file-recorder.js';
 import { clusterReconciler } from '../recording/reconcile.js';
 import { startIdleCollector } from './memory.js';
@@ -113,7 +114,9 @@ export async function start(cfg: Config): Promise<Running> {
   await policies.start();
   log.info('policies loaded', { count: policies.informer.list().length });
 
-  const approvals = new KubeApprovalService({ client, replicaId: cfg.identity, redact: maskingRedactor(maskerFactory) });
+  // One masking key for every replica and restart (placeholders agree; Helm records map back anywhere).
+  const maskingKey = cfg.maskingKey ?? (await retry('masking key', () => ensureMaskingKey(client, cfg.namespace)));
+  const approvals = new KubeApprovalService({ client, replicaId: cfg.identity, redact: maskingRedactor(createMaskerFactory({ key: maskingKey })) });
   // What a workload's ServiceAccount may do, for the policies' bound (shared by the webhook and the proxy).
   const serviceAccounts = new SubjectAccessReviewChecker({ client });
   // Signs (proxy) and verifies (webhook) the per-request airlock.dev/proxied token; shared by all replicas.
@@ -214,7 +217,7 @@ export async function start(cfg: Config): Promise<Running> {
       engine,
       approvals,
       // What agents see carries unlinkable markers (no guessing oracle); approvers' diffs keep stable ones.
-      masker: createMaskerFactory({ markers: 'unlinkable' }),
+      masker: createMaskerFactory({ key: maskingKey, markers: 'unlinkable' }),
       recorder,
       auth: unionAuthenticator({ clientCerts: Boolean(cfg.proxy.clientCAFile), tokens }),
       maxBodyBytes: cfg.proxy.maxBodyBytes,

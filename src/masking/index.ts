@@ -33,7 +33,7 @@ export { decodeRelease, encodeRelease, isHelmRelease, HELM_RELEASE_KEY, HELM_REL
 const STREAM_SUBRESOURCES = new Set(['exec', 'attach', 'portforward', 'proxy']);
 
 export interface MaskerFactoryOptions {
-  /** HMAC key for markers (>= 16 bytes). Default: AIRLOCK_MASKING_KEY, else random per process. */
+  /** HMAC key for markers (>= 16 bytes): the installation's (src/operator/masking-key.ts). Default: AIRLOCK_MASKING_KEY, else random (tests). */
   key?: Buffer;
   /** Largest single unit (one object, list item or watch event) the JSON masker holds. */
   maxUnitBytes?: number;
@@ -150,6 +150,3 @@ export function createMaskerFactory(opts: MaskerFactoryOptions = {}): MaskerFact
     issuedMarkers(decoded, { text: releaseText(rules), rules }, marker.forDocument(decoded.digest));
   return { needsMasking, create, maskValue, reveals, releaseView, releaseMarkers };
 }
-
-/** The process-wide factory (key from AIRLOCK_MASKING_KEY or random per process). */
-export const maskerFactory: MaskerFactory = createMaskerFactory();

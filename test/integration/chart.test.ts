@@ -292,6 +292,7 @@ describe('RBAC really applied, probed with the operator ServiceAccount token', (
       [['-n', 'kube-system', 'update', 'leases.coordination.k8s.io/airlock-controller'], 'no'],
       [['-n', ns, 'get', `secrets/${wh}`], 'yes'],
       [['-n', ns, 'get', 'secrets/airlock-proxied-key'], 'yes'],
+      [['-n', ns, 'get', 'secrets/airlock-masking-key'], 'yes'],
       [['-n', ns, 'get', 'secrets/other'], 'no'],
       [['-n', ns, 'list', 'secrets'], 'no'],
       [['-n', 'kube-system', 'get', `secrets/${wh}`], 'no'],

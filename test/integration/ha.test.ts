@@ -7,7 +7,9 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync, openSync } from 'node
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { gunzipSync } from 'node:zlib';
 import { KubeClient } from '../../src/k8s/client.js';
+import { encodeRelease } from '../../src/masking/index.js';
 import type { Approval } from '../../src/api/types.js';
 import { ensureBuilt, ROOT } from '../helpers/build.js';
 import { eventually, run, type RunResult } from '../helpers/env.js';
@@ -92,6 +94,28 @@ describe('HA: two replicas, the leader killed', () => {
       rmSync(dir, { recursive: true, force: true });
     }
   });
+
+  it('both replicas mask with the installation key: a Helm record reads the same through either, and goes back through the other', async () => {
+    const [a, b] = replicas as [Replica, Replica];
+    await admin.create('/api/v1/namespaces', { metadata: { name: 'ha-helm' } });
+    const token = 'ha-token-5d1c7e9a0b';
+    const release = { name: 'app', namespace: 'ha-helm', version: 1, info: { status: 'deployed', notes: 'ok' }, config: { apiToken: token }, chart: { metadata: { name: 'app', version: '0.1.0' } }, manifest: '' };
+    const path = '/api/v1/namespaces/ha-helm/secrets';
+    await admin.create(path, { apiVersion: 'v1', kind: 'Secret', type: 'helm.sh/release.v1', metadata: { name: 'sh.helm.release.v1.app.v1', labels: { owner: 'helm', name: 'app', version: '1', status: 'deployed' } }, data: { release: encodeRelease(release) } });
+    const [viaA, viaB] = [await KubeClient.load(agentKubeconfig(a)), await KubeClient.load(agentKubeconfig(b))];
+    type Rec = { data: { release: string }; metadata: Record<string, unknown> };
+    const seenA = await viaA.get<Rec>(`${path}/sh.helm.release.v1.app.v1`);
+    const seenB = await viaB.get<Rec>(`${path}/sh.helm.release.v1.app.v1`);
+    expect(seenA.data.release).toBe(seenB.data.release);
+    const decode = (v: string) => JSON.parse(gunzipSync(Buffer.from(Buffer.from(v, 'base64').toString('latin1'), 'base64')).toString()) as { config: { apiToken: string } };
+    expect(decode(seenA.data.release).config.apiToken).toMatch(/^airlock-masked:sha256:/);
+    // Read through a, written back (as Helm marks a revision superseded) through b: the real value stays.
+    await viaB.replace(`${path}/sh.helm.release.v1.app.v1`, { ...seenA, metadata: { ...seenA.metadata, labels: { owner: 'helm', name: 'app', version: '1', status: 'superseded' } } });
+    const stored = await admin.get<Rec>(`${path}/sh.helm.release.v1.app.v1`);
+    expect(decode(stored.data.release).config.apiToken).toBe(token);
+    const key = await admin.get<{ data: Record<string, string> }>('/api/v1/namespaces/airlock-system/secrets/airlock-masking-key');
+    expect(Buffer.from(key.data['hmac-sha256-key']!, 'base64').length).toBe(32);
+  }, 60000);
 
   it('a follower takes over after SIGKILL of the leader; an approval granted meanwhile is consumed exactly once', async () => {
     const [a, b] = replicas as [Replica, Replica];

@@ -14,6 +14,19 @@ describe('process configuration', () => {
     expect(c.webhook.timeoutSeconds).toBe(10);
     expect(c.proxy.maxBodyBytes).toBe(3 * 1024 * 1024);
     expect(c.leaderElect).toBe(true);
+    expect(c.maskingKey).toBeUndefined(); // the installation's key Secret is read at start
+  });
+  it('takes AIRLOCK_MASKING_KEY over the installation key, and refuses a short one', () => {
+    const saved = process.env.AIRLOCK_MASKING_KEY;
+    try {
+      process.env.AIRLOCK_MASKING_KEY = 'ab'.repeat(16);
+      expect(parseConfig(base).maskingKey).toEqual(Buffer.alloc(16, 0xab));
+      process.env.AIRLOCK_MASKING_KEY = 'abcd';
+      expect(() => parseConfig(base)).toThrow('AIRLOCK_MASKING_KEY must hold at least 16 bytes');
+    } finally {
+      if (saved === undefined) delete process.env.AIRLOCK_MASKING_KEY;
+      else process.env.AIRLOCK_MASKING_KEY = saved;
+    }
   });
   it('applies flags over a config file, and names bad flags', () => {
     const dir = mkdtempSync(join(tmpdir(), 'cfg-'));
