@@ -33,9 +33,11 @@ export function adoptionScope(req: RequestAttributes): { path: string; labelSele
   const spec = rec(rec(req.object)?.spec);
   if (!adopter || !spec) return undefined;
   if (adopter.manualSelectorOnly && spec.manualSelector !== true) return undefined;
-  const labelSelector = selectorString(spec.selector);
-  // No usable selector: the API server refuses the object (or defaults it to the template's labels for a
-  // ReplicationController, which selectorString reads as a plain map).
+  // A ReplicationController without a selector (absent or empty) gets its template's labels as one: the API
+  // server defaults it, and a create is judged as sent, before that defaulting.
+  const rcDefault = req.resource === 'replicationcontrollers' && req.apiGroup === '' && Object.keys(rec(spec.selector) ?? {}).length === 0;
+  const labelSelector = selectorString(rcDefault ? rec(rec(spec.template)?.metadata)?.labels : spec.selector);
+  // No usable selector: the API server refuses the object.
   if (labelSelector === undefined) return undefined;
   return { path: adopter.child.replace('{ns}', encodeURIComponent(req.namespace)), labelSelector };
 }

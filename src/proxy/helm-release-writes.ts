@@ -5,16 +5,17 @@
 //  - markers of the release's own views (DocumentMarker, helm-release.ts) to the values they stand for,
 //    found by making the views of the release's stored revisions again;
 //  - a marker left in a manifest's Secret (a chart that `lookup`s its own Secret read it masked) to the
-//    live Secret's value at the same field.
-// A marker that maps to nothing refuses the write (nothing is lost), and so does a write that would place
-// a mapped value where the agent's view of the new record would show it.
-import { decodeRelease, encodeRelease, HELM_RELEASE_KEY, HELM_RELEASE_TYPE, isHelmRelease, isMarker, MARKER_PREFIX, MIN_KNOWN_VALUE_LENGTH, type DecodedRelease, type MaskerFactory } from '../masking/index.js';
+//    live Secret's value at the same field, when that Secret is this release's and this agent created it.
+// A marker that maps to nothing refuses the write (nothing is lost), and so does a write whose record, as
+// any reader will see it, would show a value put back (in any spelling).
+import { decodeRelease, encodeRelease, HELM_RELEASE_KEY, HELM_RELEASE_TYPE, isHelmRelease, isMarker, MARKER_PREFIX, MIN_KNOWN_VALUE_LENGTH, valueForms, type DecodedRelease, type MaskerFactory } from '../masking/index.js';
 import { chartFiles, dumpManifestDoc, leadingComments, parseManifestDoc, splitManifest } from '../masking/helm-release.js';
 import { markerSpans } from '../masking/marker.js';
 import type { ResolvedMasking } from '../policy/types.js';
 import { isObj, STRICTEST_MASKING } from './context.js';
 import { probeFailed, type Obj, type ProbeContext, type ProbeFailure } from './dryrun.js';
 import { keepLiveValues } from './placeholders.js';
+import { creatorOf } from './provenance.js';
 import { protobufSecret, withProtobufSecretData } from './protobuf-meta.js';
 import type { RequestInfo } from './request-info.js';
 import { kubeStatus, type KubeStatus } from './status.js';
@@ -69,50 +70,68 @@ export async function restoreReleaseWrite(probe: ProbeContext, info: RequestInfo
   if (probeFailed(sources)) return sources;
   const values = new Map<string, Buffer>();
   for (const source of sources.value) for (const [m, v] of masker.releaseMarkers(source, STRICTEST_MASKING)) values.set(m, v);
+  // A manifest Secret's live value is taken only from a Secret of this release that this agent created
+  // (the proxy stamps the creator and never lets it change): a chart looking up its own Secret.
+  const releaseName = String(decoded.release.name);
+  const restoredValues: Buffer[] = [];
   const live: LiveSecret = async (ns, name) => {
+    if (ns !== namespace) return undefined;
     const res = await probe.up.json('GET', `/api/v1/namespaces/${encodeURIComponent(ns)}/secrets/${encodeURIComponent(name)}`, probe.identity, undefined, { endBy: probe.endBy });
-    return res.status === 200 && isObj(res.body) ? res.body : undefined;
+    if (res.status !== 200 || !isObj(res.body)) return undefined;
+    const meta = isObj(res.body.metadata) ? res.body.metadata : {};
+    const annotations = isObj(meta.annotations) ? meta.annotations : {};
+    const ours = creatorOf(res.body) === probe.user.username && annotations['meta.helm.sh/release-name'] === releaseName && annotations['meta.helm.sh/release-namespace'] === namespace;
+    if (!ours) return undefined;
+    if (isObj(res.body.data)) for (const v of Object.values(res.body.data)) if (typeof v === 'string') restoredValues.push(Buffer.from(v, 'base64'));
+    return res.body;
   };
-
-  // First with stand-ins for the values: the view of the result must show none of them.
-  const standIns = new Map<string, Buffer>();
-  const standInFor = (v: Buffer): Buffer => {
-    const key = v.toString('latin1');
-    let s = standIns.get(key);
-    if (!s) standIns.set(key, (s = Buffer.from(standInText(v.length, standIns.size), 'utf8')));
-    return s;
-  };
-  const trial = await restoreRelease(decoded.release, (m) => {
+  const resolve: Resolve = (m) => {
     const v = values.get(m);
-    return v && standInFor(v);
-  }, namespace, live);
-  if ('unresolved' in trial) return refuse(`it holds a masked placeholder at ${trial.unresolved} that stands for no value of this release`);
-  const view = masker.releaseView({ release: trial.release, digest: 'trial' }, LEAST_MASKING);
-  if (view && [...standIns.values()].some((s) => JSON.stringify(view).includes(s.toString('utf8')))) {
-    return refuse('it would place a protected value where the record shows it unmasked');
-  }
+    if (v) restoredValues.push(v);
+    return v;
+  };
 
-  const restored = await restoreRelease(decoded.release, (m) => values.get(m), namespace, live);
+  const restored = await restoreRelease(decoded.release, resolve, namespace, live);
   if ('unresolved' in restored) return refuse(`it holds a masked placeholder at ${restored.unresolved} that stands for no value of this release`);
+  // The record as any reader will see it (the weakest masking a policy gives) must show none of the values
+  // put back, in any spelling: exactly the view that will be served, not a model of it.
+  const view = masker.releaseView({ release: restored.release, digest: 'check' }, LEAST_MASKING);
+  if (view && showsAny(view, restoredValues)) return refuse('it would place a protected value where the record shows it unmasked');
   return { body: { ...secret, data: { ...(secret.data as Obj), [HELM_RELEASE_KEY]: encodeRelease(restored.release) } } };
+}
+
+/** Whether any value appears in the view, in any spelling, with its manifests read as YAML and its chart files decoded. */
+function showsAny(view: Obj, values: readonly Buffer[]): boolean {
+  const texts: string[] = [];
+  const walk = (v: unknown, key = ''): void => {
+    if (typeof v === 'string') {
+      texts.push(v);
+      if (key === 'manifest') {
+        for (const doc of splitManifest(v)) {
+          try {
+            walk(parseManifestDoc(doc));
+          } catch {
+            // unreadable documents are searched as text (above)
+          }
+        }
+      }
+    } else if (Array.isArray(v)) v.forEach((x) => walk(x));
+    else if (isObj(v)) for (const [k, x] of Object.entries(v)) walk(x, k);
+  };
+  walk(view);
+  for (const f of chartFiles(view)) texts.push(Buffer.from(f.holder[f.key] as string, 'base64').toString('utf8'));
+  const forms = new Set<string>();
+  for (const v of values) {
+    const s = v.toString('utf8');
+    if (!s) continue;
+    if (s.length >= MIN_KNOWN_VALUE_LENGTH) for (const f of valueForms(s)) forms.add(f);
+    else for (const f of [s, v.toString('base64').replace(/=+$/, ''), v.toString('base64url')]) forms.add(f);
+  }
+  return texts.some((t) => [...forms].some((f) => t.includes(f)));
 }
 
 function refuse(why: string): { refuse: KubeStatus } {
   return { refuse: kubeStatus(403, `airlock: this Helm release record cannot be stored: ${why}. Masked values are never written back; re-run the command with the real values (e.g. --set) instead of --reuse-values`, 'Forbidden') };
-}
-
-/**
- * A stand-in for a value: letters only (no shape a detector would mask on its own) and on the same side of
- * MIN_KNOWN_VALUE_LENGTH as the value, so it is hidden by value-aware scrubbing exactly when the value
- * would be (a short value is never scrubbed as a known value, only masked where it stands).
- */
-function standInText(length: number, n: number): string {
-  let id = '';
-  do {
-    id += String.fromCharCode(97 + (n % 26));
-    n = Math.floor(n / 26);
-  } while (n > 0);
-  return length >= MIN_KNOWN_VALUE_LENGTH ? `restoredvalue${id}` : `q${id}zzzz`.slice(0, Math.max(length, 1));
 }
 
 function holdsMarkers(release: Obj): boolean {

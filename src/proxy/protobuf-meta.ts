@@ -81,7 +81,15 @@ function fields(buf: Buffer): Field[] | undefined {
   return out;
 }
 
-const field = (fs: Field[] | undefined, n: number): Buffer | undefined => fs?.find((f) => f.number === n)?.bytes;
+/**
+ * A length-delimited field as Go's decoder reads it: for a string or bytes field the last occurrence wins;
+ * for an embedded message every occurrence is merged, which is what their concatenation decodes to.
+ */
+const field = (fs: Field[] | undefined, n: number): Buffer | undefined => fs?.findLast((f) => f.number === n)?.bytes;
+function message(fs: Field[], n: number): Buffer | undefined {
+  const parts = fs.filter((f) => f.number === n && f.bytes).map((f) => f.bytes!);
+  return parts.length ? Buffer.concat(parts) : undefined;
+}
 
 /** The message with field `number` replaced by `payload` (every occurrence dropped, one written first). */
 function withField(message: Buffer, fs: Field[], number: number, payload: Buffer): Buffer {
@@ -96,7 +104,7 @@ function envelopeOf(body: Buffer): { unknown: Buffer; unknownFields: Field[]; ra
   const raw = field(unknownFields, UNKNOWN_RAW);
   const rawFields = raw && fields(raw);
   if (!unknownFields || !raw || !rawFields) return undefined;
-  return { unknown, unknownFields, raw, rawFields, meta: field(rawFields, OBJECT_META) ?? Buffer.alloc(0) };
+  return { unknown, unknownFields, raw, rawFields, meta: message(rawFields, OBJECT_META) ?? Buffer.alloc(0) };
 }
 
 /** metadata.name, generateName and resourceVersion of a protobuf-encoded object, as far as they can be read. */
@@ -190,7 +198,7 @@ export function deleteOptionsFromProtobuf(body: Buffer): Record<string, unknown>
           if (!g.bytes || (g.number !== 1 && g.number !== 2)) throw new Error(`unknown preconditions field ${g.number}`);
           p[g.number === 1 ? 'uid' : 'resourceVersion'] = g.bytes.toString('utf8');
         }
-        out.preconditions = p;
+        out.preconditions = { ...(out.preconditions as Record<string, string> | undefined), ...p }; // a message: merged
         break;
       }
       default: throw new Error(`unknown DeleteOptions field ${f.number}`);
@@ -220,7 +228,7 @@ const TYPE_META_KIND = 2;
 export function protobufSecret(body: Buffer): { type?: string; data: Map<string, Buffer> } | undefined {
   const env = envelopeOf(body);
   if (!env) return undefined;
-  const typeMeta = fields(field(env.unknownFields, TYPE_META) ?? Buffer.alloc(0));
+  const typeMeta = fields(message(env.unknownFields, TYPE_META) ?? Buffer.alloc(0));
   if (field(typeMeta, TYPE_META_KIND)?.toString('utf8') !== 'Secret') return undefined;
   const data = new Map<string, Buffer>();
   for (const f of env.rawFields) {

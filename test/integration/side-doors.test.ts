@@ -137,16 +137,20 @@ describe('5b. recordings of large and Secret bodies', () => {
     expect(canariesInRecordings(proxy.recordings, [value, ...canaries.values])).toEqual([]);
   });
 
-  it('a create far past the record limit is recorded by its size only (not copied and masked whole to be cut)', async () => {
+  it('a create far past the record limit is recorded as its skeleton: padding cannot hide what it does', async () => {
     const value = canaryValue('huge');
     const name = uniqueName('huge');
-    const cm = { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name }, data: { filler: 'x'.repeat(300 * 1024), password: value } };
+    const cm = { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name, annotations: { pad: 'x'.repeat(200 * 1024) } }, data: { filler: 'x'.repeat(300 * 1024), password: value, command: 'EVIL-COMMAND-MARKER-42' } };
     const r = await agent('POST', `/api/v1/namespaces/${ns}/configmaps?dryRun=All`, { headers: { 'content-type': 'application/json' }, body: JSON.stringify(cm) });
     expect(r.status).toBe(201);
     await new Promise((res) => setTimeout(res, 300));
-    const rec = records().find((x) => x.method === 'POST' && x.path.includes('/configmaps') && JSON.stringify(x.requestBody ?? '').includes('only its size is recorded'));
-    expect(rec?.requestBody).toEqual({ 'airlock.dev/truncated': true, bytes: expect.any(Number), note: expect.stringContaining('256 KiB') });
-    expect((rec!.requestBody as { bytes: number }).bytes).toBeGreaterThan(300 * 1024);
+    const rec = records().find((x) => x.method === 'POST' && x.path.includes('/configmaps') && JSON.stringify(x.requestBody ?? '').includes('its skeleton is recorded'));
+    const body = rec?.requestBody as { bytes: number; sha256: string; skeleton: { metadata: { name: string }; data: Record<string, string> } };
+    expect(body.bytes).toBeGreaterThan(500 * 1024);
+    expect(body.sha256).toMatch(/^[0-9a-f]{64}$/);
+    expect(body.skeleton.metadata.name).toBe(name);
+    expect(body.skeleton.data.command).toBe('EVIL-COMMAND-MARKER-42');
+    expect(body.skeleton.data.filler).toMatch(/^x{256}…\[airlock: 307200 bytes, sha256 [0-9a-f]{64}\]$/);
     expect(canariesInRecordings(proxy.recordings, [value, ...canaries.values])).toEqual([]);
   });
 
@@ -360,6 +364,13 @@ describe('deleting by adoption', () => {
     // Nothing was created; the bystander is untouched.
     await expect(admin.get(`/apis/apps/v1/namespaces/${ns}/replicasets/reaper`)).rejects.toMatchObject({ status: 404 });
     expect((await admin.get<{ metadata: { ownerReferences?: unknown[] } }>(`/api/v1/namespaces/${ns}/pods/bystander`)).metadata.ownerReferences).toBeUndefined();
+
+    // A ReplicationController without a selector gets its template's labels as one (red team): held too.
+    const rc = { apiVersion: 'v1', kind: 'ReplicationController', metadata: { name: 'reaper-rc' }, spec: { replicas: 0, template: { metadata: { labels: { app: 'bystander' } }, spec: podSpec } } };
+    const heldRc = await agent('POST', `/api/v1/namespaces/${ns}/replicationcontrollers`, json(rc));
+    expect(heldRc.status).toBe(403);
+    expect(heldRc.text).toContain('held for approval');
+    await expect(admin.get(`/api/v1/namespaces/${ns}/replicationcontrollers/reaper-rc`)).rejects.toMatchObject({ status: 404 });
 
     // The agent's own bare Pod may be adopted by its own ReplicaSet.
     expect((await agent('POST', `/api/v1/namespaces/${ns}/pods`, json({ apiVersion: 'v1', kind: 'Pod', metadata: { name: 'mine', labels: { app: 'mine' } }, spec: podSpec }))).status).toBe(201);

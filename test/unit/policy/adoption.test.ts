@@ -22,6 +22,10 @@ describe('adoption', () => {
     expect(adoptionScope(write('apps', 'replicasets', { selector: { matchLabels: { app: 'x' } } }))).toEqual({ path: '/api/v1/namespaces/team%20a/pods', labelSelector: 'app=x' });
     expect(adoptionScope(write('apps', 'deployments', { selector: { matchLabels: { app: 'x' } } }))!.path).toBe('/apis/apps/v1/namespaces/team%20a/replicasets');
     expect(adoptionScope(write('', 'replicationcontrollers', { selector: { app: 'x' } }))!.labelSelector).toBe('app=x');
+    // Without a selector (absent or empty) the API server gives a ReplicationController its template's labels.
+    const template = { metadata: { labels: { app: 'victim' } } };
+    expect(adoptionScope(write('', 'replicationcontrollers', { template }))!.labelSelector).toBe('app=victim');
+    expect(adoptionScope(write('', 'replicationcontrollers', { selector: {}, template }))!.labelSelector).toBe('app=victim');
     for (const r of ['daemonsets', 'statefulsets']) expect(adoptionScope(write('apps', r, { selector: { matchLabels: { a: 'b' } } }))).toBeDefined();
     // A Job adopts only with a manual selector (otherwise its selector is its own controller-uid).
     expect(adoptionScope(write('batch', 'jobs', { selector: { matchLabels: { a: 'b' } } }))).toBeUndefined();

@@ -69,6 +69,8 @@ function probeWith(stored: Obj[], live: Record<string, Obj> = {}): ProbeContext 
 }
 
 const info = parseRequestInfo('POST', '/api/v1/namespaces/demo/secrets');
+/** What a Secret of release "app" that the agent created through the proxy carries. */
+const OURS = { 'airlock.dev/agent': 'agent', 'meta.helm.sh/release-name': 'app', 'meta.helm.sh/release-namespace': 'demo' };
 
 describe('the agent view of a Helm release record', () => {
   it('masks the values inside and stays a record Helm can read', () => {
@@ -132,7 +134,7 @@ describe('a Helm release record written back', () => {
 
   it("takes a manifest Secret's value the chart looked up from the live Secret", async () => {
     const stored = recordSecret(release(1));
-    const live = { apiVersion: 'v1', kind: 'Secret', metadata: { name: 'app-creds', namespace: 'demo' }, data: { password: Buffer.from(PASSWORD).toString('base64') } };
+    const live = { apiVersion: 'v1', kind: 'Secret', metadata: { name: 'app-creds', namespace: 'demo', annotations: OURS }, data: { password: Buffer.from(PASSWORD).toString('base64') } };
     const lookedUp = agentView(live);
     const rel = { ...release(2), manifest: manifest('x').replace(Buffer.from('x').toString('base64'), (lookedUp.data as Obj).password as string) };
     const res = await restoreReleaseWrite(probeWith([stored], { 'app-creds': live }), info, recordSecret(rel), masker);
@@ -169,6 +171,47 @@ describe('the check a restored value must pass', () => {
     const cm = '\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: leak\ndata:\n  password: ' + marker + '\n';
     const moved = { ...seen, version: 2, config: { replicas: 2 }, manifest: cm, info: { status: 'deployed' } };
     const res = await restoreReleaseWrite(probeWith([stored]), info, recordSecret(moved), masker);
+    expect('refuse' in res && res.refuse.message).toMatch(/unmasked/);
+  });
+});
+
+describe('what an attacker tried (red team)', () => {
+  const lookedUpRecord = (name: string, namespace: string, marker: string): Obj => {
+    const doc = `\napiVersion: v1\nkind: Secret\nmetadata:\n  name: ${name}\n  namespace: ${namespace}\ndata:\n  password: ${marker}\n`;
+    return recordSecret({ ...release(2), manifest: doc });
+  };
+  const marker = Buffer.from('airlock-masked:sha256:00000000').toString('base64');
+  const victim = (annotations: Obj, namespace = 'demo'): Obj => ({ apiVersion: 'v1', kind: 'Secret', metadata: { name: 'victim', namespace, annotations }, data: { password: Buffer.from('victim-value-123').toString('base64') } });
+
+  it("never copies a live Secret that is not this release's own, made by this agent", async () => {
+    for (const [live, ns] of [
+      [victim({}), 'demo'], // someone else's Secret
+      [victim({ ...OURS, 'airlock.dev/agent': 'other-agent' }), 'demo'], // another agent's
+      [victim({ ...OURS, 'meta.helm.sh/release-name': 'other' }), 'demo'], // another release's
+      [victim(OURS, 'airlock-system'), 'airlock-system'], // another namespace
+    ] as Array<[Obj, string]>) {
+      const res = await restoreReleaseWrite(probeWith([recordSecret(release(1))], { victim: live }), info, lookedUpRecord('victim', ns, marker), masker);
+      expect('refuse' in res && res.refuse.message).toMatch(/stands for no value/);
+    }
+  });
+
+  it('refuses a value put back in base64 where the record shows it', async () => {
+    const stored = recordSecret(release(1));
+    const seen = payloadOf(agentView(stored));
+    const m = (seen.config as Obj).password as string;
+    const sneaky = { ...seen, version: 2, config: { replicas: 2 }, manifest: '', info: { status: 'deployed', notes: `k=${Buffer.from(m).toString('base64')}` } };
+    const res = await restoreReleaseWrite(probeWith([stored]), info, recordSecret(sneaky), masker);
+    expect('refuse' in res && res.refuse.message).toMatch(/unmasked/);
+  });
+
+  it('refuses a value put back inside a nested document that the real value would break', async () => {
+    const quoted = 'Can"Quote-9b8d7e';
+    const stored = recordSecret(release(1, quoted));
+    const seen = payloadOf(agentView(stored));
+    const m = (seen.config as Obj).password as string;
+    const cm = `\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: x\ndata:\n  x.json: '{"kind":"Secret","stringData":{"a":"${m}"}}'\n`;
+    const sneaky = { ...seen, version: 2, config: { replicas: 2 }, manifest: cm, info: { status: 'deployed' } };
+    const res = await restoreReleaseWrite(probeWith([stored]), info, recordSecret(sneaky), masker);
     expect('refuse' in res && res.refuse.message).toMatch(/unmasked/);
   });
 });

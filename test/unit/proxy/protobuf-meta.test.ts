@@ -131,3 +131,22 @@ describe('protobuf Secrets and DeleteOptions', () => {
     expect(() => deleteOptionsFromProtobuf(Buffer.concat([Buffer.from('k8s\0', 'latin1'), bytesField(2, bytesField(9, 'x'))]))).toThrow(/unknown DeleteOptions field 9/);
   });
 });
+
+describe('reading protobuf as Go decodes it (red team)', () => {
+  it('takes the last occurrence of a string field and merges repeated messages', () => {
+    const twice = envelope(Buffer.concat([bytesField(1, 'innocent-cm'), bytesField(1, 'evil-cm')]));
+    expect(protobufObjectMeta(twice).name).toBe('evil-cm');
+    // ObjectMeta sent twice: one merged message (the later name wins), and stamping keeps that merge.
+    const object = Buffer.concat([bytesField(1, bytesField(1, 'first')), bytesField(1, bytesField(6, '5')), bytesField(1, bytesField(1, 'second'))]);
+    const typeMeta = Buffer.concat([bytesField(1, 'v1'), bytesField(2, 'ConfigMap')]);
+    const body = Buffer.concat([Buffer.from('k8s\0', 'latin1'), bytesField(1, typeMeta), bytesField(2, object)]);
+    expect(protobufObjectMeta(body)).toEqual({ name: 'second', resourceVersion: '5' });
+    expect(protobufObjectMeta(stampProtobuf(body, { annotations: { a: 'b' } })!)).toEqual({ name: 'second', resourceVersion: '5' });
+  });
+
+  it("reads a Secret's type the way the API server will store it", () => {
+    const typeMeta = Buffer.concat([bytesField(1, 'v1'), bytesField(2, 'Secret')]);
+    const object = Buffer.concat([bytesField(1, bytesField(1, 'r')), bytesField(3, 'Opaque'), bytesField(3, 'helm.sh/release.v1')]);
+    expect(protobufSecret(Buffer.concat([Buffer.from('k8s\0', 'latin1'), bytesField(1, typeMeta), bytesField(2, object)]))!.type).toBe('helm.sh/release.v1');
+  });
+});
