@@ -32,6 +32,9 @@ export { decodeRelease, encodeRelease, isHelmRelease, HELM_RELEASE_KEY, HELM_REL
 /** Subresources that are not object responses (streams): masking does not apply to them here. */
 const STREAM_SUBRESOURCES = new Set(['exec', 'attach', 'portforward', 'proxy']);
 
+/** Stored Helm revisions whose markers are kept (least recently used dropped first). */
+const RELEASE_MARKER_CACHE = 32;
+
 export interface MaskerFactoryOptions {
   /** HMAC key for markers (>= 16 bytes): the installation's (src/operator/masking-key.ts). Default: AIRLOCK_MASKING_KEY, else random (tests). */
   key?: Buffer;
@@ -146,7 +149,19 @@ export function createMaskerFactory(opts: MaskerFactoryOptions = {}): MaskerFact
   const releaseText = (rules: Parameters<MaskerFactory['create']>[1]) => new TextMasker(marker, rules.patterns, []);
   const releaseView: NonNullable<MaskerFactory['releaseView']> = (decoded, rules) =>
     maskRelease(decoded, { text: releaseText(rules), rules, counts: {} }, marker.forDocument(decoded.digest));
-  const releaseMarkers: NonNullable<MaskerFactory['releaseMarkers']> = (decoded, rules) =>
-    issuedMarkers(decoded, { text: releaseText(rules), rules }, marker.forDocument(decoded.digest));
+  // A stored revision's markers are the same every time (its view is deterministic): one Helm upgrade
+  // writes records three times, each mapping markers of the same revisions back.
+  const markersByRecord = new Map<string, Map<string, Buffer>>();
+  const releaseMarkers: NonNullable<MaskerFactory['releaseMarkers']> = (decoded, rules) => {
+    const key = [decoded.digest, rules.secrets, rules.configMaps, ...rules.envNamePatterns, '\0', ...rules.patterns.map(String)].join('\0');
+    let found = markersByRecord.get(key);
+    if (!found) {
+      found = issuedMarkers(decoded, { text: releaseText(rules), rules }, marker.forDocument(decoded.digest));
+      if (markersByRecord.size >= RELEASE_MARKER_CACHE) markersByRecord.delete(markersByRecord.keys().next().value!);
+    }
+    markersByRecord.delete(key);
+    markersByRecord.set(key, found);
+    return found;
+  };
   return { needsMasking, create, maskValue, reveals, releaseView, releaseMarkers };
 }

@@ -8,7 +8,7 @@
 //    live Secret's value at the same field, when that Secret is this release's and this agent created it.
 // A marker that maps to nothing refuses the write (nothing is lost), and so does a write whose record, as
 // any reader will see it, would show a value put back (in any spelling).
-import { decodeRelease, encodeRelease, HELM_RELEASE_KEY, HELM_RELEASE_TYPE, isHelmRelease, isMarker, MARKER_PREFIX, MIN_KNOWN_VALUE_LENGTH, valueForms, type DecodedRelease, type MaskerFactory } from '../masking/index.js';
+import { decodeRelease, encodeRelease, HELM_RELEASE_KEY, HELM_RELEASE_TYPE, isHelmRelease, isMarker, MARKER_PREFIX, MIN_KNOWN_VALUE_LENGTH, valueForms, type MaskerFactory } from '../masking/index.js';
 import { chartFiles, dumpManifestDoc, leadingComments, parseManifestDoc, splitManifest } from '../masking/helm-release.js';
 import { markerSpans } from '../masking/marker.js';
 import type { ResolvedMasking } from '../policy/types.js';
@@ -27,8 +27,9 @@ const BASE64_MARKER = /YWlybG9jay1tYXNrZWQ6c2hhMjU2[A-Za-z0-9+/]{12}/g;
  * view of the record a reader could get (markers are learned under the strictest, which issues the most).
  */
 const LEAST_MASKING: ResolvedMasking = { ...STRICTEST_MASKING, configMaps: false };
-/** Revisions of one release looked at (Helm keeps 10 by default). */
-const MAX_SOURCE_REVISIONS = 100;
+/** Revisions of one release looked at, newest first (Helm keeps 10 by default), and their stored bytes at most. */
+const MAX_SOURCE_REVISIONS = 16;
+const MAX_SOURCE_BYTES = 8 * 1024 * 1024;
 
 type Resolve = (marker: string) => Buffer | undefined;
 type LiveSecret = (namespace: string, name: string) => Promise<Obj | undefined>;
@@ -68,8 +69,15 @@ export async function restoreReleaseWrite(probe: ProbeContext, info: RequestInfo
   const namespace = info.namespace ?? '';
   const sources = await storedRevisions(probe, namespace, String(decoded.release.name));
   if (probeFailed(sources)) return sources;
+  // Newest revision first, until every marker in the record maps to a value (each view costs time linear in
+  // its record; an upgrade's markers come from the newest, a rollback's from the one rolled back to).
+  const wanted = markersIn(decoded.release);
   const values = new Map<string, Buffer>();
-  for (const source of sources.value) for (const [m, v] of masker.releaseMarkers(source, STRICTEST_MASKING)) values.set(m, v);
+  for (const source of sources.value) {
+    if ([...wanted].every((m) => values.has(m))) break;
+    const d = decodeRelease(source);
+    if (d) for (const [m, v] of masker.releaseMarkers(d, STRICTEST_MASKING)) values.set(m, v);
+  }
   // A manifest Secret's live value is taken only from a Secret of this release that this agent created
   // (the proxy stamps the creator and never lets it change): a chart looking up its own Secret.
   const releaseName = String(decoded.release.name);
@@ -140,19 +148,37 @@ function holdsMarkers(release: Obj): boolean {
   return chartFiles(release).some((f) => Buffer.from(f.holder[f.key] as string, 'base64').toString('utf8').includes(MARKER_PREFIX));
 }
 
-/** The release's stored revisions, listed as the agent (its records in this namespace). */
-async function storedRevisions(probe: ProbeContext, namespace: string, name: string): Promise<{ value: DecodedRelease[] } | ProbeFailure> {
-  const q = new URLSearchParams({ labelSelector: `owner=helm,name=${name}`, limit: String(MAX_SOURCE_REVISIONS) });
+/** The data values of the release's newest stored revisions, listed as the agent (its records in this namespace). */
+async function storedRevisions(probe: ProbeContext, namespace: string, name: string): Promise<{ value: string[] } | ProbeFailure> {
+  const q = new URLSearchParams({ labelSelector: `owner=helm,name=${name}`, limit: '500' });
   const res = await probe.up.json('GET', `/api/v1/namespaces/${encodeURIComponent(namespace)}/secrets?${q.toString()}`, probe.identity, undefined, { endBy: probe.endBy });
   if (res.status >= 400 || !isObj(res.body)) return { failed: res };
-  const items = Array.isArray(res.body.items) ? res.body.items : [];
-  const out: DecodedRelease[] = [];
-  for (const it of items) {
-    if (!isObj(it) || !isHelmRelease(it) || !isObj(it.data)) continue;
-    const d = decodeRelease(it.data[HELM_RELEASE_KEY]);
-    if (d) out.push(d);
+  const items = (Array.isArray(res.body.items) ? res.body.items : []).filter((it): it is Obj => isObj(it) && isHelmRelease(it) && isObj(it.data) && typeof it.data[HELM_RELEASE_KEY] === 'string');
+  const version = (it: Obj) => Number((isObj(it.metadata) && isObj(it.metadata.labels) ? it.metadata.labels.version : undefined) ?? 0) || 0;
+  items.sort((a, b) => version(b) - version(a));
+  const out: string[] = [];
+  let bytes = 0;
+  for (const it of items.slice(0, MAX_SOURCE_REVISIONS)) {
+    const data = (it.data as Obj)[HELM_RELEASE_KEY] as string;
+    if ((bytes += data.length) > MAX_SOURCE_BYTES) break;
+    out.push(data);
   }
   return { value: out };
+}
+
+/** Every marker a record holds (plain or base64, chart files decoded). */
+function markersIn(release: Obj): Set<string> {
+  const out = new Set<string>();
+  const scan = (text: string) => {
+    for (const [a, b] of markerSpans(text)) out.add(text.slice(a, b));
+    for (const token of text.match(BASE64_MARKER) ?? []) {
+      const m = Buffer.from(token, 'base64').toString('utf8');
+      if (isMarker(m)) out.add(m);
+    }
+  };
+  scan(JSON.stringify(release));
+  for (const f of chartFiles(release)) scan(Buffer.from(f.holder[f.key] as string, 'base64').toString('utf8'));
+  return out;
 }
 
 /** Thrown through the walk when a marker maps to nothing. */
