@@ -134,9 +134,20 @@ export async function start(cfg: Config): Promise<Running> {
     ipAddresses: cfg.webhook.url ? ['127.0.0.1'] : [],
     dnsNames: cfg.webhook.url ? ['localhost'] : [],
   };
+  // Namespace labels for rules with namespace selectors (unknown until the first list: judged restrictively).
+  let namespaces: Informer<KObject> | undefined;
   if (cfg.webhook.enabled) {
     certs = await retry('webhook certificate', () => ensureWebhookCerts(client, certOpts));
+    const nsInformer = (namespaces = new Informer<KObject>(client, '/api/v1/namespaces', {
+      onError: (err) => log.warn('namespace watch error; relisting', { error: String(err) }),
+    }).start());
     webhook = await startWebhook({
+      // A namespace not (yet) in the cache has unknown labels: rules with selectors judge it restrictively,
+      // so a namespace created and written to at once cannot slip past a rule meant for its labels.
+      namespaceLabels: (ns) => {
+        const known = nsInformer.get(ns);
+        return known ? ((known.metadata.labels as Record<string, string> | undefined) ?? {}) : undefined;
+      },
       engine,
       approvals,
       audit: new KubeAuditSink({ client, onError: (err) => log.warn('audit sink', { error: String(err) }) }),
@@ -311,6 +322,7 @@ export async function start(cfg: Config): Promise<Running> {
       await standaloneRun;
       await elector?.stop();
       approvalInformer.stop();
+      namespaces?.stop();
       policies.stop();
       webhookSync?.stop();
       await recorder?.close();

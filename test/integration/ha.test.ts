@@ -117,6 +117,18 @@ describe('HA: two replicas, the leader killed', () => {
     expect(Buffer.from(key.data['hmac-sha256-key']!, 'base64').length).toBe(32);
   }, 60000);
 
+  it("the webhook judges namespace selectors by the namespace's labels (bypassing the proxy)", async () => {
+    const direct = env.kubeconfigs['agent-ci']!;
+    for (const [name, env_] of [['ha-prod-labelled', 'production'], ['ha-staging', 'staging']] as const) {
+      await admin.create('/api/v1/namespaces', { metadata: { name, labels: { env: env_ } } });
+      await admin.create(`/api/v1/namespaces/${name}/configmaps`, { metadata: { name: 'c' }, data: { a: 'b' } });
+    }
+    // The webhook's namespace cache fills from a watch: wait until a labelled namespace is judged by its labels.
+    await eventually(async () => (await kubectl(direct, ['-n', 'ha-prod-labelled', 'delete', 'configmap', 'c', '--dry-run=server'])).stderr.includes('production-deletes-need-approval-by-label'), 20000, 'production label seen');
+    const staging = await kubectl(direct, ['-n', 'ha-staging', 'delete', 'configmap', 'c', '--dry-run=server']);
+    expect(staging.stderr).not.toContain('production-deletes-need-approval-by-label');
+  }, 60000);
+
   it('a follower takes over after SIGKILL of the leader; an approval granted meanwhile is consumed exactly once', async () => {
     const [a, b] = replicas as [Replica, Replica];
     // A held request through replica b's proxy (any replica can hold; Approvals live in the cluster).
