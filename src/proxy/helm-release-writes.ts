@@ -33,6 +33,8 @@ const MAX_SOURCE_BYTES = 8 * 1024 * 1024;
 
 type Resolve = (marker: string) => Buffer | undefined;
 type LiveSecret = (namespace: string, name: string) => Promise<Obj | undefined>;
+/** Where a mapping back reports each value it put in the record (the check must not find it shown). */
+type Inserted = (value: Buffer) => void;
 
 export type ReleaseWrite = { body: Obj } | { refuse: KubeStatus } | ProbeFailure;
 
@@ -89,9 +91,7 @@ export async function restoreReleaseWrite(probe: ProbeContext, info: RequestInfo
     const meta = isObj(res.body.metadata) ? res.body.metadata : {};
     const annotations = isObj(meta.annotations) ? meta.annotations : {};
     const ours = creatorOf(res.body) === probe.user.username && annotations['meta.helm.sh/release-name'] === releaseName && annotations['meta.helm.sh/release-namespace'] === namespace;
-    if (!ours) return undefined;
-    if (isObj(res.body.data)) for (const v of Object.values(res.body.data)) if (typeof v === 'string') restoredValues.push(Buffer.from(v, 'base64'));
-    return res.body;
+    return ours ? res.body : undefined;
   };
   const resolve: Resolve = (m) => {
     const v = values.get(m);
@@ -99,7 +99,7 @@ export async function restoreReleaseWrite(probe: ProbeContext, info: RequestInfo
     return v;
   };
 
-  const restored = await restoreRelease(decoded.release, resolve, namespace, live);
+  const restored = await restoreRelease(decoded.release, resolve, namespace, live, (v) => restoredValues.push(v));
   if ('unresolved' in restored) return refuse(`it holds a masked placeholder at ${restored.unresolved} that stands for no value of this release`);
   // The record as any reader will see it (the weakest masking a policy gives) must show none of the values
   // put back, in any spelling: exactly the view that will be served, not a model of it.
@@ -181,6 +181,14 @@ function markersIn(release: Obj): Set<string> {
   return out;
 }
 
+/** Reports every string of `after` that differs from `before` at the same place (the values put in), decoded when in a Secret's data. */
+function reportChanged(before: unknown, after: unknown, inserted: Inserted, base64 = false): void {
+  if (typeof after === 'string') {
+    if (after !== before) inserted(base64 ? Buffer.from(after, 'base64') : Buffer.from(after, 'utf8'));
+  } else if (Array.isArray(after)) after.forEach((v, i) => reportChanged(Array.isArray(before) ? before[i] : undefined, v, inserted, base64));
+  else if (isObj(after)) for (const [k, v] of Object.entries(after)) reportChanged(isObj(before) ? before[k] : undefined, v, inserted, base64 || (after.kind === 'Secret' && k === 'data'));
+}
+
 /** Thrown through the walk when a marker maps to nothing. */
 class Unresolved extends Error {}
 
@@ -217,7 +225,7 @@ function restoreTree(node: unknown, resolve: Resolve): unknown {
 }
 
 /** A copy of the release with its markers mapped back, or where the first one that maps to nothing is. */
-async function restoreRelease(release: Obj, resolve: Resolve, namespace: string, live: LiveSecret): Promise<{ release: Obj } | { unresolved: string }> {
+async function restoreRelease(release: Obj, resolve: Resolve, namespace: string, live: LiveSecret, inserted: Inserted): Promise<{ release: Obj } | { unresolved: string }> {
   const out = structuredClone(release);
   const at = (where: string, fn: () => void): string | undefined => {
     try {
@@ -233,7 +241,7 @@ async function restoreRelease(release: Obj, resolve: Resolve, namespace: string,
     if (typeof h.manifest !== 'string') continue;
     const docs = splitManifest(h.manifest);
     for (let i = 0; i < docs.length; i++) {
-      const restored = await restoreDoc(docs[i]!, resolve, namespace, live);
+      const restored = await restoreDoc(docs[i]!, resolve, namespace, live, inserted);
       if (typeof restored !== 'string') return { unresolved: `manifest document ${i}${restored.unresolved ? ` (${restored.unresolved})` : ''}` };
       docs[i] = restored;
     }
@@ -266,7 +274,7 @@ async function restoreRelease(release: Obj, resolve: Resolve, namespace: string,
 }
 
 /** One manifest document with its markers mapped back (a Secret's from the live Secret when not otherwise). */
-async function restoreDoc(doc: string, resolve: Resolve, namespace: string, live: LiveSecret): Promise<string | { unresolved?: string }> {
+async function restoreDoc(doc: string, resolve: Resolve, namespace: string, live: LiveSecret, inserted: Inserted): Promise<string | { unresolved?: string }> {
   if (!doc.includes(MARKER_PREFIX) && !/YWlybG9jay1tYXNrZWQ6c2hhMjU2/.test(doc)) return doc;
   let obj: Obj | null;
   try {
@@ -287,6 +295,7 @@ async function restoreDoc(doc: string, resolve: Resolve, namespace: string, live
     const current = await live(ns, meta.name);
     // What the other markers map to first; then each remaining one is the live value at its field.
     const partly = restoreTree(obj, (m) => resolve(m) ?? Buffer.from(m, 'utf8')) as Obj;
+    const beforeLive = structuredClone(partly);
     // stringData is written, data is what is stored: a stringData placeholder stands for the live data value.
     if (current && isObj(partly.stringData) && isObj(current.data)) {
       for (const [k, v] of Object.entries(partly.stringData)) {
@@ -296,6 +305,7 @@ async function restoreDoc(doc: string, resolve: Resolve, namespace: string, live
     }
     const kept = current ? keepLiveValues(partly, current) : { unresolved: 'data' };
     if ('unresolved' in kept) return { unresolved: `Secret ${ns}/${meta.name} ${kept.unresolved}` };
+    reportChanged(beforeLive, kept.object, inserted);
     restored = kept.object;
   }
   return dumpManifestDoc(doc, comments, restored);
