@@ -1,6 +1,6 @@
 // The spellings a known secret value can take elsewhere in a response: as is, escaped inside a JSON or Go
-// quoted string (error messages quote values with %q), and base64 (std and url alphabets), whole or as a
-// piece of a larger base64 string (a kubeconfig or docker config encoded around the value).
+// quoted string (error messages quote values with %q), base64 (std and url alphabets), whole or as a
+// piece of a larger base64 string (a kubeconfig or docker config encoded around the value), and hex.
 
 /**
  * Values shorter than this are not searched for: short values ("true", "admin") would mask ordinary text.
@@ -59,11 +59,26 @@ export function base64Cores(bytes: Buffer): string[] {
 /** Every spelling to search for, the value itself first. Duplicates removed. */
 export function valueForms(value: string): string[] {
   const bytes = Buffer.from(value, 'utf8');
+  return [...new Set([value, jsonEscaped(value), jsonEscaped(jsonEscaped(value)), goQuoted(value), ...encodedForms(bytes)])];
+}
+
+/**
+ * The spellings of raw bytes: as text when they are UTF-8 (valueForms), and always base64 (whole and in
+ * pieces, both alphabets) and hex. Bytes that are not UTF-8 (keys, keystores) have no text spelling:
+ * decoding them as UTF-8 would lose bytes, and with them every encoded form.
+ */
+export function byteForms(bytes: Buffer): string[] {
+  const text = bytes.toString('utf8');
+  return Buffer.from(text, 'utf8').equals(bytes) ? valueForms(text) : [...new Set(encodedForms(bytes))];
+}
+
+function encodedForms(bytes: Buffer): string[] {
   const std = bytes.toString('base64');
-  const forms = [value, jsonEscaped(value), jsonEscaped(jsonEscaped(value)), goQuoted(value), std, toUrlAlphabet(std)];
+  const hex = bytes.toString('hex');
+  const forms = [std, toUrlAlphabet(std), hex, hex.toUpperCase()];
   for (const core of base64Cores(bytes)) {
     if (core.length < MIN_KNOWN_VALUE_LENGTH + 1) continue;
     forms.push(core, toUrlAlphabet(core));
   }
-  return [...new Set(forms)];
+  return forms;
 }

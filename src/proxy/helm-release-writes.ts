@@ -8,9 +8,10 @@
 //    live Secret's value at the same field, when that Secret is this release's and this agent created it.
 // A marker that maps to nothing refuses the write (nothing is lost), and so does a write whose record, as
 // any reader will see it, would show a value put back (in any spelling).
-import { decodeRelease, encodeRelease, HELM_RELEASE_KEY, HELM_RELEASE_TYPE, isHelmRelease, isMarker, MARKER_PREFIX, MIN_KNOWN_VALUE_LENGTH, valueForms, type MaskerFactory } from '../masking/index.js';
+import { decodeRelease, encodeRelease, HELM_RELEASE_KEY, HELM_RELEASE_TYPE, isHelmRelease, isMarker, MARKER_PREFIX, MIN_KNOWN_VALUE_LENGTH, type MaskerFactory } from '../masking/index.js';
 import { chartFiles, dumpManifestDoc, leadingComments, parseManifestDoc, splitManifest } from '../masking/helm-release.js';
 import { markerSpans } from '../masking/marker.js';
+import { byteForms } from '../masking/value-forms.js';
 import type { ResolvedMasking } from '../policy/types.js';
 import { isObj, STRICTEST_MASKING } from './context.js';
 import { probeFailed, type Obj, type ProbeContext, type ProbeFailure } from './dryrun.js';
@@ -128,12 +129,12 @@ function showsAny(view: Obj, values: readonly Buffer[]): boolean {
   };
   walk(view);
   for (const f of chartFiles(view)) texts.push(Buffer.from(f.holder[f.key] as string, 'base64').toString('utf8'));
+  // Spellings of the bytes themselves: a value that is not UTF-8 (a key) has no text form to search for.
   const forms = new Set<string>();
   for (const v of values) {
-    const s = v.toString('utf8');
-    if (!s) continue;
-    if (s.length >= MIN_KNOWN_VALUE_LENGTH) for (const f of valueForms(s)) forms.add(f);
-    else for (const f of [s, v.toString('base64').replace(/=+$/, ''), v.toString('base64url')]) forms.add(f);
+    if (v.length === 0) continue;
+    if (v.length >= MIN_KNOWN_VALUE_LENGTH) for (const f of byteForms(v)) forms.add(f);
+    else for (const f of [v.toString('utf8'), v.toString('base64').replace(/=+$/, ''), v.toString('base64url'), v.toString('hex')]) forms.add(f);
   }
   return texts.some((t) => [...forms].some((f) => t.includes(f)));
 }

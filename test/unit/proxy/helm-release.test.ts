@@ -215,3 +215,17 @@ describe('what an attacker tried (red team)', () => {
     expect('refuse' in res && res.refuse.message).toMatch(/unmasked/);
   });
 });
+
+describe('what an attacker tried (second red-team pass)', () => {
+  it('refuses a binary value put back in base64 where the record shows it', async () => {
+    const key = Buffer.from('b33b6318f0e1d2c3b4a5968778695a4b3c2d1e0ff0e1d2c3b4a59687786919e4', 'hex');
+    const doc = `\napiVersion: v1\nkind: Secret\nmetadata:\n  name: enc\ndata:\n  enc.key: ${key.toString('base64')}\n`;
+    const stored = recordSecret({ ...release(1), manifest: doc });
+    const seen = payloadOf(agentView(stored));
+    const token = /enc\.key: (\S+)/.exec(seen.manifest as string)![1]!;
+    expect(Buffer.from(token, 'base64').toString()).toMatch(/^airlock-masked:sha256:/);
+    const sneaky = { ...seen, version: 2, manifest: '', config: {}, info: { status: 'deployed', notes: `key: ${token}` } };
+    const res = await restoreReleaseWrite(probeWith([stored]), info, recordSecret(sneaky), masker);
+    expect('refuse' in res && res.refuse.message).toMatch(/unmasked/);
+  });
+});
