@@ -166,49 +166,38 @@ function maskedRequestBody(ctx: ProxyContext, ex: Exchange): unknown {
   // Before a decision (a write refused by the guards), the strictest masking applies.
   const rules = ex.decision ? ex.decision.masking : STRICTEST_MASKING;
   if (mask && rules && info) {
-    // A copy to mask (the original is what gets forwarded). Bodies far past what a record keeps are not
-    // copied and masked whole only to be cut (that cost seconds of the event loop for a few MiB): their
-    // skeleton is (every field, long strings and large collections cut), so padding cannot push what
-    // the object does (a container's command, its image) out of the record.
+    // A copy to mask (the original is what gets forwarded). Bodies past what a record keeps are not masked
+    // whole and cut to a head (masking MiBs of strings held the event loop for seconds, and padding pushed
+    // what the object does out of the head): their skeleton is recorded instead, whole.
     const text = Buffer.isBuffer(ex.requestBody) ? undefined : JSON.stringify(ex.requestBody);
     if (text === undefined) return { 'airlock.dev/truncated': true, bytes: (ex.requestBody as Buffer).length, [BOUNDED_BODY]: true };
     if (text.length > LARGE_REQUEST_BODY) {
-      const skeleton = mask(skeletonOf(ex.requestBody, { nodes: SKELETON_NODES, bytes: SKELETON_STRING_BYTES }), { ...info, watch: false }, rules);
-      return { 'airlock.dev/truncated': true, bytes: Buffer.byteLength(text), sha256: createHash('sha256').update(text).digest('hex'), note: `request body over ${LARGE_REQUEST_BODY / 1024} KiB: its skeleton is recorded (long strings and large collections cut)`, skeleton };
+      const skeleton = mask(skeletonOf(ex.requestBody), { ...info, watch: false }, rules);
+      // Bounded by construction: not cut to a head again by the recorder.
+      return { 'airlock.dev/truncated': true, bytes: Buffer.byteLength(text), sha256: createHash('sha256').update(text).digest('hex'), note: `request body over ${LARGE_REQUEST_BODY / 1024} KiB: recorded with every string over ${SHORT_STRING} characters as its size and sha256`, skeleton, [BOUNDED_BODY]: true };
     }
     return mask(JSON.parse(text), { ...info, watch: false }, rules);
   }
   return info?.resource === 'secrets' ? { redacted: 'Secret request bodies are not recorded without masking' } : ex.requestBody;
 }
 
-/** Request bodies larger than this are recorded as their skeleton (a record keeps RECORD_BODY_LIMIT of a body anyway). */
-const LARGE_REQUEST_BODY = 4 * RECORD_BODY_LIMIT;
-/** In a skeleton: strings are cut to their head past LONG_STRING, collections to their first MAX_ENTRIES. */
-const LONG_STRING = 1024;
-const STRING_HEAD = 256;
-const MAX_ENTRIES = 100;
-/** Nodes and string bytes a skeleton holds at most (depth first: apiVersion, kind, metadata, spec first). */
-const SKELETON_NODES = 5000;
-const SKELETON_STRING_BYTES = 96 * 1024;
+/** Request bodies larger than what a record keeps are recorded as their skeleton, never cut to a head. */
+const LARGE_REQUEST_BODY = RECORD_BODY_LIMIT;
+/** In a skeleton, strings past this are recorded by their size and sha256. */
+const SHORT_STRING = 128;
 
-/** A bounded copy of a parsed body: every field in order, long strings and large collections cut. */
-function skeletonOf(value: unknown, budget: { nodes: number; bytes: number }): unknown {
-  if (--budget.nodes < 0) return '[airlock: not recorded]';
-  if (typeof value === 'string') {
-    const kept = Math.min(value.length <= LONG_STRING ? value.length : STRING_HEAD, Math.max(budget.bytes, 0));
-    budget.bytes -= kept;
-    if (kept === value.length) return value;
-    return `${value.slice(0, kept)}…[airlock: ${Buffer.byteLength(value)} bytes, sha256 ${createHash('sha256').update(value).digest('hex')}]`;
-  }
-  if (Array.isArray(value)) {
-    const out = value.slice(0, MAX_ENTRIES).map((v) => skeletonOf(v, budget));
-    if (value.length > MAX_ENTRIES) out.push(`[airlock: ${value.length - MAX_ENTRIES} more items]`);
-    return out;
-  }
+/**
+ * A parsed body with every long string replaced by its size and sha256: every field and every item is
+ * kept (a bounded summary of an agent's object is one the agent can arrange to leave out what it does),
+ * and masking, which reads an object's kind and an env entry's name, sees every value in its context.
+ * Long strings are what makes masking a large body slow; no head of one is kept, because masking reads a
+ * value whole (a PEM block, a token) and half of one is no longer recognisable as the secret it is.
+ */
+function skeletonOf(value: unknown): unknown {
+  if (typeof value === 'string') return value.length <= SHORT_STRING ? value : `[airlock: ${Buffer.byteLength(value)} bytes, sha256 ${createHash('sha256').update(value).digest('hex')}]`;
+  if (Array.isArray(value)) return value.map(skeletonOf);
   if (typeof value !== 'object' || value === null) return value;
-  const entries = Object.entries(value);
   const out: Record<string, unknown> = {};
-  for (const [k, v] of entries.slice(0, MAX_ENTRIES)) out[k] = skeletonOf(v, budget);
-  if (entries.length > MAX_ENTRIES) out['airlock.dev/more-keys'] = entries.length - MAX_ENTRIES;
+  for (const [k, v] of Object.entries(value)) out[k] = skeletonOf(v);
   return out;
 }

