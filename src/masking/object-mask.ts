@@ -19,8 +19,10 @@ import { envNameIsSecret, fieldNameIsCredential } from './credential-names.js';
 import { bump, type MaskCounts, type MaskKind, type TextMasker } from './detectors.js';
 import { decodeRelease, encodeRelease, HELM_RELEASE_KEY, isHelmRelease, maskRelease } from './helm-release.js';
 import { isMarker } from './marker.js';
+import { gunzipSync, gzipSync } from 'node:zlib';
+import { ValueScrubber } from './value-scrubber.js';
 import { parseJson } from './json-parse.js';
-import { credentialColumnsOf, isDataMap, isEnvLike, isObj } from './protected-values.js';
+import { collectProtectedValues, credentialColumnsOf, isDataMap, isEnvLike, isObj } from './protected-values.js';
 import type { MaskTarget } from './types.js';
 
 export interface ObjectMaskContext {
@@ -90,6 +92,8 @@ export function maskObject(value: unknown, ctx: ObjectMaskContext, kindHint?: st
   maskMetadata(value.metadata, ctx, kind);
   if (kind === 'Secret' && ctx.rules.secrets) maskSecretFields(value, ctx);
   else if (kind === 'ConfigMap' && ctx.rules.configMaps) maskConfigMapFields(value, ctx);
+  // A Helm record holds Secret manifests: masked with Secrets, even where ConfigMaps are not.
+  else if (kind === 'ConfigMap' && ctx.rules.secrets) maskHelmConfigMapRecord(value, ctx);
   for (const [k, v] of Object.entries(value)) {
     if (k === 'metadata' || k === 'kind' || k === 'apiVersion') continue;
     if (isDataMap(kind, k)) {
@@ -172,10 +176,20 @@ function helmReleaseView(value: string, ctx: ObjectMaskContext): string | undefi
   return view && encodeRelease(view);
 }
 
+/** Helm's ConfigMap storage driver keeps a release record as base64(gzip) text: masked inside, or whole. */
+function maskHelmConfigMapRecord(cm: Obj, ctx: ObjectMaskContext): void {
+  const v = isObj(cm.data) && isHelmOwned(cm) ? cm.data[HELM_RELEASE_KEY] : undefined;
+  if (typeof v !== 'string' || isMarker(v)) return;
+  const view = helmReleaseView(Buffer.from(v, 'latin1').toString('base64'), ctx);
+  (cm.data as Obj)[HELM_RELEASE_KEY] = view === undefined ? markWhole(v, ctx, 'configmap') : Buffer.from(view, 'base64').toString('latin1');
+}
+
 function maskConfigMapFields(cm: Obj, ctx: ObjectMaskContext): void {
+  maskHelmConfigMapRecord(cm, ctx);
   if (isObj(cm.data)) {
     for (const [k, v] of Object.entries(cm.data)) {
       if (typeof v !== 'string') continue;
+      if (k === HELM_RELEASE_KEY && isHelmOwned(cm)) continue; // masked below
       // A key named like a credential (DB_PASSWORD) becomes an env var name through envFrom: its value is
       // masked whole, as the same-named env value would be.
       if (envNameIsSecret(k, ctx.rules.envNamePatterns) || fieldNameIsCredential(k)) cm.data[k] = markWhole(v, ctx, 'configmap');
@@ -185,14 +199,40 @@ function maskConfigMapFields(cm: Obj, ctx: ObjectMaskContext): void {
   if (isObj(cm.binaryData)) {
     for (const [k, v] of Object.entries(cm.binaryData)) {
       if (typeof v !== 'string') continue;
-      const decoded = Buffer.from(v, 'base64');
+      let decoded = Buffer.from(v, 'base64');
+      // gzip is opened (a gzipped kubeconfig is a kubeconfig): masked inside and compressed again; what
+      // cannot be opened, or is not text once opened (a tarball), is masked whole.
+      const gzipped = decoded.subarray(0, 2).equals(GZIP_MAGIC);
+      if (gzipped) {
+        try {
+          decoded = gunzipSync(decoded, { maxOutputLength: MAX_GUNZIP_BYTES });
+        } catch {
+          cm.binaryData[k] = ctx.text.marker.markBase64(Buffer.from(v, 'base64'));
+          continue;
+        }
+      }
       const text = decoded.toString('utf8');
-      // Only text content can be scanned; binary blobs are left as they are.
-      if (!Buffer.from(text, 'utf8').equals(decoded)) continue;
-      const masked = ctx.text.mask(text, 'configmap', ctx.counts);
-      if (masked !== text) cm.binaryData[k] = Buffer.from(masked, 'utf8').toString('base64');
+      if (!Buffer.from(text, 'utf8').equals(decoded)) {
+        // Binary content cannot be scanned: left as it is, unless it came out of gzip.
+        if (gzipped) cm.binaryData[k] = ctx.text.marker.markBase64(Buffer.from(v, 'base64'));
+        continue;
+      }
+      // Masked as the data value it is once decoded (nested documents read, their values scrubbed).
+      const own = ValueScrubber.of(collectProtectedValues({ kind: 'ConfigMap', data: { [k]: text } }, ctx.rules, { detectors: true }));
+      const masked = ctx.text.withValues(own).mask(text, 'configmap', ctx.counts);
+      if (masked !== text) cm.binaryData[k] = (gzipped ? gzipSync(Buffer.from(masked, 'utf8')) : Buffer.from(masked, 'utf8')).toString('base64');
     }
   }
+}
+
+const GZIP_MAGIC = Buffer.from([0x1f, 0x8b]);
+/** Largest gzip content opened in a ConfigMap's binaryData. */
+const MAX_GUNZIP_BYTES = 8 * 1024 * 1024;
+
+/** A ConfigMap Helm keeps a release record in (its ConfigMap storage driver labels them owner=helm). */
+function isHelmOwned(cm: Obj): boolean {
+  const meta = isObj(cm.metadata) ? cm.metadata : undefined;
+  return isObj(meta?.labels) && meta.labels.owner === 'helm';
 }
 
 function maskMetadata(meta: unknown, ctx: ObjectMaskContext, kind: string | undefined): void {

@@ -39,9 +39,22 @@ type Inserted = (value: Buffer) => void;
 
 export type ReleaseWrite = { body: Obj } | { refuse: KubeStatus } | ProbeFailure;
 
-/** Whether a request writes a Secret (create or update), where a Helm release record may be. */
+/** Whether a request writes a Secret or ConfigMap (create or update), where a Helm release record may be. */
 export function writesSecret(info: RequestInfo, method: string): boolean {
-  return info.apiGroup === '' && info.resource === 'secrets' && !info.subresource && (method === 'POST' || method === 'PUT');
+  return info.apiGroup === '' && (info.resource === 'secrets' || info.resource === 'configmaps') && !info.subresource && (method === 'POST' || method === 'PUT');
+}
+
+/**
+ * Helm's ConfigMap storage driver (HELM_DRIVER=configmap): its records are masked on reads like the Secret
+ * driver's, but one written back holding markers is refused (mapping back is done for the default driver).
+ */
+function refuseConfigMapRecord(info: RequestInfo, body: unknown): { refuse: KubeStatus } | undefined {
+  let value: string | undefined;
+  if (Buffer.isBuffer(body)) value = protobufSecret(body, 'ConfigMap')?.data.get(HELM_RELEASE_KEY)?.toString('latin1');
+  else if (isObj(body) && isObj(body.data) && typeof body.data[HELM_RELEASE_KEY] === 'string') value = body.data[HELM_RELEASE_KEY];
+  const decoded = value !== undefined ? decodeRelease(Buffer.from(value, 'latin1').toString('base64')) : undefined;
+  if (!decoded || !holdsMarkers(decoded.release)) return undefined;
+  return refuse(`it is kept by Helm's ConfigMap storage driver, whose records read through the proxy are not mapped back; use the default Secret driver (${info.path})`);
 }
 
 /**
@@ -49,6 +62,7 @@ export function writesSecret(info: RequestInfo, method: string): boolean {
  * markers mapped back; any other Secret as it is.
  */
 export async function restoreReleaseBody(probe: ProbeContext, info: RequestInfo, body: unknown, masker: MaskerFactory | undefined): Promise<{ body: unknown } | { refuse: KubeStatus } | ProbeFailure> {
+  if (info.resource === 'configmaps') return refuseConfigMapRecord(info, body) ?? { body };
   if (Buffer.isBuffer(body)) {
     const secret = protobufSecret(body);
     const raw = secret?.data.get(HELM_RELEASE_KEY);

@@ -224,12 +224,15 @@ const SECRET_TYPE = 3;
 const TYPE_META = 1;
 const TYPE_META_KIND = 2;
 
-/** The type and data of a protobuf v1.Secret (data values as raw bytes), or undefined for anything else. */
-export function protobufSecret(body: Buffer): { type?: string; data: Map<string, Buffer> } | undefined {
+/**
+ * The type and data of a protobuf v1.Secret (data values as raw bytes), or undefined for anything else.
+ * With kind ConfigMap: a v1.ConfigMap's data (also field 2, map<string,string>), no type.
+ */
+export function protobufSecret(body: Buffer, kind: 'Secret' | 'ConfigMap' = 'Secret'): { type?: string; data: Map<string, Buffer> } | undefined {
   const env = envelopeOf(body);
   if (!env) return undefined;
   const typeMeta = fields(message(env.unknownFields, TYPE_META) ?? Buffer.alloc(0));
-  if (field(typeMeta, TYPE_META_KIND)?.toString('utf8') !== 'Secret') return undefined;
+  if (field(typeMeta, TYPE_META_KIND)?.toString('utf8') !== kind) return undefined;
   const data = new Map<string, Buffer>();
   for (const f of env.rawFields) {
     if (f.number !== SECRET_DATA || !f.bytes) continue;
@@ -237,7 +240,7 @@ export function protobufSecret(body: Buffer): { type?: string; data: Map<string,
     if (!entry) return undefined;
     data.set(field(entry, 1)?.toString('utf8') ?? '', field(entry, 2) ?? Buffer.alloc(0));
   }
-  const type = field(env.rawFields, SECRET_TYPE)?.toString('utf8');
+  const type = kind === 'Secret' ? field(env.rawFields, SECRET_TYPE)?.toString('utf8') : undefined;
   return { ...(type !== undefined ? { type } : {}), data };
 }
 

@@ -2,10 +2,10 @@
 // a record written back with the view's markers gets its real values again; anything that would reveal
 // or lose a value is refused.
 import { describe, expect, it } from '@jest/globals';
-import { gunzipSync } from 'node:zlib';
+import { gunzipSync, gzipSync } from 'node:zlib';
 import { createMaskerFactory, decodeRelease, encodeRelease } from '../../../src/masking/index.js';
 import { parseRequestInfo } from '../../../src/proxy/request-info.js';
-import { restoreReleaseWrite } from '../../../src/proxy/helm-release-writes.js';
+import { restoreReleaseBody, restoreReleaseWrite } from '../../../src/proxy/helm-release-writes.js';
 import type { ProbeContext } from '../../../src/proxy/dryrun.js';
 import { KEY, rules } from '../masking/helpers.js';
 
@@ -227,5 +227,40 @@ describe('what an attacker tried (second red-team pass)', () => {
     const sneaky = { ...seen, version: 2, manifest: '', config: {}, info: { status: 'deployed', notes: `key: ${token}` } };
     const res = await restoreReleaseWrite(probeWith([stored]), info, recordSecret(sneaky), masker);
     expect('refuse' in res && res.refuse.message).toMatch(/unmasked/);
+  });
+});
+
+describe('gzip the masker opens (second red-team pass)', () => {
+  const cmRecord = (rel: Obj): Obj => ({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'sh.helm.release.v1.app.v1', namespace: 'demo', labels: { owner: 'helm', name: 'app' } }, data: { release: Buffer.from((encodeRelease(rel)), 'base64').toString('latin1') } });
+  const cmView = (cm: Obj, configMaps = true): Obj => masker.maskValue!(structuredClone(cm), { resource: 'configmaps', apiGroup: '', watch: false } as never, rules({ configMaps })) as Obj;
+
+  it("masks a record of Helm's ConfigMap storage driver inside, even where ConfigMaps are not masked", () => {
+    for (const configMaps of [true, false]) {
+      const seen = cmView(cmRecord(release(1)), configMaps);
+      const inner = (seen.data as Obj).release as string;
+      const rel = JSON.parse(gunzipSync(Buffer.from(inner, 'base64')).toString('utf8')) as Obj;
+      expect(rel.name).toBe('app');
+      expect(JSON.stringify(rel)).not.toContain(PASSWORD);
+      expect(JSON.stringify(rel)).not.toContain(TOKEN);
+    }
+  });
+
+  it('refuses a ConfigMap-driver record written back with markers', async () => {
+    const seen = cmView(cmRecord(release(1)));
+    const cmInfo = parseRequestInfo('PUT', '/api/v1/namespaces/demo/configmaps/sh.helm.release.v1.app.v1');
+    const res = await restoreReleaseBody(probeWith([]), cmInfo, seen, masker);
+    expect('refuse' in res && res.refuse.message).toMatch(/ConfigMap storage driver/);
+    expect(await restoreReleaseBody(probeWith([]), cmInfo, cmRecord(release(2)), masker)).toEqual({ body: cmRecord(release(2)) });
+  });
+
+  it('opens gzip in binaryData: a gzipped kubeconfig is masked inside; what is not text inside is masked whole', () => {
+    const kubeconfig = 'apiVersion: v1\nkind: Config\nusers:\n- name: u\n  user:\n    token: "gzCANARYtok-9f8e7d6c5b4a"\n';
+    const tarball = gzipSync(Buffer.from([0, 1, 2, 255, 254, 0, 7]));
+    const cm = { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'k' }, binaryData: { 'kubeconfig.gz': gzipSync(Buffer.from(kubeconfig)).toString('base64'), 'blob.gz': tarball.toString('base64') } };
+    const seen = cmView(cm);
+    const opened = gunzipSync(Buffer.from((seen.binaryData as Obj)['kubeconfig.gz'] as string, 'base64')).toString();
+    expect(opened).toContain('apiVersion: v1');
+    expect(opened).not.toContain('gzCANARYtok');
+    expect(Buffer.from((seen.binaryData as Obj)['blob.gz'] as string, 'base64').toString()).toMatch(/^airlock-masked:sha256:/);
   });
 });
