@@ -34,6 +34,8 @@ type Obj = Record<string, unknown>;
 
 export interface DecodedRelease {
   release: Obj;
+  /** Size of the record's JSON, decompressed. */
+  bytes: number;
   /** The context of the record's markers: a digest of its content (contextDigest). */
   digest: string;
 }
@@ -77,7 +79,7 @@ export function decodeRelease(dataValue: unknown): DecodedRelease | undefined {
     if (bytes.length > MAX_RELEASE_BYTES) return undefined;
     const release = parseJson(bytes.toString('utf8'));
     if (!isObj(release) || typeof release.name !== 'string' || nestsDeeperThan(release)) return undefined;
-    return { release, digest: contextDigest(release) };
+    return { release, bytes: bytes.length, digest: contextDigest(release) };
   } catch {
     return undefined;
   }

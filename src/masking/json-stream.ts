@@ -6,8 +6,8 @@
 //    columnDefinitions) are parsed separately, so memory stays flat however long the list is.
 // Every unit is bounded by maxUnitBytes (a unit that grows past it fails the stream: fail closed, never
 // pass through unmasked), and so is the whole response (maxResponseBytes). Output is compact JSON, one
-// top-level value per line. Work is done in slices: after SLICE_BYTES of units (or SLICE_UNITS units) the
-// stream yields to the event loop (setImmediate) before going on, so one large response never holds up
+// top-level value per line. Work is done in slices: after SLICE_BYTES of units (or SLICE_UNITS units, or
+// SLICE_MS) the stream yields to the event loop (setImmediate) before going on, so one large response never holds up
 // other requests for longer than a slice (plus one unit, itself bounded).
 import { MAX_JSON_DEPTH } from './depth.js';
 import { StringDecoder } from 'node:string_decoder';
@@ -38,6 +38,8 @@ export const DEFAULT_MAX_RESPONSE_BYTES = 2 * 1024 * 1024 * 1024;
 const SLICE_BYTES = 512 * 1024;
 /** Units masked before yielding to the event loop. */
 const SLICE_UNITS = 256;
+/** Time spent masking before yielding to the event loop. */
+const SLICE_MS = 20;
 const OUT_BATCH = 64 * 1024;
 
 type State =
@@ -86,6 +88,7 @@ export class JsonMaskStream extends Transform {
   private received = 0;
   private sliceBytes = 0;
   private sliceUnits = 0;
+  private sliceStart = 0;
   /** Yields taken so far (tests check that a large chunk is processed in several slices). */
   yields = 0;
 
@@ -122,6 +125,7 @@ export class JsonMaskStream extends Transform {
     try {
       this.sliceBytes = 0;
       this.sliceUnits = 0;
+      this.sliceStart = performance.now();
       const done = this.run(final);
       this.drainOut();
       this.masker.flush?.();
@@ -141,7 +145,8 @@ export class JsonMaskStream extends Transform {
   private spent(bytes: number): boolean {
     this.sliceBytes += bytes;
     this.sliceUnits++;
-    return this.sliceBytes >= SLICE_BYTES || this.sliceUnits >= SLICE_UNITS;
+    // Time too: a small unit can be costly to mask (a Helm release record is opened and masked inside).
+    return this.sliceBytes >= SLICE_BYTES || this.sliceUnits >= SLICE_UNITS || performance.now() - this.sliceStart >= SLICE_MS;
   }
 
   private write_(s: string): void {

@@ -28,9 +28,9 @@ const BASE64_MARKER = /YWlybG9jay1tYXNrZWQ6c2hhMjU2[A-Za-z0-9+/]{12}/g;
  * view of the record a reader could get (markers are learned under the strictest, which issues the most).
  */
 const LEAST_MASKING: ResolvedMasking = { ...STRICTEST_MASKING, configMaps: false };
-/** Revisions of one release looked at, newest first (Helm keeps 10 by default), and their stored bytes at most. */
+/** Revisions of one release looked at, newest first (Helm keeps 10 by default), and their decompressed bytes at most. */
 const MAX_SOURCE_REVISIONS = 16;
-const MAX_SOURCE_BYTES = 8 * 1024 * 1024;
+const MAX_SOURCE_BYTES = 16 * 1024 * 1024;
 
 type Resolve = (marker: string) => Buffer | undefined;
 type LiveSecret = (namespace: string, name: string) => Promise<Obj | undefined>;
@@ -90,10 +90,13 @@ export async function restoreReleaseWrite(probe: ProbeContext, info: RequestInfo
   // its record; an upgrade's markers come from the newest, a rollback's from the one rolled back to).
   const wanted = markersIn(decoded.release);
   const values = new Map<string, Buffer>();
+  let opened = 0;
   for (const source of sources.value) {
     if ([...wanted].every((m) => values.has(m))) break;
     const d = decodeRelease(source);
-    if (d) for (const [m, v] of masker.releaseMarkers(d, STRICTEST_MASKING)) values.set(m, v);
+    // Bounded by what is opened (decompressed), not by what is stored: gzip makes a 20 KB record 4 MB.
+    if (!d || (opened += d.bytes) > MAX_SOURCE_BYTES) break;
+    for (const [m, v] of masker.releaseMarkers(d, STRICTEST_MASKING)) values.set(m, v);
   }
   // A manifest Secret's live value is taken only from a Secret of this release that this agent created
   // (the proxy stamps the creator and never lets it change): a chart looking up its own Secret.
@@ -118,7 +121,7 @@ export async function restoreReleaseWrite(probe: ProbeContext, info: RequestInfo
   if ('unresolved' in restored) return refuse(`it holds a masked placeholder at ${restored.unresolved} that stands for no value of this release`);
   // The record as any reader will see it (the weakest masking a policy gives) must show none of the values
   // put back, in any spelling: exactly the view that will be served, not a model of it.
-  const view = masker.releaseView({ release: restored.release, digest: 'check' }, LEAST_MASKING);
+  const view = masker.releaseView({ release: restored.release, bytes: 0, digest: 'check' }, LEAST_MASKING);
   if (view && showsAny(view, restoredValues)) return refuse('it would place a protected value where the record shows it unmasked');
   return { body: { ...secret, data: { ...(secret.data as Obj), [HELM_RELEASE_KEY]: encodeRelease(restored.release) } } };
 }
@@ -171,14 +174,7 @@ async function storedRevisions(probe: ProbeContext, namespace: string, name: str
   const items = (Array.isArray(res.body.items) ? res.body.items : []).filter((it): it is Obj => isObj(it) && isHelmRelease(it) && isObj(it.data) && typeof it.data[HELM_RELEASE_KEY] === 'string');
   const version = (it: Obj) => Number((isObj(it.metadata) && isObj(it.metadata.labels) ? it.metadata.labels.version : undefined) ?? 0) || 0;
   items.sort((a, b) => version(b) - version(a));
-  const out: string[] = [];
-  let bytes = 0;
-  for (const it of items.slice(0, MAX_SOURCE_REVISIONS)) {
-    const data = (it.data as Obj)[HELM_RELEASE_KEY] as string;
-    if ((bytes += data.length) > MAX_SOURCE_BYTES) break;
-    out.push(data);
-  }
-  return { value: out };
+  return { value: items.slice(0, MAX_SOURCE_REVISIONS).map((it) => (it.data as Obj)[HELM_RELEASE_KEY] as string) };
 }
 
 /** Every marker a record holds (plain or base64, chart files decoded). */
