@@ -20,7 +20,7 @@ import type { MaskCounts, TextMasker } from './detectors.js';
 import { parseJson } from './json-parse.js';
 import type { DocumentMarker } from './marker.js';
 import { maskObject, type ObjectMaskContext } from './object-mask.js';
-import { collectProtectedValues, isObj } from './protected-values.js';
+import { collectProtectedValues, decodeBase64Text, isObj } from './protected-values.js';
 import { ValueScrubber } from './value-scrubber.js';
 
 export const HELM_RELEASE_TYPE = 'helm.sh/release.v1';
@@ -36,8 +36,30 @@ export interface DecodedRelease {
   release: Obj;
   /** Size of the record's JSON, decompressed. */
   bytes: number;
-  /** The context of the record's markers: a digest of its content (contextDigest). */
-  digest: string;
+  /** The context of the record's markers: a digest of its content (contextDigest), made when first asked. */
+  readonly digest: string;
+  /** A manifest document of this record as an object (parseManifestDoc), parsed once however often asked; never mutate it. */
+  parse(doc: string): Obj | null;
+}
+
+/** A release as a DecodedRelease: its documents parsed once, its digest made when first asked. */
+export function releaseRecord(release: Obj, bytes = 0): DecodedRelease {
+  const parsed = new Map<string, Obj | null | Error>();
+  const parse = (doc: string): Obj | null => {
+    let r = parsed.get(doc);
+    if (r === undefined) {
+      try {
+        r = parseManifestDoc(doc);
+      } catch (err) {
+        r = err as Error;
+      }
+      parsed.set(doc, r);
+    }
+    if (r instanceof Error) throw r;
+    return r;
+  };
+  let digest: string | undefined;
+  return { release, bytes, parse, get digest() { return (digest ??= contextDigest(release, parse)); } };
 }
 
 /** What Helm rewrites in a record without changing its content (marking the previous revision superseded). */
@@ -49,24 +71,21 @@ const LIFECYCLE_FIELDS = ['status', 'last_deployed', 'deleted'] as const;
  * this view re-wrote) while it still holds markers of that revision's view, which must keep mapping back;
  * any change of a value, a note or an object gives another digest, so markers under it are unrelated.
  */
-export function contextDigest(release: Obj): string {
+function contextDigest(release: Obj, parse: DecodedRelease['parse']): string {
   const info = isObj(release.info) ? { ...release.info } : undefined;
   if (info) for (const k of LIFECYCLE_FIELDS) delete info[k];
   const content: Obj = { ...release, ...(info ? { info } : {}) };
-  if (typeof release.manifest === 'string') content.manifest = manifestObjects(release.manifest);
-  if (Array.isArray(release.hooks)) content.hooks = release.hooks.map((h) => (isObj(h) && typeof h.manifest === 'string' ? { ...h, manifest: manifestObjects(h.manifest) } : h));
+  const objects = (manifest: string): unknown[] =>
+    splitManifest(manifest).map((doc) => {
+      try {
+        return parse(doc);
+      } catch {
+        return doc; // the text of a document that cannot be read
+      }
+    });
+  if (typeof release.manifest === 'string') content.manifest = objects(release.manifest);
+  if (Array.isArray(release.hooks)) content.hooks = release.hooks.map((h) => (isObj(h) && typeof h.manifest === 'string' ? { ...h, manifest: objects(h.manifest) } : h));
   return createHash('sha256').update(JSON.stringify(content)).digest('hex');
-}
-
-/** A manifest's documents as objects (the text of one that cannot be read). */
-function manifestObjects(manifest: string): unknown[] {
-  return splitManifest(manifest).map((doc) => {
-    try {
-      return parseManifestDoc(doc);
-    } catch {
-      return doc;
-    }
-  });
 }
 
 /** A Secret's data.release value (as the API shows it: base64) decoded to the release, or undefined. */
@@ -79,7 +98,7 @@ export function decodeRelease(dataValue: unknown): DecodedRelease | undefined {
     if (bytes.length > MAX_RELEASE_BYTES) return undefined;
     const release = parseJson(bytes.toString('utf8'));
     if (!isObj(release) || typeof release.name !== 'string' || nestsDeeperThan(release)) return undefined;
-    return { release, bytes: bytes.length, digest: contextDigest(release) };
+    return releaseRecord(release, bytes.length);
   } catch {
     return undefined;
   }
@@ -149,22 +168,15 @@ export function chartFiles(release: Obj): Array<{ holder: Obj; key: string }> {
   return out;
 }
 
-/** Text of a base64 byte field, or undefined for binary content. */
-function textOf(b64: string): string | undefined {
-  const bytes = Buffer.from(b64, 'base64');
-  const text = bytes.toString('utf8');
-  return Buffer.from(text, 'utf8').equals(bytes) ? text : undefined;
-}
-
 // ---- the agent's view ----
 
 /** Every value the release protects: what its objects protect, its config's and chart values' credentials. */
-export function releaseProtectedValues(release: Obj, rules: ResolvedMasking): Set<string> {
+function releaseProtectedValues(release: Obj, rules: ResolvedMasking, parse: DecodedRelease['parse']): Set<string> {
   const out = new Set<string>();
   const add = (vs: Set<string>) => vs.forEach((v) => out.add(v));
   for (const { holder, key } of manifestHolders(release)) {
     for (const doc of splitManifest(holder[key] as string)) {
-      const obj = parseManifestDoc(doc);
+      const obj = parse(doc);
       if (obj) add(collectProtectedValues(obj, rules, { detectors: true }));
     }
   }
@@ -181,7 +193,7 @@ export function maskRelease(decoded: DecodedRelease, base: { text: TextMasker; r
   const release = structuredClone(decoded.release);
   let values: Set<string>;
   try {
-    values = releaseProtectedValues(release, base.rules);
+    values = releaseProtectedValues(release, base.rules, decoded.parse);
   } catch {
     return undefined; // a manifest document that cannot be read safely
   }
@@ -189,12 +201,12 @@ export function maskRelease(decoded: DecodedRelease, base: { text: TextMasker; r
   const ctx: ObjectMaskContext = { text: base.text.withMarker(marker).withValues(scrubber), rules: base.rules, counts: base.counts };
   const maskText = (s: string) => ctx.text.mask(s, 'field', ctx.counts);
 
-  for (const { holder, key } of manifestHolders(release)) holder[key] = maskManifest(holder[key] as string, ctx);
+  for (const { holder, key } of manifestHolders(release)) holder[key] = maskManifest(holder[key] as string, ctx, decoded.parse);
   if (release.config !== undefined) release.config = maskObject(release.config, ctx);
   if (isObj(release.chart)) {
     if (release.chart.values !== undefined) release.chart.values = maskObject(release.chart.values, ctx);
     for (const { holder, key } of chartFiles(release)) {
-      const text = textOf(holder[key] as string);
+      const text = decodeBase64Text(holder[key] as string);
       if (text !== undefined) {
         const masked = maskText(text);
         if (masked !== text) holder[key] = Buffer.from(masked, 'utf8').toString('base64');
@@ -208,11 +220,12 @@ export function maskRelease(decoded: DecodedRelease, base: { text: TextMasker; r
 }
 
 /** Each document masked as the object it is; documents with nothing to mask keep their exact text. */
-function maskManifest(manifest: string, ctx: ObjectMaskContext): string {
+function maskManifest(manifest: string, ctx: ObjectMaskContext, parse: DecodedRelease['parse']): string {
   return splitManifest(manifest)
     .map((doc) => {
-      const obj = parseManifestDoc(doc);
-      if (!obj) return ctx.text.mask(doc, 'field', ctx.counts);
+      const parsed = parse(doc);
+      if (!parsed) return ctx.text.mask(doc, 'field', ctx.counts);
+      const obj = structuredClone(parsed); // masked in place; the parsed one is shared
       const before = JSON.stringify(obj);
       const masked = maskObject(obj, ctx) as Obj;
       if (JSON.stringify(masked) === before) {
@@ -239,7 +252,7 @@ function leaksAny(view: Obj, scrubber: ValueScrubber | undefined): boolean {
   if (!scrubber) return false;
   if (scrubber.contains(JSON.stringify(view))) return true;
   return chartFiles(view).some(({ holder, key }) => {
-    const text = textOf(holder[key] as string);
+    const text = decodeBase64Text(holder[key] as string);
     return text !== undefined && scrubber.contains(text);
   });
 }

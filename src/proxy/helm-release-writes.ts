@@ -9,7 +9,7 @@
 // A marker that maps to nothing refuses the write (nothing is lost), and so does a write whose record, as
 // any reader will see it, would show a value put back (in any spelling).
 import { decodeRelease, encodeRelease, HELM_RELEASE_KEY, HELM_RELEASE_TYPE, isHelmRelease, isMarker, MARKER_PREFIX, MIN_KNOWN_VALUE_LENGTH, type MaskerFactory } from '../masking/index.js';
-import { chartFiles, dumpManifestDoc, leadingComments, parseManifestDoc, splitManifest } from '../masking/helm-release.js';
+import { chartFiles, dumpManifestDoc, leadingComments, parseManifestDoc, releaseRecord, splitManifest } from '../masking/helm-release.js';
 import { markerSpans } from '../masking/marker.js';
 import { byteForms } from '../masking/value-forms.js';
 import type { ResolvedMasking } from '../policy/types.js';
@@ -121,7 +121,7 @@ export async function restoreReleaseWrite(probe: ProbeContext, info: RequestInfo
   if ('unresolved' in restored) return refuse(`it holds a masked placeholder at ${restored.unresolved} that stands for no value of this release`);
   // The record as any reader will see it (the weakest masking a policy gives) must show none of the values
   // put back, in any spelling: exactly the view that will be served, not a model of it.
-  const view = masker.releaseView({ release: restored.release, bytes: 0, digest: 'check' }, LEAST_MASKING);
+  const view = masker.releaseView(releaseRecord(restored.release), LEAST_MASKING);
   if (view && showsAny(view, restoredValues)) return refuse('it would place a protected value where the record shows it unmasked');
   return { body: { ...secret, data: { ...(secret.data as Obj), [HELM_RELEASE_KEY]: encodeRelease(restored.release) } } };
 }
