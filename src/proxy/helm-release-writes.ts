@@ -22,7 +22,8 @@ import type { RequestInfo } from './request-info.js';
 import { kubeStatus, type KubeStatus } from './status.js';
 
 /** base64 of "airlock-masked:sha256" (21 bytes: 28 characters), then ":" and 8 hex digits (12 characters). */
-const BASE64_MARKER = /YWlybG9jay1tYXNrZWQ6c2hhMjU2[A-Za-z0-9+/]{12}/g;
+const BASE64_MARKER_PREFIX = 'YWlybG9jay1tYXNrZWQ6c2hhMjU2';
+const BASE64_MARKER = new RegExp(`${BASE64_MARKER_PREFIX}[A-Za-z0-9+/]{12}`, 'g');
 /**
  * What every policy that masks Secrets masks at least: a restored value must stay hidden from the weakest
  * view of the record a reader could get (markers are learned under the strictest, which issues the most).
@@ -53,7 +54,7 @@ function refuseConfigMapRecord(info: RequestInfo, body: unknown): { refuse: Kube
   if (Buffer.isBuffer(body)) value = protobufSecret(body, 'ConfigMap')?.data.get(HELM_RELEASE_KEY)?.toString('latin1');
   else if (isObj(body) && isObj(body.data) && typeof body.data[HELM_RELEASE_KEY] === 'string') value = body.data[HELM_RELEASE_KEY];
   const decoded = value !== undefined ? decodeRelease(Buffer.from(value, 'latin1').toString('base64')) : undefined;
-  if (!decoded || !holdsMarkers(decoded.release)) return undefined;
+  if (!decoded || markersIn(decoded.release).size === 0) return undefined;
   return refuse(`it is kept by Helm's ConfigMap storage driver, whose records read through the proxy are not mapped back; use the default Secret driver (${info.path})`);
 }
 
@@ -81,14 +82,14 @@ export async function restoreReleaseBody(probe: ProbeContext, info: RequestInfo,
 /** The record with every marker mapped back, or a refusal; the body as it is when it holds no marker. */
 export async function restoreReleaseWrite(probe: ProbeContext, info: RequestInfo, secret: Obj, masker: MaskerFactory | undefined): Promise<ReleaseWrite> {
   const decoded = decodeRelease((secret.data as Obj)[HELM_RELEASE_KEY]);
-  if (!decoded || !holdsMarkers(decoded.release)) return { body: secret };
+  const wanted = decoded ? markersIn(decoded.release) : new Set<string>();
+  if (!decoded || wanted.size === 0) return { body: secret };
   if (!masker?.releaseMarkers || !masker.releaseView) return refuse('masking cannot map the markers in it back');
   const namespace = info.namespace ?? '';
   const sources = await storedRevisions(probe, namespace, String(decoded.release.name));
   if (probeFailed(sources)) return sources;
   // Newest revision first, until every marker in the record maps to a value (each view costs time linear in
   // its record; an upgrade's markers come from the newest, a rollback's from the one rolled back to).
-  const wanted = markersIn(decoded.release);
   const values = new Map<string, Buffer>();
   let opened = 0;
   for (const source of sources.value) {
@@ -145,7 +146,7 @@ function showsAny(view: Obj, values: readonly Buffer[]): boolean {
     else if (isObj(v)) for (const [k, x] of Object.entries(v)) walk(x, k);
   };
   walk(view);
-  for (const f of chartFiles(view)) texts.push(Buffer.from(f.holder[f.key] as string, 'base64').toString('utf8'));
+  for (const f of chartFiles(view)) texts.push(chartFileText(f));
   // Spellings of the bytes themselves: a value that is not UTF-8 (a key) has no text form to search for.
   const forms = new Set<string>();
   for (const v of values) {
@@ -160,12 +161,6 @@ function refuse(why: string): { refuse: KubeStatus } {
   return { refuse: kubeStatus(403, `airlock: this Helm release record cannot be stored: ${why}. Masked values are never written back; re-run the command with the real values (e.g. --set) instead of --reuse-values`, 'Forbidden') };
 }
 
-function holdsMarkers(release: Obj): boolean {
-  const text = JSON.stringify(release);
-  if (text.includes(MARKER_PREFIX) || /YWlybG9jay1tYXNrZWQ6c2hhMjU2/.test(text)) return true;
-  return chartFiles(release).some((f) => Buffer.from(f.holder[f.key] as string, 'base64').toString('utf8').includes(MARKER_PREFIX));
-}
-
 /** The data values of the release's newest stored revisions, listed as the agent (its records in this namespace). */
 async function storedRevisions(probe: ProbeContext, namespace: string, name: string): Promise<{ value: string[] } | ProbeFailure> {
   const q = new URLSearchParams({ labelSelector: `owner=helm,name=${name}`, limit: '500' });
@@ -175,6 +170,11 @@ async function storedRevisions(probe: ProbeContext, namespace: string, name: str
   const version = (it: Obj) => Number((isObj(it.metadata) && isObj(it.metadata.labels) ? it.metadata.labels.version : undefined) ?? 0) || 0;
   items.sort((a, b) => version(b) - version(a));
   return { value: items.slice(0, MAX_SOURCE_REVISIONS).map((it) => (it.data as Obj)[HELM_RELEASE_KEY] as string) };
+}
+
+/** A chart file's bytes as text (a binary one's lost bytes cannot hold a marker or a value put back as text). */
+function chartFileText(f: { holder: Obj; key: string }): string {
+  return Buffer.from(f.holder[f.key] as string, 'base64').toString('utf8');
 }
 
 /** Every marker a record holds (plain or base64, chart files decoded). */
@@ -188,7 +188,7 @@ function markersIn(release: Obj): Set<string> {
     }
   };
   scan(JSON.stringify(release));
-  for (const f of chartFiles(release)) scan(Buffer.from(f.holder[f.key] as string, 'base64').toString('utf8'));
+  for (const f of chartFiles(release)) scan(chartFileText(f));
   return out;
 }
 
@@ -259,25 +259,21 @@ async function restoreRelease(release: Obj, resolve: Resolve, namespace: string,
     h.manifest = docs.join('---');
   }
   for (const f of chartFiles(out)) {
-    const text = Buffer.from(f.holder[f.key] as string, 'base64').toString('utf8');
+    const text = chartFileText(f);
     if (!text.includes(MARKER_PREFIX)) continue;
     const miss = at(`chart file ${String(f.holder.name ?? f.key)}`, () => (f.holder[f.key] = Buffer.from(restoreString(text, resolve), 'utf8').toString('base64')));
     if (miss) return { unresolved: miss };
   }
-  for (const k of Object.keys(out)) {
-    if (k === 'manifest' || k === 'hooks' || k === 'chart') continue;
-    const miss = at(k, () => (out[k] = restoreTree(out[k], resolve)));
-    if (miss) return { unresolved: miss };
-  }
-  if (Array.isArray(out.hooks)) {
-    const miss = at('hooks', () => (out.hooks = (out.hooks as unknown[]).map((h) => (isObj(h) ? { ...(restoreTree({ ...h, manifest: '' }, resolve) as Obj), manifest: h.manifest } : h))));
-    if (miss) return { unresolved: miss };
-  }
-  if (isObj(out.chart)) {
-    const chart = out.chart;
-    for (const k of Object.keys(chart)) {
-      if (k === 'templates' || k === 'files' || k === 'schema') continue;
-      const miss = at(`chart.${k}`, () => (chart[k] = restoreTree(chart[k], resolve)));
+  // Every other field, of the release, its hooks and its chart (manifests and chart files are done above).
+  const others: Array<[Obj, readonly string[], string]> = [
+    [out, ['manifest', 'hooks', 'chart'], ''],
+    ...(Array.isArray(out.hooks) ? out.hooks.filter(isObj) : []).map((h, i): [Obj, readonly string[], string] => [h, ['manifest'], `hooks[${i}].`]),
+    ...(isObj(out.chart) ? [[out.chart, ['templates', 'files', 'schema'], 'chart.'] as [Obj, readonly string[], string]] : []),
+  ];
+  for (const [holder, skip, where] of others) {
+    for (const k of Object.keys(holder)) {
+      if (skip.includes(k)) continue;
+      const miss = at(`${where}${k}`, () => (holder[k] = restoreTree(holder[k], resolve)));
       if (miss) return { unresolved: miss };
     }
   }
@@ -286,7 +282,7 @@ async function restoreRelease(release: Obj, resolve: Resolve, namespace: string,
 
 /** One manifest document with its markers mapped back (a Secret's from the live Secret when not otherwise). */
 async function restoreDoc(doc: string, resolve: Resolve, namespace: string, live: LiveSecret, inserted: Inserted): Promise<string | { unresolved?: string }> {
-  if (!doc.includes(MARKER_PREFIX) && !/YWlybG9jay1tYXNrZWQ6c2hhMjU2/.test(doc)) return doc;
+  if (!doc.includes(MARKER_PREFIX) && !doc.includes(BASE64_MARKER_PREFIX)) return doc;
   let obj: Obj | null;
   try {
     obj = parseManifestDoc(doc);
