@@ -88,10 +88,10 @@ export function bodyKind(method: string, contentType: string | undefined): BodyK
     }
   }
   if (mt === 'application/json') return 'json';
-  // kubectl's typed clients (create, run, auth can-i, ...) send protobuf: converted by a dry run (dryrun.ts).
-  if (mt === 'application/vnd.kubernetes.protobuf' && (method === 'POST' || method === 'PUT')) return 'protobuf';
-  // DeleteOptions in protobuf (client-go's typed deletes: Helm's uninstall) are converted exactly to JSON.
-  if (mt === 'application/vnd.kubernetes.protobuf' && method === 'DELETE') return 'json';
+  // client-go's typed clients send protobuf: creates and updates (kubectl create, run, auth can-i, Helm's
+  // records) are forwarded as sent and judged by a dry run (subject.ts); DeleteOptions (typed deletes, Helm's
+  // uninstall) are converted exactly to JSON (readRequestBody).
+  if (mt === 'application/vnd.kubernetes.protobuf' && (method === 'POST' || method === 'PUT' || method === 'DELETE')) return 'protobuf';
   if (mt === 'application/yaml' || mt === 'application/x-yaml' || mt === 'text/yaml') return 'yaml';
   throw unsupported();
 }
@@ -240,9 +240,9 @@ export async function readRequestBody(ctx: ProxyContext, req: IncomingMessage, m
   }
   try {
     const kind = bodyKind(method, req.headers['content-type']);
-    if (method === 'DELETE' && kind !== 'json') throw new RequestError(415, 'UnsupportedMediaType', 'DELETE bodies must be DeleteOptions (application/json or protobuf)');
+    if (method === 'DELETE' && kind !== 'json' && kind !== 'protobuf') throw new RequestError(415, 'UnsupportedMediaType', 'DELETE bodies must be DeleteOptions (application/json or protobuf)');
     const raw = await readBody(req, ctx.maxBodyBytes);
-    if (method === 'DELETE' && mediaType(req.headers['content-type']) === 'application/vnd.kubernetes.protobuf') return protobufDeleteOptions(raw);
+    if (method === 'DELETE' && kind === 'protobuf') return protobufDeleteOptions(raw);
     return parseBody(kind, raw, req.headers['content-type'] ?? '');
   } catch (err) {
     req.resume();
