@@ -91,6 +91,17 @@ function message(fs: Field[], n: number): Buffer | undefined {
   return parts.length ? Buffer.concat(parts) : undefined;
 }
 
+/** A map entry's key and value (fields 1 and 2 of the entry message), or undefined when it is malformed. */
+function mapEntry(bytes: Buffer | undefined): { key: string; value: Buffer } | undefined {
+  const entry = fields(bytes ?? Buffer.alloc(0));
+  return entry && { key: field(entry, 1)?.toString('utf8') ?? '', value: field(entry, 2) ?? Buffer.alloc(0) };
+}
+
+/** A map entry, as field `number` of its message. */
+function mapEntryField(number: number, key: string, value: Buffer | string): Buffer {
+  return lengthDelimited(number, Buffer.concat([lengthDelimited(1, Buffer.from(key, 'utf8')), lengthDelimited(2, Buffer.isBuffer(value) ? value : Buffer.from(value, 'utf8'))]));
+}
+
 /** The message with field `number` replaced by `payload` (every occurrence dropped, one written first). */
 function withField(message: Buffer, fs: Field[], number: number, payload: Buffer): Buffer {
   const kept = fs.filter((f) => f.number !== number).map((f) => message.subarray(f.start, f.end));
@@ -143,16 +154,14 @@ export function stampProtobuf(body: Buffer, stamp: ProtobufStamp): Buffer | unde
     // Entries of the keys set here are dropped, so no decoder can see the client's value for them.
     const set = maps.get(f.number);
     if (set) {
-      const entry = fields(f.bytes ?? Buffer.alloc(0));
+      const entry = mapEntry(f.bytes);
       if (!entry) return undefined;
-      if ((f.number === META_LABELS && stamp.replaceLabels) || Object.hasOwn(set, field(entry, 1)?.toString('utf8') ?? '')) continue;
+      if ((f.number === META_LABELS && stamp.replaceLabels) || Object.hasOwn(set, entry.key)) continue;
     }
     parts.push(env.meta.subarray(f.start, f.end));
   }
   for (const [number, set] of maps) {
-    for (const [key, value] of Object.entries(set)) {
-      parts.push(lengthDelimited(number, Buffer.concat([lengthDelimited(1, Buffer.from(key, 'utf8')), lengthDelimited(2, Buffer.from(value, 'utf8'))])));
-    }
+    for (const [key, value] of Object.entries(set)) parts.push(mapEntryField(number, key, value));
   }
   const rv = field(metaFields, META_RESOURCE_VERSION);
   if (stamp.resourceVersionIfAbsent && (!rv || rv.length === 0)) {
@@ -236,9 +245,9 @@ export function protobufSecret(body: Buffer, kind: 'Secret' | 'ConfigMap' = 'Sec
   const data = new Map<string, Buffer>();
   for (const f of env.rawFields) {
     if (f.number !== SECRET_DATA || !f.bytes) continue;
-    const entry = fields(f.bytes);
+    const entry = mapEntry(f.bytes);
     if (!entry) return undefined;
-    data.set(field(entry, 1)?.toString('utf8') ?? '', field(entry, 2) ?? Buffer.alloc(0));
+    data.set(entry.key, entry.value);
   }
   const type = kind === 'Secret' ? field(env.rawFields, SECRET_TYPE)?.toString('utf8') : undefined;
   return { ...(type !== undefined ? { type } : {}), data };
@@ -250,9 +259,9 @@ export function withProtobufSecretData(body: Buffer, key: string, value: Buffer)
   if (!env || !protobufSecret(body)) return undefined;
   const parts: Buffer[] = [];
   for (const f of env.rawFields) {
-    if (f.number === SECRET_DATA && f.bytes && field(fields(f.bytes), 1)?.toString('utf8') === key) continue;
+    if (f.number === SECRET_DATA && f.bytes && mapEntry(f.bytes)?.key === key) continue;
     parts.push(env.raw.subarray(f.start, f.end));
   }
-  parts.push(lengthDelimited(SECRET_DATA, Buffer.concat([lengthDelimited(1, Buffer.from(key, 'utf8')), lengthDelimited(2, value)])));
+  parts.push(mapEntryField(SECRET_DATA, key, value));
   return Buffer.concat([MAGIC, withField(env.unknown, env.unknownFields, UNKNOWN_RAW, Buffer.concat(parts))]);
 }
