@@ -256,8 +256,11 @@ describe('leader election on a real Lease', () => {
     expect(owners.slice(switchAt).every((o) => o === survivor)).toBe(true);
     // The survivor reported exactly what the ConfigMap attributes to it; the victim's last write may have
     // landed without its report (killed mid-request), but never more than one such write.
-    const survivorItems = consumed().filter((e) => e.id === survivor).map((e) => e.item);
-    expect(survivorItems).toEqual(items.slice(switchAt));
+    // The survivor is alive, so its report of the last write follows that write on its stdout: wait for it
+    // rather than race the pipe (the ConfigMap can show the write before the line is read).
+    const survivorReported = () => consumed().filter((e) => e.id === survivor).map((e) => e.item);
+    await eventually(() => survivorReported().length >= N - switchAt, 10000, `the survivor's reports\n${describeFailure(rs)}`);
+    expect(survivorReported()).toEqual(items.slice(switchAt));
     const victimReported = consumed().filter((e) => e.id === victim).length;
     expect(switchAt - victimReported).toBeGreaterThanOrEqual(0);
     expect(switchAt - victimReported).toBeLessThanOrEqual(1);
