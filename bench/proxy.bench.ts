@@ -5,6 +5,7 @@
 //          --quick (a tiny run for smoke testing)  --no-recording-off (skip the recording-off row)
 //          --keep (keep the temporary directory: Airlock's log, recordings, audit log)
 //          --profile DIR (Airlock runs with --cpu-prof; the .cpuprofile lands in DIR when it stops)
+//          --phases get,list,tput,secrets,webhook (run and report only these; default all)
 //
 // Three paths, same load, interleaved in every round (direct, floor, airlock), medians of the rounds:
 //   direct   the agent's own token straight to kube-apiserver (what the agent could do without a proxy)
@@ -73,6 +74,10 @@ const WEBHOOK_CONCURRENCY = 50;
 const WEBHOOK_SECONDS = Math.max(2, SECONDS / 2);
 const RECORDING_OFF = !has('no-recording-off');
 const KEEP = has('keep');
+const ALL_PHASES = ['get', 'list', 'tput', 'secrets', 'webhook'] as const;
+/** --phases get,tput: run (and report) only these, e.g. to profile one path; the default is all of them. */
+const PHASES = new Set<string>(argv.includes('--phases') ? (argv[argv.indexOf('--phases') + 1] ?? '').split(',') : ALL_PHASES);
+for (const p of PHASES) if (!(ALL_PHASES as readonly string[]).includes(p)) throw new Error(`--phases: unknown phase ${p} (known: ${ALL_PHASES.join(', ')})`);
 /** --profile DIR: Airlock runs with --cpu-prof, its profile written to DIR when it stops. */
 const PROFILE_DIR = argv.includes('--profile') ? resolve(argv[argv.indexOf('--profile') + 1] ?? '.') : undefined;
 const AGENT = { user: 'agent-ci', groups: ['airlock:agents', 'system:authenticated'] };
@@ -90,7 +95,7 @@ const children = new Set<ChildProcess>();
 let cleaning: Promise<void> | undefined;
 function cleanup(): Promise<void> {
   cleaning ??= (async () => {
-    for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
+    // Graceful stops first (a --cpu-prof profile is written only on a clean exit), then whatever is left.
     for (const fn of cleanups.reverse()) {
       try {
         await fn();
@@ -98,6 +103,7 @@ function cleanup(): Promise<void> {
         console.error(`clean-up: ${String(err)}`);
       }
     }
+    for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
   })();
   return cleaning;
 }
@@ -476,7 +482,7 @@ async function main(): Promise<void> {
   const progress = (s: string): void => console.log(`  . ${s}`);
 
   for (let round = 1; round <= ROUNDS; round++) {
-    for (const { phase, path, opts } of phases) {
+    for (const { phase, path, opts } of phases.filter((p) => PHASES.has(p.phase))) {
       for (const t of TARGETS) {
         const isA = t === 'airlock';
         const rec0 = dirBytes(airlock.recordingDir);
@@ -499,6 +505,7 @@ async function main(): Promise<void> {
       }
     }
     // Webhook: creates straight to kube-apiserver, registered vs not.
+    if (!PHASES.has('webhook')) continue;
     const saved = await admin.get<Record<string, unknown>>(VWC_PATH);
     for (const state of ['on', 'off'] as const) {
       if (state === 'off') await admin.delete(VWC_PATH);
@@ -570,17 +577,20 @@ async function main(): Promise<void> {
   };
   line();
   line('='.repeat(110));
-  latencyTable('get', `GET one small ConfigMap, open loop ${RATE} req/s offered for ${SECONDS} s (latency from the scheduled send time; 10 s client timeout counts as a failure; ok/s = successes / wall time incl. stragglers)`);
+  if (PHASES.has('get')) latencyTable('get', `GET one small ConfigMap, open loop ${RATE} req/s offered for ${SECONDS} s (latency from the scheduled send time; 10 s client timeout counts as a failure; ok/s = successes / wall time incl. stragglers)`);
   line();
-  latencyTable('list', `LIST 100 ConfigMaps (label selector), open loop ${RATE} req/s offered for ${SECONDS} s`);
+  if (PHASES.has('list')) latencyTable('list', `LIST 100 ConfigMaps (label selector), open loop ${RATE} req/s offered for ${SECONDS} s`);
   line();
+  if (PHASES.has('tput')) {
   line(`GET max throughput, ${CONCURRENCY} closed-loop workers for ${SECONDS} s`);
   line(`  ${'path'.padEnd(8)} ${pad('req/s', 8)} ${pad('p50 ms', 8)} ${pad('p99 ms', 8)} ${pad('success', 8)} ${pad('x direct', 9)} ${pad('x floor', 8)}`);
   for (const t of TARGETS) {
     const rps = med('tput', t, (r) => r.okRps);
     line(`  ${t.padEnd(8)} ${pad(rps.toFixed(0), 8)} ${pad(ms(med('tput', t, (r) => r.p50)), 8)} ${pad(ms(med('tput', t, (r) => r.p99)), 8)} ${pad(`${med('tput', t, success).toFixed(2)}%`, 8)} ${pad((rps / med('tput', 'direct', (r) => r.okRps)).toFixed(3), 9)} ${pad(t === 'direct' ? '' : (rps / med('tput', 'floor', (r) => r.okRps)).toFixed(3), 8)}`);
   }
+  }
   line();
+  if (PHASES.has('secrets')) {
   line(`LIST ${SECRETS.toLocaleString('en-US')} Secrets in one request (full list, no limit), as ${AGENT.user}; median of ${ROUNDS} round(s)`);
   line(`  the default policy allows get/list of Secrets outside airlock-system (rule read-most-things) and masks their values:`);
   line(`  through Airlock the agent receives masked values (${masked ? 'checked: the raw value is absent' : 'WARNING: the raw value was present'}); direct and floor return raw values`);
@@ -588,6 +598,7 @@ async function main(): Promise<void> {
   for (const t of TARGETS) {
     const v = med('secrets', t, (r) => r.p50);
     line(`  ${t.padEnd(8)} ${pad(ms(v), 9)} ${pad((med('secrets', t, (r) => r.bytes) / 1048576).toFixed(2), 9)} ${pad(`${med('secrets', t, success).toFixed(0)}%`, 8)} ${pad((v / med('secrets', 'direct', (r) => r.p50)).toFixed(2), 9)} ${pad(t === 'direct' ? '' : (v / med('secrets', 'floor', (r) => r.p50)).toFixed(2), 8)}`);
+  }
   }
   line();
   line(`Airlock memory (VmRSS of the node process running operator + webhook + proxy)`);
@@ -600,6 +611,7 @@ async function main(): Promise<void> {
   line();
   line(`Recording (fsync always): growth of the recording directory / requests Airlock answered in the phase (client saw success); audit log likewise`);
   for (const [phase, label] of [['get', 'GET open loop'], ['list', 'LIST 100 open loop'], ['tput', 'GET closed loop'], ['secrets', `LIST ${SECRETS} Secrets`]] as const) {
+    if (!PHASES.has(phase)) continue;
     line(`  ${label.padEnd(22)} ${pad(median(recBytes[phase]).toFixed(0), 9)} bytes/request recording   ${pad(median(auditBytes[phase]).toFixed(0), 6)} bytes/request audit log`);
   }
   if (recOff) {
@@ -608,6 +620,7 @@ async function main(): Promise<void> {
     line(`  direct p50 ${ms(recOff.direct.p50)} p99 ${ms(recOff.direct.p99)} ms; airlock p50 ${ms(recOff.airlock.p50)} p99 ${ms(recOff.airlock.p99)} ms, success ${success(recOff.airlock).toFixed(2)}%; added p50 ${signed(recOff.airlock.p50 - recOff.direct.p50)} p99 ${signed(recOff.airlock.p99 - recOff.direct.p99)} ms; recording ${recOff.bytes.toFixed(0)} bytes/request`);
   }
   line();
+  if (PHASES.has('webhook')) {
   const matchConds = vwc?.webhooks?.find((w) => w.name === 'policy.webhook.airlock.dev')?.matchConditions;
   line(`Webhook: ConfigMap creates straight to kube-apiserver, ${WEBHOOK_CONCURRENCY} concurrent for ${WEBHOOK_SECONDS} s, namespace ${NS.webhook}; ValidatingWebhookConfiguration registered vs deleted`);
   line(`  (policy webhook matchConditions as registered: ${matchConds ? JSON.stringify(matchConds) : 'none'}; "reviews" = AdmissionReviews Airlock answered during the run)`);
@@ -617,6 +630,7 @@ async function main(): Promise<void> {
     line(`  ${(who === 'agent' ? AGENT.user : 'admin').padEnd(9)} ${pad(ms(m('on', (r) => r.p50)), 8)} ${pad(ms(m('on', (r) => r.p99)), 8)} ${pad(ms(m('off', (r) => r.p50)), 8)} ${pad(ms(m('off', (r) => r.p99)), 8)} ${pad(signed(m('on', (r) => r.p50) - m('off', (r) => r.p50)), 10)} ${pad(signed(m('on', (r) => r.p99) - m('off', (r) => r.p99)), 10)} ${pad(`${m('on', success).toFixed(1)}%`, 8)} ${pad(m('on', (r) => r.rps).toFixed(0), 6)} ${pad(m('off', (r) => r.rps).toFixed(0), 6)} ${pad(median(whReviews.on[who]).toFixed(0), 8)}`);
     const fails = errTotals([...wh.on[who], ...wh.off[who]]);
     if (fails) line(`  failures ${who} (all rounds): ${fails}`);
+  }
   }
   line('='.repeat(110));
   line(`total ${((Date.now() - t0) / 1000).toFixed(0)} s; Airlock log: ${airlock.logFile}${KEEP ? '' : ' (removed at exit; --keep keeps it)'}`);

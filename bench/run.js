@@ -13,7 +13,9 @@ for (let i = 0; i < args.length; i++) {
   if (!args[i].startsWith('--')) only.push(args[i]);
   else {
     passOn.push(args[i]);
-    if (i + 1 < args.length && /^[0-9.]+$/.test(args[i + 1])) passOn.push(args[++i]);
+    // A flag's value follows it: numbers, and the values of the flags that take a word (a directory, a list).
+    const takesWord = args[i] === '--profile' || args[i] === '--phases';
+    if (i + 1 < args.length && (takesWord || /^[0-9.]+$/.test(args[i + 1]))) passOn.push(args[++i]);
   }
 }
 let files;

@@ -91,6 +91,8 @@ export class JsonMaskStream extends Transform {
   private sliceStart = 0;
   /** Yields taken so far (tests check that a large chunk is processed in several slices). */
   yields = 0;
+  /** Set by maskComplete: the body is small and whole, so the state machine runs without slices. */
+  private whole = false;
 
   constructor(masker: JsonUnitMasker, opts: { maxUnitBytes?: number; maxResponseBytes?: number } = {}) {
     super({ decodeStrings: true });
@@ -119,6 +121,24 @@ export class JsonMaskStream extends Transform {
     this.pump(true, cb);
   }
 
+  /**
+   * Masks a complete body in one call: the same state machine as the stream, without slices, stream
+   * callbacks or the copies they make. For small bodies whose length is known (the gate's whole-body path);
+   * throws JsonMaskingError wherever the stream would fail. The instance is used up by it.
+   */
+  maskComplete(body: Buffer): string {
+    if (body.length > this.maxResponse) throw new JsonMaskingError(`response larger than ${this.maxResponse} bytes: refusing to mask (and pass) more of it`);
+    this.whole = true;
+    this.buf = this.decoder.write(body) + this.decoder.end();
+    this.run(true);
+    if (this.state !== 'top') throw new JsonMaskingError(`truncated JSON response (stopped in state ${this.state})`);
+    this.masker.flush?.();
+    const text = this.out.join('');
+    this.out = [];
+    this.outLen = 0;
+    return text;
+  }
+
   /** Masks what the buffer holds, one slice per tick; cb once all of it is done (backpressure holds meanwhile). */
   private pump(final: boolean, cb: TransformCallback): void {
     if (this.destroyed) return cb();
@@ -143,6 +163,7 @@ export class JsonMaskStream extends Transform {
 
   /** Counts a masked unit against the slice; true when the slice is used up. */
   private spent(bytes: number): boolean {
+    if (this.whole) return false;
     this.sliceBytes += bytes;
     this.sliceUnits++;
     // Time too: a small unit can be costly to mask (a Helm release record is opened and masked inside).
@@ -152,7 +173,7 @@ export class JsonMaskStream extends Transform {
   private write_(s: string): void {
     this.out.push(s);
     this.outLen += s.length;
-    if (this.outLen >= OUT_BATCH) this.drainOut();
+    if (this.outLen >= OUT_BATCH && !this.whole) this.drainOut();
   }
 
   private drainOut(): void {

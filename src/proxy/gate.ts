@@ -6,14 +6,14 @@ import type { IncomingMessage, OutgoingHttpHeaders } from 'node:http';
 import type { Duplex, Transform } from 'node:stream';
 import { pipeline } from 'node:stream';
 import { proxyRequestDuration } from '../metrics/registry.js';
-import { scrubKnownValues } from '../masking/index.js';
+import { JsonMaskStream, scrubKnownValues } from '../masking/index.js';
 import type { MaskTarget } from '../masking/types.js';
 import type { ResolvedMasking } from '../policy/types.js';
 import type { AgentChannel } from './channel.js';
 import { SocketChannel } from './channel.js';
 import { elapsed, isObj, STRICTEST_MASKING, type Exchange, type ProxyContext } from './context.js';
 import { responseHeaders } from './headers.js';
-import { Capture } from './record.js';
+import { Capture, recordedBody } from './record.js';
 import { kubeStatus, type KubeStatus } from './status.js';
 import type { JsonResponse } from './upstream.js';
 
@@ -35,6 +35,33 @@ export interface MaskView {
 function warningHeaders(view: MaskView | undefined): Record<string, string[]> {
   const w = view?.warnings ?? [];
   return w.length ? { warning: w.map((t) => `299 - ${JSON.stringify(t.replace(/[\r\n]/g, ' '))}`) } : {};
+}
+
+/**
+ * Largest answer read whole before it goes out: masked in one call and sent with its length in one write,
+ * instead of through a chain of streams (most answers are small objects). It is also how long the event
+ * loop may be held by masking one such answer (a few milliseconds); larger ones stream in slices.
+ */
+const WHOLE_BODY_LIMIT = 256 * 1024;
+
+/** Whether an answer is small, of known length and carries a body (HEAD, 204 and 304 carry none). */
+function isWholeAnswer(ures: IncomingMessage, method: string, view: MaskView): boolean {
+  if (view.flush || method === 'HEAD' || ures.statusCode === 204 || ures.statusCode === 304) return false;
+  const declared = Number(ures.headers['content-length']);
+  return Number.isSafeInteger(declared) && declared >= 0 && declared <= WHOLE_BODY_LIMIT;
+}
+
+/** The whole body of a response whose length is known (bounded by the caller); rejects if it is cut off. */
+function readWhole(ures: IncomingMessage): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    ures.on('data', (c: Buffer) => chunks.push(c));
+    ures.once('end', () => resolve(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks)));
+    ures.on('error', reject); // on, not once: a second error after the first must not go unhandled
+    ures.once('close', () => {
+      if (!ures.complete) reject(new Error('the API server closed the connection before its answer was complete'));
+    });
+  });
 }
 
 const JSON_HEADERS: OutgoingHttpHeaders = { 'content-type': 'application/json', 'cache-control': 'no-cache, private' };
@@ -109,6 +136,9 @@ export class ResponseGate {
       transform?.destroy();
       return Promise.resolve();
     }
+    if (isWholeAnswer(ures, this.ex.method, view) && (!transform || transform instanceof JsonMaskStream)) {
+      return this.relayWhole(ures, status, headers, transform, view);
+    }
     const capture = view.recordBody && this.ctx.recorder ? new Capture() : undefined;
     const out = this.channel.stream(status, headers, view.flush);
     const stages: (Transform | IncomingMessage | NodeJS.WritableStream)[] = [ures];
@@ -129,6 +159,31 @@ export class ResponseGate {
         finished(err as Error);
       }
     });
+  }
+
+  /** A small answer of known length: read whole, masked in one call, sent in one write. */
+  private async relayWhole(ures: IncomingMessage, status: number, headers: OutgoingHttpHeaders, masker: JsonMaskStream | undefined, view: MaskView): Promise<void> {
+    let body: Buffer;
+    try {
+      body = await readWhole(ures);
+    } catch {
+      // As when a streamed answer breaks off: the agent's connection is cut, nothing half-sent is completed.
+      this.channel.abort();
+      return;
+    }
+    let out: string | Buffer = body;
+    if (masker) {
+      try {
+        out = masker.maskComplete(body);
+      } catch {
+        // As the stream does when it cannot mask: nothing of the answer reaches the agent.
+        this.channel.abort();
+        return;
+      }
+    }
+    if (view.recordBody && this.ctx.recorder) this.ex.responseBody = recordedBody(typeof out === 'string' ? out : out.toString('utf8'));
+    if (this.channel.gone) return;
+    this.channel.send(status, headers, out);
   }
 
   /** An upgrade the API server accepted: the 101 goes out and both sockets are joined. */

@@ -38,17 +38,29 @@ export class Capture extends Transform {
     cb(null, chunk);
   }
   value(): unknown {
-    const text = Buffer.concat(this.chunks).toString('utf8');
-    if (!text) return undefined;
-    // The recorder's own truncation form (recording/file-recorder.ts limitBody), small enough to pass it as is.
-    if (this.truncated) return { 'airlock.dev/truncated': true, bytes: this.total, sha256: this.digest.copy().digest('hex'), head: text.slice(0, this.limit - 1024), [BOUNDED_BODY]: true };
-    try {
-      const value: unknown = JSON.parse(text);
-      // Kept as text when nested too deep for the recorder's canonical form (it walks recursively).
-      return nestsDeeperThan(value) ? text : value;
-    } catch {
-      return text; // not JSON: kept as text
-    }
+    return recordedForm(Buffer.concat(this.chunks).toString('utf8'), this.truncated ? { bytes: this.total, sha256: () => this.digest.copy().digest('hex') } : undefined, this.limit);
+  }
+}
+
+/** What the recording keeps of a whole body the agent received (the gate's whole-body path). */
+export function recordedBody(body: string, limit = RECORD_BODY_LIMIT): unknown {
+  const bytes = Buffer.byteLength(body);
+  if (bytes <= limit) return recordedForm(body, undefined, limit);
+  const head = Buffer.from(body).subarray(0, limit).toString('utf8');
+  return recordedForm(head, { bytes, sha256: () => createHash('sha256').update(body).digest('hex') }, limit);
+}
+
+/** The body's recorded form: its JSON, or its text when not JSON, or past the limit a stub with its size and digest. */
+function recordedForm(text: string, truncated: { bytes: number; sha256: () => string } | undefined, limit: number): unknown {
+  if (!text) return undefined;
+  // The recorder's own truncation form (recording/file-recorder.ts limitBody), small enough to pass it as is.
+  if (truncated) return { 'airlock.dev/truncated': true, bytes: truncated.bytes, sha256: truncated.sha256(), head: text.slice(0, limit - 1024), [BOUNDED_BODY]: true };
+  try {
+    const value: unknown = JSON.parse(text);
+    // Kept as text when nested too deep for the recorder's canonical form (it walks recursively).
+    return nestsDeeperThan(value) ? text : value;
+  } catch {
+    return text; // not JSON: kept as text
   }
 }
 
