@@ -148,7 +148,7 @@ export class ResponseGate {
     return new Promise((resolve) => {
       const finished = (err?: Error | null): void => {
         if (err) this.channel.abort();
-        if (capture) this.ex.responseBody = capture.value();
+        if (capture) this.ex.responseBody = capture.value(transform instanceof JsonMaskStream && !err);
         resolve();
       };
       try {
@@ -181,7 +181,7 @@ export class ResponseGate {
         return;
       }
     }
-    if (view.recordBody && this.ctx.recorder) this.ex.responseBody = recordedBody(typeof out === 'string' ? out : out.toString('utf8'));
+    if (view.recordBody && this.ctx.recorder) this.ex.responseBody = typeof out === 'string' ? recordedBody(out, true) : recordedBody(out.toString('utf8'), false);
     if (this.channel.gone) return;
     this.channel.send(status, headers, out);
   }

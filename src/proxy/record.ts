@@ -8,6 +8,7 @@ import { elapsed, STRICTEST_MASKING, type Exchange, type ProxyContext } from './
 import { unrecordedRefusalsTotal } from '../metrics/registry.js';
 import { nestsDeeperThan } from '../masking/depth.js';
 import { BOUNDED_BODY } from '../recording/file-recorder.js';
+import { JsonText } from '../recording/record-line.js';
 import { target } from './request-info.js';
 import { kubeStatus, type KubeStatus } from './status.js';
 
@@ -37,22 +38,26 @@ export class Capture extends Transform {
     } else if (chunk.length) this.truncated = true;
     cb(null, chunk);
   }
-  value(): unknown {
-    return recordedForm(Buffer.concat(this.chunks).toString('utf8'), this.truncated ? { bytes: this.total, sha256: () => this.digest.copy().digest('hex') } : undefined, this.limit);
+  /** maskerOutput: the bytes are the masker's complete output (well-formed JSON), kept as text, not parsed again. */
+  value(maskerOutput = false): unknown {
+    return recordedForm(Buffer.concat(this.chunks).toString('utf8'), this.truncated ? { bytes: this.total, sha256: () => this.digest.copy().digest('hex') } : undefined, this.limit, maskerOutput);
   }
 }
 
 /** What the recording keeps of a whole body the agent received (the gate's whole-body path). */
-export function recordedBody(body: string, limit = RECORD_BODY_LIMIT): unknown {
+export function recordedBody(body: string, maskerOutput: boolean, limit = RECORD_BODY_LIMIT): unknown {
   const bytes = Buffer.byteLength(body);
-  if (bytes <= limit) return recordedForm(body, undefined, limit);
+  if (bytes <= limit) return recordedForm(body, undefined, limit, maskerOutput);
   const head = Buffer.from(body).subarray(0, limit).toString('utf8');
-  return recordedForm(head, { bytes, sha256: () => createHash('sha256').update(body).digest('hex') }, limit);
+  return recordedForm(head, { bytes, sha256: () => createHash('sha256').update(body).digest('hex') }, limit, false);
 }
 
 /** The body's recorded form: its JSON, or its text when not JSON, or past the limit a stub with its size and digest. */
-function recordedForm(text: string, truncated: { bytes: number; sha256: () => string } | undefined, limit: number): unknown {
+function recordedForm(text: string, truncated: { bytes: number; sha256: () => string } | undefined, limit: number, maskerOutput: boolean): unknown {
   if (!text) return undefined;
+  // The masker writes one JSON value per line, each from JSON.stringify: a single line is one well-formed
+  // value, recorded as the text it is (format 2 lines splice it in; see recording/record-line.ts).
+  if (maskerOutput && !truncated && text.indexOf('\n') === text.length - 1) return new JsonText(text.slice(0, -1));
   // The recorder's own truncation form (recording/file-recorder.ts limitBody), small enough to pass it as is.
   if (truncated) return { 'airlock.dev/truncated': true, bytes: truncated.bytes, sha256: truncated.sha256(), head: text.slice(0, limit - 1024), [BOUNDED_BODY]: true };
   try {

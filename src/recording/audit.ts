@@ -2,6 +2,7 @@
 // ResponseComplete), so tools that read kube-apiserver audit logs can read Airlock's too.
 import { open, type FileHandle } from 'node:fs/promises';
 import { recordingBytesTotal, recordingErrorsTotal } from '../metrics/registry.js';
+import { jsonWithTexts } from './record-line.js';
 import type { RequestRecord } from './types.js';
 
 export interface AuditEvent {
@@ -97,7 +98,7 @@ export class AuditLogWriter {
   }
 
   append(recs: RequestRecord[], sync = true): Promise<void> {
-    const lines = recs.filter(isAuditable).map((r) => JSON.stringify(toAuditEvent(r)) + '\n').join('');
+    const lines = recs.filter(isAuditable).map((r) => jsonWithTexts(toAuditEvent(r)) + '\n').join('');
     if (!lines) return this.chain;
     const next = this.chain.then(async () => {
       this.fh ??= open(this.path, 'a', 0o600);

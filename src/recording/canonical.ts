@@ -1,4 +1,5 @@
-// Canonical JSON (object keys sorted, no whitespace, undefined members dropped) and the record hash.
+// Canonical JSON (object keys sorted, no whitespace, undefined members dropped) and the hash of format 1
+// record lines (written before format 2, record-line.ts; still verified).
 import { createHash } from 'node:crypto';
 import type { RequestRecord } from './types.js';
 
@@ -49,24 +50,4 @@ export function sha256Hex(data: string | Buffer): string {
 export function recordHash(rec: RequestRecord | Record<string, unknown>): string {
   const { hash: _omit, ...rest } = rec as Record<string, unknown>;
   return sha256Hex(canonicalJson(rest));
-}
-
-/**
- * The record's hash and its canonical line (hash included), serialising each member once: the same bytes
- * as canonicalJson({...rec, hash: recordHash(rec)}), without serialising large bodies twice.
- */
-export function hashedRecordLine(rec: RequestRecord | Record<string, unknown>): { hash: string; line: string } {
-  const obj = rec as Record<string, unknown>;
-  const members: [string, string][] = [];
-  for (const k of Object.keys(obj).sort()) {
-    const v = obj[k];
-    if (k === 'hash' || v === undefined || typeof v === 'function') continue;
-    members.push([k, JSON.stringify(k) + ':' + canonicalJson(v)]);
-  }
-  const hash = sha256Hex('{' + members.map((m) => m[1]).join(',') + '}');
-  const at = members.findIndex(([k]) => k > 'hash');
-  const hashMember = '"hash":' + JSON.stringify(hash);
-  const parts = members.map((m) => m[1]);
-  parts.splice(at < 0 ? parts.length : at, 0, hashMember);
-  return { hash, line: '{' + parts.join(',') + '}' };
 }

@@ -1,7 +1,8 @@
 // Verifies a session's hash chain across its segments.
 // Rules:
 //  - every line is one record; seq starts at 0 and grows by 1; prevHash is the previous record's hash
-//    ("0"*64 for the first); hash = sha256(canonical JSON of the record without hash); one sessionId.
+//    ("0"*64 for the first); one sessionId. hash: for lines that begin with it (format 2, record-line.ts)
+//    the sha256 of the line's text without it; for older lines, of the canonical JSON of the record without it.
 //  - segments are numbered 0, 1, 2, ... without holes; the chain continues across them.
 //  - torn tail: the recorder acknowledges a record only after its whole line, newline included, is
 //    fsynced. So a final line of the LAST segment that lacks its newline was never acknowledged: verify
@@ -12,6 +13,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { isAbsolute, join, resolve } from 'node:path';
 import { ZERO_HASH, recordHash, sha256Hex } from './canonical.js';
+import { format2Hashes, isFormat2 } from './record-line.js';
 import type { SessionFiles } from './paths.js';
 import type { RequestRecord } from './types.js';
 
@@ -81,7 +83,13 @@ export function verifySession(files: SessionFiles, baseDir: string): VerifyResul
       if (rec.seq !== expectSeq) return fail({ ...where, seq: rec.seq, message: `expected seq ${expectSeq}, found ${String(rec.seq)} (record deleted, inserted or reordered)` });
       if (rec.prevHash !== prev) return fail({ ...where, seq: rec.seq, message: 'prevHash does not match the previous record (record deleted, inserted or reordered)' });
       if (rec.sessionId !== files.sessionId) return fail({ ...where, seq: rec.seq, message: `record belongs to session ${JSON.stringify(rec.sessionId)}` });
-      const h = recordHash(rec);
+      const line = lines[ln]!;
+      let h: string;
+      if (isFormat2(line)) {
+        const hashes = format2Hashes(line);
+        if (!hashes || hashes.stated !== rec.hash) return fail({ ...where, seq: rec.seq, message: 'malformed or repeated hash member (record edited)' });
+        h = hashes.actual;
+      } else h = recordHash(rec);
       if (rec.hash !== h) return fail({ ...where, seq: rec.seq, message: 'hash does not match the record content (record edited)' });
       const castSha = rec.asciicastSha256;
       if (rec.asciicast && castSha) {

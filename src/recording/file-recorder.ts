@@ -15,7 +15,8 @@ import { recordingAvailable, recordingErrorsTotal } from '../metrics/registry.js
 import type { UserInfo } from '../policy/types.js';
 import { AsciicastFileWriter } from './asciicast.js';
 import { AuditLogWriter } from './audit.js';
-import { hashedRecordLine, sha256Hex } from './canonical.js';
+import { sha256Hex } from './canonical.js';
+import { JsonText, recordLine } from './record-line.js';
 import { assertValidId, castName, dateDirFor, newSessionId } from './paths.js';
 import { SessionFile } from './session-file.js';
 import { enforceRetention, type RetentionPolicy, type RetentionResult } from './retention.js';
@@ -77,7 +78,7 @@ export const BOUNDED_BODY = Symbol('airlock.boundedBody');
 /** Keeps a body within the limit: larger ones become a stub with their size, hash and the first bytes. */
 export function limitBody(body: unknown, max: number): unknown {
   if (typeof body === 'object' && body !== null && (body as { [BOUNDED_BODY]?: boolean })[BOUNDED_BODY]) return body;
-  const text = typeof body === 'string' ? body : JSON.stringify(body);
+  const text = typeof body === 'string' ? body : body instanceof JsonText ? body.text : JSON.stringify(body);
   if (text === undefined || Buffer.byteLength(text, 'utf8') <= max) return body;
   return { 'airlock.dev/truncated': true, bytes: Buffer.byteLength(text, 'utf8'), sha256: sha256Hex(text), head: text.slice(0, max) };
 }
@@ -383,7 +384,7 @@ export class FileRecorder implements Recorder {
             const rec = p.rec;
             rec.seq = f.seq;
             rec.prevHash = f.prevHash;
-            const hashed = hashedRecordLine(rec);
+            const hashed = recordLine(rec);
             rec.hash = hashed.hash;
             const line = Buffer.from(hashed.line + '\n', 'utf8');
             if (f.bytes + chunkBytes > 0 && f.bytes + chunkBytes + line.length > this.maxFileBytes) {

@@ -3,7 +3,7 @@ import { mkdtempSync, readFileSync, writeFileSync, rmSync, readdirSync, utimesSy
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
-  FileRecorder, ZERO_HASH, canonicalJson, enforceRetention, hashedRecordLine, findSession, listSessionFiles, parseAsciicast, recordHash, sha256Hex, toAuditEvent, verifySession,
+  FileRecorder, JsonText, ZERO_HASH, canonicalJson, enforceRetention, recordLine, findSession, listSessionFiles, parseAsciicast, recordHash, sha256Hex, toAuditEvent, verifySession,
   type RequestRecord,
 } from '../../../src/recording/index.js';
 import type { UserInfo } from '../../../src/policy/types.js';
@@ -44,15 +44,28 @@ function verify(dir: string, id: string) {
   return verifySession(findSession(dir, id)!, dir);
 }
 
-describe('hashedRecordLine', () => {
-  it('gives the same hash and bytes as hashing and serialising the record separately', () => {
-    const base = req('s-1', 4, { requestBody: { metadata: { name: 'x', b: [1, { z: 1, a: 'é"\\' }] } }, responseBody: 'text', seq: 3, prevHash: ZERO_HASH });
-    for (const rec of [base, { ...base, hash: 'stale' }, { ...base, asciicast: 'a.cast', zzz: undefined } as RequestRecord]) {
-      const { hash, line } = hashedRecordLine(rec);
-      const { hash: _h, ...rest } = rec;
-      expect(hash).toBe(recordHash(rest));
-      expect(line).toBe(canonicalJson({ ...rest, hash }));
-    }
+/** The hash a format 2 line states for itself must be the sha256 of its text without that member. */
+function lineHashOk(line: string): boolean {
+  const m = /^\{"hash":"([0-9a-f]{64})",/u.exec(line);
+  return !!m && m[1] === sha256Hex('{' + line.slice(m[0].length));
+}
+
+describe('recordLine (format 2)', () => {
+  it('puts the hash first, over the text of the rest, and splices JSON text bodies in as they are', () => {
+    const body = '{"kind":"ConfigMap","apiVersion":"v1","metadata":{"name":"x"},"data":{"z":"1","a":"\\u00e9\\"\\\\"}}';
+    const rec = req('s-1', 4, { requestBody: { metadata: { name: 'x', b: [1, { z: 1, a: 'é"\\' }] } }, responseBody: new JsonText(body), seq: 3, prevHash: ZERO_HASH, hash: 'stale' });
+    const { hash, line } = recordLine(rec);
+    expect(line.startsWith(`{"hash":"${hash}",`)).toBe(true);
+    expect(lineHashOk(line)).toBe(true);
+    expect(line).toContain(`"responseBody":${body}`);
+    const parsed = JSON.parse(line) as RequestRecord;
+    expect(parsed.responseBody).toEqual(JSON.parse(body));
+    expect(parsed).toMatchObject({ hash, seq: 3, requestBody: rec.requestBody });
+    expect(recordLine({}).line).toBe(`{"hash":"${sha256Hex('{}')}"}`);
+  });
+
+  it('a JsonText serialises to its value where the line writer is not used', () => {
+    expect(JSON.stringify({ b: new JsonText('{"a":[1,2]}') })).toBe('{"b":{"a":[1,2]}}');
   });
 });
 
@@ -70,8 +83,7 @@ describe('FileRecorder hash chain', () => {
     expect(lines[0]!.prevHash).toBe(ZERO_HASH);
     lines.forEach((r, i) => {
       expect(r.seq).toBe(i);
-      const { hash, ...rest } = r;
-      expect(hash).toBe(sha256Hex(canonicalJson(rest)));
+      expect(lineHashOk(readFileSync(file, 'utf8').split('\n')[i]!)).toBe(true);
       if (i > 0) expect(r.prevHash).toBe(lines[i - 1]!.hash);
     });
     expect(statSync(file).mode & 0o777).toBe(0o600);
@@ -97,8 +109,7 @@ describe('FileRecorder hash chain', () => {
     // Edit that also recomputes the record's own hash: the next record's prevHash breaks.
     const forged = JSON.parse(lines[3]!) as RequestRecord;
     forged.decision = { action: 'allow' };
-    forged.hash = recordHash(forged);
-    writeFileSync(file, [...lines.slice(0, 3), canonicalJson(forged), ...lines.slice(4)].join('\n') + '\n');
+    writeFileSync(file, [...lines.slice(0, 3), recordLine(forged).line, ...lines.slice(4)].join('\n') + '\n');
     expect(verify(dir, id)).toMatchObject({ ok: false, error: { line: 5, message: expect.stringMatching(/seq|prevHash/) } });
 
     // Delete.
@@ -326,5 +337,62 @@ describe('asciicast and audit', () => {
     expect(events[1].responseStatus).toEqual({ metadata: {}, code: 200 });
     expect(toAuditEvent(req(id, 4, { type: 'exec' })).verb).toBe('get');
     expect(existsSync(auditLog)).toBe(true);
+  });
+});
+
+describe('verify across line formats', () => {
+  /** A format 1 line, as recorders before format 2 wrote them: canonical JSON with the hash among the keys. */
+  function format1Line(rec: RequestRecord): string {
+    return canonicalJson({ ...rec, hash: recordHash(rec) });
+  }
+
+  it('verifies a session whose older lines are format 1 and newer ones format 2, and finds edits in either', async () => {
+    const dir = tmp();
+    const { rec, id } = await recordN(dir, 4);
+    await rec.close();
+    const file = sessionFile(dir, id);
+    const v2 = readFileSync(file, 'utf8').trimEnd().split('\n');
+    // Rewrite the first two records in format 1 and chain the rest on from them.
+    const recs = v2.map((l) => JSON.parse(l) as RequestRecord);
+    const lines: string[] = [];
+    let prev = ZERO_HASH;
+    recs.forEach((r, i) => {
+      const { hash: _h, ...rest } = r;
+      const next = { ...rest, prevHash: prev } as RequestRecord;
+      const line = i < 2 ? format1Line(next) : recordLine(next).line;
+      prev = (JSON.parse(line) as RequestRecord).hash!;
+      lines.push(line);
+    });
+    expect(lines[0]!.startsWith('{"hash"')).toBe(false);
+    expect(lines[2]!.startsWith('{"hash"')).toBe(true);
+    writeFileSync(file, lines.join('\n') + '\n');
+    expect(verify(dir, id)).toMatchObject({ ok: true, records: 6 });
+
+    expect(lines[1]).toContain('"status":200');
+    writeFileSync(file, [lines[0], lines[1]!.replace('"status":200', '"status":201'), ...lines.slice(2)].join('\n') + '\n');
+    expect(verify(dir, id)).toMatchObject({ ok: false, error: { line: 2, message: expect.stringMatching(/edited/) } });
+    // Whitespace is content in format 2: the hash is over the text.
+    writeFileSync(file, [...lines.slice(0, 3), lines[3]!.replace('"status":', '"status": '), ...lines.slice(4)].join('\n') + '\n');
+    expect(verify(dir, id)).toMatchObject({ ok: false, error: { line: 4, message: expect.stringMatching(/edited/) } });
+    // A second hash member, or a shortened one, does not pass either.
+    const again = lines[3]!.slice(0, -1) + `,"hash":"${'0'.repeat(64)}"}`;
+    writeFileSync(file, [...lines.slice(0, 3), again, ...lines.slice(4)].join('\n') + '\n');
+    expect(verify(dir, id)).toMatchObject({ ok: false, error: { line: 4 } });
+    writeFileSync(file, [...lines.slice(0, 3), lines[3]!.replace(/^\{"hash":"[0-9a-f]{2}/u, '{"hash":"'), ...lines.slice(4)].join('\n') + '\n');
+    expect(verify(dir, id)).toMatchObject({ ok: false, error: { line: 4 } });
+  });
+
+  it('finds an edit inside a body that was spliced in as JSON text', async () => {
+    const dir = tmp();
+    const rec = new FileRecorder({ dir, housekeepingMs: 0 });
+    const id = rec.sessionFor(agent);
+    await rec.record(req(id, 1, { responseBody: new JsonText('{"kind":"Secret","data":{"password":"airlock-masked:abc"}}') }));
+    await rec.close();
+    const file = sessionFile(dir, id);
+    const text = readFileSync(file, 'utf8');
+    expect(text).toContain('"responseBody":{"kind":"Secret","data":{"password":"airlock-masked:abc"}}');
+    expect(verify(dir, id)).toMatchObject({ ok: true, records: 3 });
+    writeFileSync(file, text.replace('airlock-masked:abc', 'airlock-masked:abd'));
+    expect(verify(dir, id)).toMatchObject({ ok: false, error: { line: 2, message: expect.stringMatching(/edited/) } });
   });
 });
