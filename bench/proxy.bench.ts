@@ -281,8 +281,9 @@ async function startAirlock(env: Env, work: string, tls: { cert: string; key: st
   const auditLog = join(work, 'logs/agent-audit.log');
   const logFile = join(work, 'logs/airlock.log');
   mkdirSync(join(work, 'logs'), { recursive: true });
-  // The flags hack/up.sh passes (embedded control plane).
+  // The flags hack/up.sh passes (embedded control plane), and the Node flag it and the chart set.
   const args = [
+    '--max-semi-space-size=16',
     ...(PROFILE_DIR ? ['--cpu-prof', '--cpu-prof-dir', PROFILE_DIR] : []),
     entry,
     '--kubeconfig', env.kubeconfigs.airlock!, '--namespace', OPERATOR_NS,

@@ -68,7 +68,8 @@ if [ "$EMBEDDED" = 1 ]; then AGENT_AUTH_ARGS=(--proxy-client-ca "$STATE/pki/agen
 # 3. The operator namespace, then Airlock itself (operator + webhook + proxy in one process).
 "${ADMIN[@]}" create namespace "$NS" --dry-run=client -o yaml | "${ADMIN[@]}" apply -f - >/dev/null
 if [ "$EMBEDDED" = 1 ]; then WEBHOOK_ARGS=(--webhook-url "https://127.0.0.1:$WEBHOOK_PORT/validate"); fi
-node "$REPO_ROOT/dist/src/main/index.js" \
+# --max-semi-space-size as the chart sets it (values.yaml maxSemiSpaceMiB): the resident size users see.
+NODE_OPTIONS="--max-semi-space-size=16 ${NODE_OPTIONS:-}" node "$REPO_ROOT/dist/src/main/index.js" \
   --kubeconfig "$STATE/airlock.kubeconfig" --namespace "$NS" \
   --bind-address 127.0.0.1 \
   --proxy-port "$PROXY_PORT" --proxy-cert "$STATE/pki/proxy.crt" --proxy-key "$STATE/pki/proxy.key" \
