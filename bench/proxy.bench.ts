@@ -308,11 +308,11 @@ async function startAirlock(env: Env, work: string, tls: { cert: string; key: st
   return { proc, proxyPort, webhookPort, metricsPort, recordingDir, auditLog, logFile };
 }
 
-/** Sum of a Prometheus histogram's _count samples (all label sets). */
+/** Sum of a Prometheus metric's samples (a histogram's _count samples; all label sets). */
 async function metricCount(port: number, name: string): Promise<number> {
   const text = await fetch(`http://127.0.0.1:${port}/metrics`).then((r) => r.text());
   let n = 0;
-  for (const line of text.split('\n')) if (line.startsWith(`${name}_count`)) n += Number(line.split(' ').pop());
+  for (const line of text.split('\n')) if (line.startsWith(`${name}_count`) || line.startsWith(`${name} `)) n += Number(line.split(' ').pop());
   return n;
 }
 
@@ -473,6 +473,7 @@ async function main(): Promise<void> {
   type Who = 'agent' | 'admin';
   const wh: Record<'on' | 'off', Record<Who, LoadResult[]>> = { on: { agent: [], admin: [] }, off: { agent: [], admin: [] } };
   const whReviews: Record<'on' | 'off', Record<Who, number[]>> = { on: { agent: [], admin: [] }, off: { agent: [], admin: [] } };
+  const whConnections: number[] = []; // TLS connections kube-apiserver opened to the webhook in the agent's "on" runs
 
   const phases: { phase: Phase; path: string; opts: Record<string, string | number> }[] = [
     { phase: 'get', path: GET, opts: { mode: 'open', rate: RATE, seconds: SECONDS, timeout: '10s' } },
@@ -520,8 +521,10 @@ async function main(): Promise<void> {
         let reviews = 0;
         for (let attempt = 0; attempt < 3; attempt++) {
           const before = await metricCount(airlock.metricsPort, 'airlock_webhook_request_duration_seconds');
+          const conns0 = await metricCount(airlock.metricsPort, 'airlock_webhook_connections_total');
           r = await load(t, path, { method: 'POST', body, mode: 'closed', concurrency: WEBHOOK_CONCURRENCY, seconds: WEBHOOK_SECONDS, timeout: '30s' });
           reviews = (await metricCount(airlock.metricsPort, 'airlock_webhook_request_duration_seconds')) - before;
+          if (state === 'on' && who === 'agent') whConnections.push((await metricCount(airlock.metricsPort, 'airlock_webhook_connections_total')) - conns0);
           // The operator re-applies its configuration every 60 s; a restore in the middle spoils an "off" run.
           if (state === 'on' || reviews === 0) break;
           progress(`webhook off run saw ${reviews} reviews (the operator restored the configuration); again`);
@@ -630,6 +633,7 @@ async function main(): Promise<void> {
     const m = (s: 'on' | 'off', f: (r: LoadResult) => number): number => median(wh[s][who].map(f));
     line(`  ${(who === 'agent' ? AGENT.user : 'admin').padEnd(9)} ${pad(ms(m('on', (r) => r.p50)), 8)} ${pad(ms(m('on', (r) => r.p99)), 8)} ${pad(ms(m('off', (r) => r.p50)), 8)} ${pad(ms(m('off', (r) => r.p99)), 8)} ${pad(signed(m('on', (r) => r.p50) - m('off', (r) => r.p50)), 10)} ${pad(signed(m('on', (r) => r.p99) - m('off', (r) => r.p99)), 10)} ${pad(`${m('on', success).toFixed(1)}%`, 8)} ${pad(m('on', (r) => r.rps).toFixed(0), 6)} ${pad(m('off', (r) => r.rps).toFixed(0), 6)} ${pad(median(whReviews.on[who]).toFixed(0), 8)}`);
     const fails = errTotals([...wh.on[who], ...wh.off[who]]);
+    if (who === 'agent') line(`  TLS connections kube-apiserver opened to the webhook during the agent's runs: ${median(whConnections).toFixed(0)} (median per run; handshakes, not reviews)`);
     if (fails) line(`  failures ${who} (all rounds): ${fails}`);
   }
   }

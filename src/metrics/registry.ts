@@ -41,6 +41,11 @@ export const webhookRequestDuration = new Histogram({
   buckets: latencyBuckets,
   registers: [registry],
 });
+export const webhookConnectionsTotal = new Counter({
+  name: 'airlock_webhook_connections_total',
+  help: 'TLS connections kube-apiserver opened to the webhook (each a handshake; many per review means connections are not reused).',
+  registers: [registry],
+});
 export const approvalsTotal = new Counter({
   name: 'airlock_approvals_total',
   help: 'Approval lifecycle events (created, approved, denied, expired, consumed).',

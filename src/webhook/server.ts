@@ -9,7 +9,7 @@ import express, { type Request, type Response } from 'express';
 import type { Approval } from '../api/types.js';
 import { checkApprovalCreate, checkStatusUpdate, type GuardOptions } from '../approvals/guard.js';
 import type { ApprovalService } from '../approvals/types.js';
-import { approvalsTotal, webhookRequestDuration } from '../metrics/registry.js';
+import { approvalsTotal, webhookConnectionsTotal, webhookRequestDuration } from '../metrics/registry.js';
 import type { PolicyEngine } from '../policy/types.js';
 import { enrichServiceAccounts, type ServiceAccountChecker } from '../policy/service-account-enrich.js';
 import { allow, BadReview, parseReview, reject, reviewResponse, toAttributes, type AdmissionRequest, type AdmissionResponse } from './admission.js';
@@ -221,6 +221,7 @@ export async function startWebhook(opts: WebhookOptions): Promise<WebhookServer>
   });
 
   const server = https.createServer({ cert: opts.tls.cert, key: opts.tls.key, minVersion: 'TLSv1.2' }, app);
+  server.on('secureConnection', () => webhookConnectionsTotal.inc());
   server.headersTimeout = 15_000;
   server.requestTimeout = 35_000;
   await new Promise<void>((resolve, reject_) => {
