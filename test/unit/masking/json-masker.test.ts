@@ -1,5 +1,5 @@
 import { describe, expect, it } from '@jest/globals';
-import { createMaskerFactory, Marker, isMarker, MARKER_PREFIX, type MaskTarget } from '../../../src/masking/index.js';
+import { createMaskerFactory, JsonMaskStream, Marker, isMarker, MARKER_PREFIX, type MaskTarget } from '../../../src/masking/index.js';
 import { KEY, b64, rules, split, through } from './helpers.js';
 
 const factory = createMaskerFactory({ key: KEY });
@@ -285,6 +285,38 @@ describe('JSON masker: streaming', () => {
     expect(factory.needsMasking({ ...target(), resource: 'pods', subresource: 'log' }, rules({ logs: false }))).toBe(false);
     expect(factory.needsMasking({ ...target(), resource: '' }, rules())).toBe(false);
     expect(factory.needsMasking({ ...target(), resource: 'secrets' }, rules())).toBe(true);
+  });
+});
+
+describe('JSON masker: whole bodies (maskComplete, the gate\'s path for small answers)', () => {
+  function complete(input: string, t: Partial<MaskTarget> = {}, r = rules()): string {
+    const tr = factory.create(target(t), r);
+    if (!(tr instanceof JsonMaskStream)) throw new Error('not the JSON masker');
+    return tr.maskComplete(Buffer.from(input));
+  }
+  const cases: Array<[string, string, Partial<MaskTarget>]> = [
+    ['one Secret', JSON.stringify({ kind: 'Secret', apiVersion: 'v1', ...secret('db', { password: 'hunter2-pw' }), stringData: { token: 'abc-token' } }), {}],
+    ['a SecretList, pretty-printed', JSON.stringify({ kind: 'SecretList', apiVersion: 'v1', metadata: { resourceVersion: '9' }, items: Array.from({ length: 30 }, (_, i) => secret(`s${i}`, { k: `v-${i}-ü😀` })) }, null, 2) + '\n', { verb: 'list' }],
+    ['a tail after items', JSON.stringify({ apiVersion: 'v1', items: [secret('a', { k: 'tail-secret' })], kind: 'SecretList', metadata: {} }), { verb: 'list' }],
+    ['a Table', JSON.stringify({ kind: 'Table', apiVersion: 'meta.k8s.io/v1', metadata: {}, columnDefinitions: [], rows: [{ cells: ['a'], object: { kind: 'Secret', apiVersion: 'v1', ...secret('a', { k: 'tbl-value' }) } }] }), {}],
+    ['a ConfigMap with a token-shaped value', JSON.stringify({ kind: 'ConfigMap', apiVersion: 'v1', metadata: { name: 'c' }, data: { url: 'postgres://app:Sup3rS3cret@db:5432/x', plain: 'value' } }), { resource: 'configmaps' }],
+    ['escapes', JSON.stringify({ kind: 'Secret', apiVersion: 'v1', metadata: { name: 'q', annotations: { 'a"b\\': 'x\\"}]{["' } }, data: { 'k\\"': b64('v"\\') } }), {}],
+    ['an empty object', '{}', {}],
+    ['a Status', JSON.stringify({ kind: 'Status', apiVersion: 'v1', status: 'Failure', message: 'nope', code: 404 }), {}],
+  ];
+
+  it.each(cases)('gives the stream\'s output byte for byte: %s', async (_name, input, t) => {
+    expect(complete(input, t)).toBe(await mask(input, t));
+    expect(complete(input, t)).toBe(await mask(input, t, 7));
+  });
+
+  it('fails where the stream fails, and never returns part of the input', () => {
+    expect(() => complete('{"kind":"Secret","data":{"a":"b"')).toThrow(/truncated/);
+    expect(() => complete('{"kind":"Secret" "data":1}')).toThrow(/invalid JSON/);
+    expect(() => complete('{"items":[{"a":1},}]}', { verb: 'list' })).toThrow(/invalid JSON/);
+    const f = createMaskerFactory({ key: KEY, maxResponseBytes: 100 });
+    const tr = f.create(target(), rules()) as JsonMaskStream;
+    expect(() => tr.maskComplete(Buffer.from(JSON.stringify({ kind: 'Secret', data: { k: 'A'.repeat(200) } })))).toThrow(/larger than 100/);
   });
 });
 
