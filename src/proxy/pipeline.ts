@@ -259,7 +259,9 @@ function forwardHttp(ctx: ProxyContext, req: IncomingMessage, ex: Exchange, gate
     headers['content-length'] = Buffer.byteLength(payload);
   }
   return new Promise((resolve) => {
-    const up = ctx.upstream.request(out.method, path, headers, { answerBy: deadline.answerBy, ...(deadline.endBy !== undefined ? { endBy: deadline.endBy } : {}) });
+    // A watch, or a stream with no end bound (logs -f, proxy), holds its connection: it must not wait in the pool.
+    const stream = info.watch || deadline.endBy === undefined;
+    const up = ctx.upstream.request(out.method, path, headers, { answerBy: deadline.answerBy, ...(deadline.endBy !== undefined ? { endBy: deadline.endBy } : {}), stream });
     gate.onAgentGone(() => up.destroy());
     up.on('error', (err) => {
       if (gate.agentGone) {

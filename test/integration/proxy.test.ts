@@ -13,7 +13,9 @@ import { KubeApprovalService } from '../../src/approvals/service.js';
 import { approvalPath } from '../../src/approvals/paths.js';
 import { installCrds } from '../../src/operator/crds.js';
 import { PassThrough } from 'node:stream';
-import { rmSync, writeFileSync } from 'node:fs';
+import { request as httpsRequest } from 'node:https';
+import type { ClientRequest } from 'node:http';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -174,6 +176,32 @@ describe('kubectl through the proxy', () => {
       w.stop();
     }
   });
+
+  it('more open watches than the pool of request connections holds do not make a GET wait', async () => {
+    // Requests that end share a bounded pool of upstream connections (src/proxy/upstream.ts); streams must
+    // take their own, or enough open watches would leave every other request queued behind them.
+    const token = testEnv().tokens['agent-ci'];
+    const ca = readFileSync(testEnv().caFile);
+    const u = new URL(proxy.url);
+    const watches = await Promise.all(Array.from({ length: 140 }, () => new Promise<ClientRequest>((resolve, reject) => {
+      const req = httpsRequest({ hostname: u.hostname, port: u.port, path: `/api/v1/namespaces/${ns}/configmaps?watch=true&timeoutSeconds=60`, headers: { authorization: `Bearer ${token}` }, ca, agent: false }, (res) => {
+        if (res.statusCode !== 200) reject(new Error(`watch answered ${res.statusCode}`));
+        res.resume();
+        resolve(req);
+      });
+      req.on('error', () => undefined);
+      req.end();
+    })));
+    try {
+      const admin = await clientFor('admin');
+      const name = uniqueName('pool');
+      await admin.create(`/api/v1/namespaces/${ns}/configmaps`, { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name } });
+      const got = await agent.get<{ metadata: { name: string } }>(`/api/v1/namespaces/${ns}/configmaps/${name}`, { timeoutMs: 10_000 });
+      expect(got.metadata.name).toBe(name);
+    } finally {
+      for (const w of watches) w.destroy();
+    }
+  }, 30_000);
 
   it('kubectl get --watch prints events until stopped', async () => {
     const name = uniqueName('kw');
