@@ -259,9 +259,7 @@ function forwardHttp(ctx: ProxyContext, req: IncomingMessage, ex: Exchange, gate
     headers['content-length'] = Buffer.byteLength(payload);
   }
   return new Promise((resolve) => {
-    // A watch, or a stream with no end bound (logs -f, proxy), holds its connection: it must not wait in the pool.
-    const stream = info.watch || deadline.endBy === undefined;
-    const up = ctx.upstream.request(out.method, path, headers, { answerBy: deadline.answerBy, ...(deadline.endBy !== undefined ? { endBy: deadline.endBy } : {}), stream });
+    const up = ctx.upstream.request(out.method, path, headers, { answerBy: deadline.answerBy, ...(deadline.endBy !== undefined ? { endBy: deadline.endBy } : {}) });
     gate.onAgentGone(() => up.destroy());
     up.on('error', (err) => {
       if (gate.agentGone) {

@@ -29,7 +29,7 @@ export interface UpgradeForward {
 export function forwardUpgrade(ctx: ProxyContext, req: IncomingMessage, ex: Exchange, gate: ResponseGate, f: UpgradeForward): Promise<void> {
   const headers: OutgoingHttpHeaders = { ...forwardableHeaders(req.headers, true), ...f.identity };
   return new Promise((resolve) => {
-    const up = ctx.upstream.request(ex.method, target(f.info), headers, { ...(ex.deadline ? { answerBy: ex.deadline.answerBy } : {}), stream: true });
+    const up = ctx.upstream.request(ex.method, target(f.info), headers, ex.deadline ? { answerBy: ex.deadline.answerBy } : {});
     up.on('error', (err) => {
       if (gate.started) gate.abort();
       else if (isDeadlineExceeded(err) && ex.deadline) gate.answer(timeoutStatus(ex.deadline, 'the request'), f.view);

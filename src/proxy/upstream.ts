@@ -9,14 +9,6 @@ import { OIDC_EXTRA_PREFIX } from './auth/oidc.js';
 import { PROXIED_EXTRA_KEY } from '../identity/proxied-token.js';
 import { DeadlineExceeded } from './deadline.js';
 
-/**
- * Connections shared by requests that are not streams. Bounded, so that a burst waits here for a free
- * connection instead of opening hundreds of new TLS connections to kube-apiserver at once: each is a handshake
- * on both sides, and under load that work slows every request, which then opens more. Streams (watches,
- * follows, upgrades) hold a connection for minutes, so they have their own pool and never queue behind it.
- */
-const REQUEST_SOCKETS = 128;
-
 /** A side-effect-free call made for judging (or policy inputs) without a deadline of its own. */
 const PROBE_TIMEOUT_MS = 30_000;
 
@@ -28,10 +20,7 @@ export interface JsonResponse {
 }
 
 export class Upstream {
-  /** Connections for requests that end soon (the bounded pool). */
-  private readonly requests: https.Agent;
-  /** Connections for streams: one each, as many as there are streams. */
-  private readonly streams: https.Agent;
+  readonly agent: https.Agent;
   readonly server: URL;
   private readonly creds: Record<string, string>;
 
@@ -40,9 +29,7 @@ export class Upstream {
    * webhook's airlock.dev/proxied exemption needs a per-request token instead: see identity().
    */
   constructor(client: KubeClient, maxSockets = 1024, private readonly extra: Record<string, string[]> = {}) {
-    const tls = client.tlsOptions();
-    this.requests = new https.Agent({ ...tls, keepAlive: true, maxSockets: Math.min(maxSockets, REQUEST_SOCKETS), maxFreeSockets: REQUEST_SOCKETS, scheduling: 'lifo' });
-    this.streams = new https.Agent({ ...tls, keepAlive: true, maxSockets, maxFreeSockets: 8, scheduling: 'lifo' });
+    this.agent = new https.Agent({ ...client.tlsOptions(), keepAlive: true, maxSockets, maxFreeSockets: 64, scheduling: 'lifo' });
     this.server = client.server;
     this.creds = client.credentials();
   }
@@ -63,11 +50,9 @@ export class Upstream {
 
   /**
    * Starts a request to a path+query exactly as given (already canonical). answerBy / endBy (epoch ms):
-   * the request is destroyed with DeadlineExceeded when its answer has not started, or not ended, by then
-   * (time spent waiting for a pooled connection counts). stream: a watch, follow or upgrade, which holds its
-   * connection for as long as it runs and so takes one outside the bounded pool.
+   * the request is destroyed with DeadlineExceeded when its answer has not started, or not ended, by then.
    */
-  request(method: string, target: string, headers: OutgoingHttpHeaders, opts: { answerBy?: number; endBy?: number; stream?: boolean } = {}): ClientRequest {
+  request(method: string, target: string, headers: OutgoingHttpHeaders, opts: { answerBy?: number; endBy?: number } = {}): ClientRequest {
     const base = this.server.pathname.replace(/\/$/u, '');
     const req = https.request({
       protocol: this.server.protocol,
@@ -76,7 +61,7 @@ export class Upstream {
       method,
       path: base + target,
       headers: { ...headers, host: this.server.host },
-      agent: opts.stream ? this.streams : this.requests,
+      agent: this.agent,
     });
     const cut = (by: number, what: string): NodeJS.Timeout =>
       setTimeout(() => req.destroy(new DeadlineExceeded(`kube-apiserver did not ${what} ${method} ${target.split('?')[0]} in time`)), Math.max(0, by - Date.now()));
@@ -147,7 +132,6 @@ export class Upstream {
   }
 
   close(): void {
-    this.requests.destroy();
-    this.streams.destroy();
+    this.agent.destroy();
   }
 }

@@ -177,9 +177,9 @@ describe('kubectl through the proxy', () => {
     }
   });
 
-  it('more open watches than the pool of request connections holds do not make a GET wait', async () => {
-    // Requests that end share a bounded pool of upstream connections (src/proxy/upstream.ts); streams must
-    // take their own, or enough open watches would leave every other request queued behind them.
+  it('many open watches do not make a GET wait', async () => {
+    // Watches hold their upstream connection for minutes: if they shared a bounded pool with requests that
+    // end, enough of them would leave every other request queued behind them (a design tried and reverted).
     const token = testEnv().tokens['agent-ci'];
     const ca = readFileSync(testEnv().caFile);
     const u = new URL(proxy.url);
