@@ -64,7 +64,17 @@ export class Upstream {
       agent: this.agent,
     });
     const cut = (by: number, what: string): NodeJS.Timeout =>
-      setTimeout(() => req.destroy(new DeadlineExceeded(`kube-apiserver did not ${what} ${method} ${target.split('?')[0]} in time`)), Math.max(0, by - Date.now()));
+      setTimeout(() => {
+        const err = new DeadlineExceeded(`kube-apiserver did not ${what} ${method} ${target.split('?')[0]} in time`);
+        // A request still queued for a connection (every one busy) reports nothing on destroy until it gets
+        // one, which may be never: report the deadline now, once; what Node emits later goes nowhere.
+        const queued = !req.socket;
+        req.destroy(err);
+        if (queued) {
+          req.emit('error', err);
+          req.removeAllListeners('error').on('error', () => undefined);
+        }
+      }, Math.max(0, by - Date.now()));
     // When the answer must also end by then (non-watch requests), the end timer alone covers both.
     if (opts.answerBy !== undefined && !(opts.endBy !== undefined && opts.endBy <= opts.answerBy)) {
       const t = cut(opts.answerBy, 'answer');
