@@ -104,7 +104,7 @@ export class JsonMaskStream extends Transform {
   override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
     this.received += chunk.length;
     if (this.received > this.maxResponse) {
-      cb(new JsonMaskingError(`response larger than ${this.maxResponse} bytes: refusing to mask (and pass) more of it`));
+      cb(this.tooLarge());
       return;
     }
     try {
@@ -127,11 +127,11 @@ export class JsonMaskStream extends Transform {
    * throws JsonMaskingError wherever the stream would fail. The instance is used up by it.
    */
   maskComplete(body: Buffer): string {
-    if (body.length > this.maxResponse) throw new JsonMaskingError(`response larger than ${this.maxResponse} bytes: refusing to mask (and pass) more of it`);
+    if (body.length > this.maxResponse) throw this.tooLarge();
     this.whole = true;
     this.buf = this.decoder.write(body) + this.decoder.end();
     this.run(true);
-    if (this.state !== 'top') throw new JsonMaskingError(`truncated JSON response (stopped in state ${this.state})`);
+    this.assertEnded();
     this.masker.flush?.();
     const text = this.out.join('');
     this.out = [];
@@ -154,11 +154,21 @@ export class JsonMaskStream extends Transform {
         setImmediate(() => this.pump(final, cb));
         return;
       }
-      if (final && this.state !== 'top') throw new JsonMaskingError(`truncated JSON response (stopped in state ${this.state})`);
+      if (final) this.assertEnded();
       cb();
     } catch (err) {
       cb(err as Error);
     }
+  }
+
+  /** The refusal of a response past maxResponseBytes (the stream and maskComplete fail alike). */
+  private tooLarge(): JsonMaskingError {
+    return new JsonMaskingError(`response larger than ${this.maxResponse} bytes: refusing to mask (and pass) more of it`);
+  }
+
+  /** At the end of the input the state machine must be between top-level values: anything else is truncated JSON. */
+  private assertEnded(): void {
+    if (this.state !== 'top') throw new JsonMaskingError(`truncated JSON response (stopped in state ${this.state})`);
   }
 
   /** Counts a masked unit against the slice; true when the slice is used up. */
