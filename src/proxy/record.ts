@@ -62,7 +62,8 @@ function recordedForm(text: string, truncated: { bytes: number; sha256: () => st
   if (truncated) return { 'airlock.dev/truncated': true, bytes: truncated.bytes, sha256: truncated.sha256(), head: text.slice(0, limit - 1024), [BOUNDED_BODY]: true };
   try {
     const value: unknown = JSON.parse(text);
-    // Kept as text when nested too deep for the recorder's canonical form (it walks recursively).
+    // Kept as text when nested too deep to serialise again (the record line and the audit event are built with
+    // JSON.stringify, which is recursive).
     return nestsDeeperThan(value) ? text : value;
   } catch {
     return text; // not JSON: kept as text
