@@ -6,40 +6,23 @@ import type { RequestRecord } from './types.js';
 export const ZERO_HASH = '0'.repeat(64);
 
 export function canonicalJson(value: unknown): string {
-  // Written out with string appends rather than map/join: records are serialised on every request.
-  switch (typeof value) {
-    case 'string':
-    case 'number':
-    case 'boolean':
-      return JSON.stringify(value);
-    case 'bigint':
-      return value.toString();
-    case 'object':
-      break;
-    default:
-      return JSON.stringify(value) ?? 'null';
-  }
   if (value === null) return 'null';
-  if (JSON.isRawJSON(value)) return JSON.stringify(value);
-  if (Array.isArray(value)) {
-    let out = '[';
-    for (let i = 0; i < value.length; i++) {
-      const v: unknown = value[i];
-      out += (i ? ',' : '') + (v === undefined || typeof v === 'function' ? 'null' : canonicalJson(v));
+  if (typeof value === 'object' && JSON.isRawJSON(value)) return JSON.stringify(value);
+  if (Array.isArray(value)) return '[' + value.map((v) => (v === undefined || typeof v === 'function' ? 'null' : canonicalJson(v))).join(',') + ']';
+  if (typeof value === 'object') {
+    const obj = value as Record<string, unknown>;
+    if (typeof (obj as { toJSON?: unknown }).toJSON === 'function') return canonicalJson((obj as { toJSON: () => unknown }).toJSON());
+    const parts: string[] = [];
+    for (const k of Object.keys(obj).sort()) {
+      const v = obj[k];
+      if (v === undefined || typeof v === 'function') continue;
+      parts.push(JSON.stringify(k) + ':' + canonicalJson(v));
     }
-    return out + ']';
+    return '{' + parts.join(',') + '}';
   }
-  const obj = value as Record<string, unknown>;
-  if (typeof (obj as { toJSON?: unknown }).toJSON === 'function') return canonicalJson((obj as { toJSON: () => unknown }).toJSON());
-  const keys = Object.keys(obj);
-  if (keys.length > 1) keys.sort();
-  let out = '{';
-  for (const k of keys) {
-    const v = obj[k];
-    if (v === undefined || typeof v === 'function') continue;
-    out += (out.length > 1 ? ',' : '') + JSON.stringify(k) + ':' + canonicalJson(v);
-  }
-  return out + '}';
+  if (typeof value === 'bigint') return value.toString();
+  const s = JSON.stringify(value);
+  return s === undefined ? 'null' : s;
 }
 
 export function sha256Hex(data: string | Buffer): string {
