@@ -15,8 +15,11 @@ export class WebSocketFrameReader {
   private fragments: Buffer[] = [];
   private fragmentOpcode = 0;
   private broken = false;
+  private readonly onMessage: Handler;
 
-  constructor(private readonly onMessage: Handler) {}
+  constructor(onMessage: Handler) {
+    this.onMessage = onMessage;
+  }
 
   push(chunk: Buffer): void {
     if (this.broken) return;
