@@ -145,6 +145,16 @@ export class NeedleMatcher {
     return g < 0 ? 0 : g;
   }
 
+  /**
+   * Length of the longest suffix of text[from, to) that begins some needle (the automaton's depth after
+   * reading it): a stream must hold those characters back, the next chunk may complete the needle.
+   */
+  openPrefixLength(text: string, from = 0, to = text.length, stats?: ScanStats): number {
+    let state = 0;
+    for (let i = from; i < to; i++) state = this.step(state, text.charCodeAt(i), stats);
+    return this.depth[state]!;
+  }
+
   /** Whether any needle occurs in text. */
   test(text: string, stats?: ScanStats): boolean {
     let state = 0;

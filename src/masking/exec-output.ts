@@ -1,0 +1,189 @@
+// Masks one output stream of an exec/attach session (stdout, stderr or the error channel), byte for byte.
+//
+// - Bytes, not text: the stream is read as latin1 (one character per byte), so binary output (the tar of
+//   `kubectl cp`) passes unchanged unless it holds a secret, and a UTF-8 character split across frames is
+//   never mangled. Known values are searched for as the latin1 spelling of their UTF-8 bytes.
+// - Known values (the target pod's env, Secret and ConfigMap values): every spelling (value-forms.ts), and
+//   each line of a multi-line value on its own, because the stream is masked line by line.
+// - Detectors and policy patterns: the log masker's (PEM blocks across lines included).
+// - Split across frames: a line goes out when its newline arrives. A partial line (a prompt, progress
+//   output) goes out when the stream has been idle for a while (flushIdle), except a tail that begins a
+//   known value and is at least HOLD_MIN_CHARS long: that stays until the value is complete (masked) or
+//   ruled out. So a value written slowly, a few bytes at a time, leaks at most HOLD_MIN_CHARS - 1 leading
+//   characters; the rest is masked even when its start went out earlier.
+// - Bounded: a line longer than maxLineBytes goes out in pieces (holding only a possible value's start).
+import { NeedleMatcher } from './aho-corasick.js';
+import { bump, type MaskCounts, type TextMasker } from './detectors.js';
+import { DEFAULT_MAX_LINE_BYTES, LogLineMasker } from './logs.js';
+import { isMarker } from './marker.js';
+import { MIN_KNOWN_VALUE_LENGTH, valueForms } from './value-forms.js';
+
+/** A tail this long that begins a known value is held until the value completes or is ruled out. */
+export const HOLD_MIN_CHARS = 4;
+
+export interface ExecOutputOptions {
+  /** Detectors and policy patterns (no scrubbers: known values are matched here, on bytes). */
+  text: TextMasker;
+  /** Secret values of the target (env, Secret and ConfigMap values) to replace wherever they appear. */
+  values: readonly string[];
+  maxLineBytes?: number;
+  /** Receives counts after each piece of output. */
+  onCounts?: (counts: MaskCounts) => void;
+}
+
+/** The known values, searchable in latin1 text: each needle is the latin1 spelling of a form's UTF-8 bytes. */
+interface KnownBytes {
+  matcher: NeedleMatcher;
+  /** needle index -> index into pieces */
+  owner: number[];
+  /** The values (and the lines of multi-line values) the needles spell. */
+  pieces: string[];
+}
+
+function knownBytes(values: readonly string[]): KnownBytes | undefined {
+  const pieces = new Set<string>();
+  for (const v of values) {
+    if (v.length < MIN_KNOWN_VALUE_LENGTH || isMarker(v)) continue;
+    pieces.add(v);
+    if (v.includes('\n')) for (const l of v.split(/\r?\n/)) if (l.trim().length >= MIN_KNOWN_VALUE_LENGTH) pieces.add(l);
+  }
+  if (pieces.size === 0) return undefined;
+  const list = [...pieces];
+  const needles: string[] = [];
+  const owner: number[] = [];
+  list.forEach((p, i) => {
+    for (const f of valueForms(p)) {
+      needles.push(Buffer.from(f, 'utf8').toString('latin1'));
+      owner.push(i);
+    }
+  });
+  return { matcher: new NeedleMatcher(needles, undefined, owner), owner, pieces: list };
+}
+
+export class ExecOutputMasker {
+  private readonly lines: LogLineMasker;
+  private readonly text: TextMasker;
+  private readonly known: KnownBytes | undefined;
+  private readonly maxLine: number;
+  private readonly onCounts: ((counts: MaskCounts) => void) | undefined;
+  private readonly counts: MaskCounts = {};
+  /** The current line (latin1, without its newline) and how many of its characters already went out. */
+  private line = '';
+  private sent = 0;
+
+  constructor(opts: ExecOutputOptions) {
+    this.text = opts.text;
+    this.lines = new LogLineMasker(opts.text);
+    this.known = knownBytes(opts.values);
+    this.maxLine = opts.maxLineBytes ?? DEFAULT_MAX_LINE_BYTES;
+    this.onCounts = opts.onCounts;
+  }
+
+  get holding(): boolean {
+    return this.line.length > this.sent;
+  }
+
+  write(chunk: Buffer): Buffer {
+    const s = chunk.toString('latin1');
+    let out = '';
+    let at = 0;
+    for (;;) {
+      const nl = s.indexOf('\n', at);
+      if (nl < 0) break;
+      this.line += s.slice(at, nl);
+      out += this.finishLine() + '\n';
+      at = nl + 1;
+    }
+    this.line += s.slice(at);
+    while (this.line.length - this.sent > this.maxLine) {
+      const piece = this.emitPartial(true);
+      if (piece === undefined) break;
+      out += piece;
+    }
+    return this.output(out);
+  }
+
+  flushIdle(): Buffer {
+    return this.output(this.emitPartial(false) ?? '');
+  }
+
+  end(): Buffer {
+    return this.output(this.holding || this.line.length ? this.finishLine() : '');
+  }
+
+  private output(out: string): Buffer {
+    const counts = this.lines.takeCounts();
+    for (const [k, n] of Object.entries(this.counts)) {
+      counts[k as keyof MaskCounts] = (counts[k as keyof MaskCounts] ?? 0) + n;
+      delete this.counts[k as keyof MaskCounts];
+    }
+    if (Object.keys(counts).length) this.onCounts?.(counts);
+    return Buffer.from(out, 'latin1');
+  }
+
+  /** The rest of the current line, masked (a carriage return before the newline is kept as is). */
+  private finishLine(): string {
+    const cr = this.line.endsWith('\r') ? '\r' : '';
+    const body = cr ? this.line.slice(0, -1) : this.line;
+    const out = this.sent >= body.length ? '' : this.masked(body, this.sent, body.length);
+    this.line = '';
+    this.sent = 0;
+    return out + cr;
+  }
+
+  /**
+   * What of a partial line may go out now: all of it, except a tail that may begin a known value (always
+   * held when `force`, the line being too long; otherwise only when at least HOLD_MIN_CHARS long).
+   * Undefined when nothing may go out.
+   */
+  private emitPartial(force: boolean): string | undefined {
+    const len = this.line.length;
+    let cut = len;
+    if (this.known) {
+      const open = this.known.matcher.openPrefixLength(this.line, 0, len);
+      if (force || open >= HOLD_MIN_CHARS) cut = len - open;
+      // A complete value that reaches into the held tail goes out whole, as its marker.
+      for (const r of this.known.matcher.regions(this.line, 0, len)) if (r.start < cut && r.end > cut) cut = r.end;
+    }
+    if (cut <= this.sent) return undefined;
+    const out = this.masked(this.line, this.sent, cut);
+    this.sent = cut;
+    // Keep the line short: what went out is only needed to find values that started in it.
+    const keepFrom = Math.max(0, this.sent - this.longestNeedle());
+    if (keepFrom > 0) {
+      this.line = this.line.slice(keepFrom);
+      this.sent -= keepFrom;
+    }
+    return out;
+  }
+
+  /** line[from, to) with known values (found in the whole line, so ones that began before `from` too) marked, then detectors. */
+  private masked(line: string, from: number, to: number): string {
+    let out = '';
+    let at = from;
+    if (this.known) {
+      const { matcher, owner, pieces } = this.known;
+      for (const r of matcher.regions(line, 0, to)) {
+        if (r.end <= from) continue;
+        const start = Math.max(r.start, at);
+        out += line.slice(at, start);
+        const value = r.needle >= 0 ? pieces[owner[r.needle]!]! : Buffer.from(line.slice(r.start, r.end), 'latin1');
+        out += this.text.marker.mark(value);
+        bump(this.counts, 'secret');
+        at = r.end;
+      }
+    }
+    out += line.slice(at, to);
+    return this.lines.line(out);
+  }
+
+  private longestNeedleLength: number | undefined;
+  private longestNeedle(): number {
+    if (this.longestNeedleLength === undefined) {
+      let n = 0;
+      if (this.known) for (const p of this.known.pieces) for (const f of valueForms(p)) n = Math.max(n, Buffer.byteLength(f, 'utf8'));
+      this.longestNeedleLength = n;
+    }
+    return this.longestNeedleLength;
+  }
+}
