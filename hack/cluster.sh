@@ -273,6 +273,9 @@ spec:
   execs:
   - local:
       workDir: $k
+      # What a pod's env would hold: the exec masking tests give a pod a Secret with this value.
+      envs:
+      - {name: AIRLOCK_EXEC_CANARY, value: cnryexecenv5c1f0e9a7d3b2468}
 ---
 apiVersion: kwok.x-k8s.io/v1alpha1
 kind: ClusterPortForward

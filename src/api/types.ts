@@ -71,6 +71,11 @@ export interface RuleMatch {
   via?: ('proxy' | 'webhook')[];
   /** Non-resource paths (globs, e.g. `/metrics`, `/logs/*`); a rule with these matches only non-resource requests. */
   nonResourceURLs?: string[];
+  /**
+   * Command patterns (docs/exec-commands.md), e.g. `cat /app/config/*`, `ls ...`; a rule with these matches
+   * only `pods/exec` requests whose argv matches one of them.
+   */
+  commands?: string[];
 }
 
 export interface HoldSpec {
@@ -242,10 +247,23 @@ export interface ApprovalRequest {
   options?: Record<string, string>;
   /** For deletecollection: how many objects it deletes and their names (sorted, the first 100). */
   collection?: ApprovalCollection;
+  /** For exec and attach: what would run, and in which container (image, ServiceAccount) of which pod. */
+  exec?: ApprovalExec;
   /** Unified diff against the live object (or the whole object for creates), masked like agent responses. */
   diff?: string;
   /** The normalised object as YAML (truncated past 64 KiB), masked like agent responses. */
   object?: string;
+}
+
+export interface ApprovalExec {
+  /** argv, one element per entry (empty for attach). */
+  command: string[];
+  interactive: boolean;
+  pod?: string;
+  podUID?: string;
+  container?: string;
+  image?: string;
+  serviceAccount?: string;
 }
 
 export interface ApprovalCollection {

@@ -89,7 +89,7 @@ function liveUid(req: Pick<RequestAttributes, 'oldObject'>): string | undefined 
 /**
  * sha256 (hex) over user + verb + group/version/resource/subresource + namespace + name + normalised object
  * + effect-changing options + dry run + (deletecollection) the sorted set of objects it deletes + the
- * uid of the live object it changes.
+ * uid of the live object it changes (for an exec: of the pod).
  * Parts a request does not have are left out, so requests without options keep their earlier fingerprints.
  */
 export function fingerprint(req: RequestAttributes): string {
@@ -108,8 +108,9 @@ export function fingerprint(req: RequestAttributes): string {
     dryRun: req.dryRun ? true : undefined,
     // Unlisted (null) differs from listed-and-empty ([]): each matches only its own kind of retry.
     collection: req.verb === 'deletecollection' ? (collectionSet(req.collectionItems) ?? null) : undefined,
-    // The very object that was approved: one deleted and recreated under the same name is another object.
-    target: liveUid(req),
+    // The very object that was approved: one deleted and recreated under the same name is another object
+    // (for an exec, the pod it runs in).
+    target: liveUid(req) ?? req.exec?.target?.podUID,
   });
   return createHash('sha256').update(body).digest('hex');
 }

@@ -1,7 +1,7 @@
 // Builds the human-facing parts of an Approval: name, one-line summary, YAML of the object, diff.
 import { createHash } from 'node:crypto';
 import yaml from 'js-yaml';
-import type { ApprovalCollection } from '../api/types.js';
+import type { ApprovalCollection, ApprovalExec } from '../api/types.js';
 import type { RequestAttributes } from '../policy/types.js';
 import { unifiedDiff } from './diff.js';
 import { collectionSet, effectOptions, itemLabel, SELECTOR_OPTIONS } from './effect.js';
@@ -69,6 +69,19 @@ export function approvalOptions(req: Pick<RequestAttributes, 'options'>): Record
   if (!entries.length) return undefined;
   const cap = (v: string): string => (v.length > MAX_OPTION_CHARS ? v.slice(0, MAX_OPTION_CHARS - 40) + `... (truncated, ${v.length} characters)` : v);
   return Object.fromEntries(entries.slice(0, MAX_OPTIONS).map(([k, v]) => [k, cap(v)]));
+}
+
+/** spec.request.exec: the argv (each element capped) and the target container, for exec and attach. */
+export function approvalExec(req: Pick<RequestAttributes, 'exec'>): ApprovalExec | undefined {
+  const e = req.exec;
+  if (!e) return undefined;
+  const t = e.target;
+  const cap = (v: string): string => (v.length > MAX_OPTION_CHARS ? v.slice(0, MAX_OPTION_CHARS - 40) + `... (truncated, ${v.length} characters)` : v);
+  return {
+    command: e.command.slice(0, 256).map(cap),
+    interactive: e.interactive,
+    ...(t ? { pod: t.pod, ...(t.podUID ? { podUID: t.podUID } : {}), container: t.container, ...(t.image ? { image: t.image } : {}), ...(t.serviceAccount ? { serviceAccount: t.serviceAccount } : {}) } : e.container ? { container: e.container } : {}),
+  };
 }
 
 /** spec.request.collection: how many objects a deletecollection deletes and the first names (sorted). */

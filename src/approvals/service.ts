@@ -9,7 +9,7 @@ import { parseDuration } from './duration.js';
 import { APPROVALS_PATH, FINGERPRINT_LABEL, approvalPath } from './paths.js';
 import { fingerprint } from './fingerprint.js';
 import type { ApprovalRedactor } from './redact.js';
-import { approvalCollection, approvalName, approvalOptions, requestDiff, requestObjectYaml, summarise, type Redact } from './render.js';
+import { approvalCollection, approvalExec, approvalName, approvalOptions, requestDiff, requestObjectYaml, summarise, type Redact } from './render.js';
 import { isExpired, phaseOf, usesLeft } from './rules.js';
 import type { ApprovalService, HoldDecision, HoldOutcome } from './types.js';
 
@@ -100,6 +100,7 @@ export class KubeApprovalService implements ApprovalService {
     const redact: Redact | undefined = this.opts.redact && ((obj) => this.opts.redact!(obj, req, decision));
     const options = approvalOptions(req);
     const collection = approvalCollection(req);
+    const exec = approvalExec(req);
     const labels: Record<string, string> = {
       ...(this.opts.labels ?? {}),
       [FINGERPRINT_LABEL]: fp.slice(0, 40),
@@ -121,6 +122,7 @@ export class KubeApprovalService implements ApprovalService {
           summary: summarise(req),
           ...(options ? { options } : {}),
           ...(collection ? { collection } : {}),
+          ...(exec ? { exec } : {}),
           diff: requestDiff(req, redact),
           object: requestObjectYaml(req, redact),
         },

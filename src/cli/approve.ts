@@ -99,6 +99,13 @@ export function listRows(items: Approval[], now: number, opts: { wide?: boolean;
   return rows;
 }
 
+/** A word as a POSIX shell would need it quoted (plain when it is safe as is). */
+function shellQuote(w: string): string {
+  // Control characters (terminal escapes could hide part of the command) are shown escaped.
+  if (/[\u0000-\u001f\u007f-\u009f]/.test(w)) return `$${JSON.stringify(w).replace(/^"|"$/g, "'")}`;
+  return /^[A-Za-z0-9_@%+=:,./-]+$/.test(w) ? w : `'${w.replace(/'/g, `'\\''`)}'`;
+}
+
 export function describe(a: Approval, now: number): string {
   const r = a.spec.request;
   const lines: string[] = [];
@@ -120,6 +127,14 @@ export function describe(a: Approval, now: number): string {
     kv('Deletes', `${r.collection.count} object${r.collection.count === 1 ? '' : 's'}`);
     for (const n of r.collection.names) lines.push(`  ${n}`);
     if (more > 0) lines.push(`  ... and ${more} more`);
+  }
+  if (r.exec) {
+    // Shell-quoted so the approver reads the argv as it is: one element per word, nothing joined.
+    kv('Command', r.exec.command.length ? r.exec.command.map(shellQuote).join(' ') : '(attach)');
+    if (r.exec.interactive) kv('Interactive', 'yes (stdin or a terminal)');
+    if (r.exec.pod) kv('Pod', `${r.exec.pod}${r.exec.podUID ? ` (uid ${r.exec.podUID})` : ''}`);
+    if (r.exec.container) kv('Container', `${r.exec.container}${r.exec.image ? ` image ${r.exec.image}` : ''}`);
+    if (r.exec.serviceAccount) kv('ServiceAccount', r.exec.serviceAccount);
   }
   kv('Policy', `${a.spec.policy.name} rule ${a.spec.policy.rule}`);
   kv('Reason', a.spec.policy.message);

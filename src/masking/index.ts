@@ -4,6 +4,7 @@ import { maskedValuesTotal } from '../metrics/registry.js';
 import { TextMasker, type MaskCounts } from './detectors.js';
 import { JsonMaskStream, type JsonUnitMasker, type UnitRole } from './json-stream.js';
 import { LogMaskStream } from './logs.js';
+import { ExecOutputMasker } from './exec-output.js';
 import { Marker, maskingKeyFromEnv, type MarkerMode } from './marker.js';
 import { issuedMarkers, maskRelease } from './helm-release.js';
 import { kindForResource, maskObject, type ObjectMaskContext } from './object-mask.js';
@@ -18,6 +19,7 @@ export { Marker, MARKER_PREFIX, isMarker, maskingKeyFromEnv, type MarkerMode } f
 export { detectors, detectRegions, TextMasker, type Detector, type MaskCounts, type MaskKind, type TextMaskerOptions } from './detectors.js';
 export { JsonMaskStream, JsonMaskingError, DEFAULT_MAX_UNIT_BYTES, DEFAULT_MAX_RESPONSE_BYTES, type JsonUnitMasker, type UnitRole } from './json-stream.js';
 export { LogMaskStream, LogLineMasker, DEFAULT_MAX_LINE_BYTES } from './logs.js';
+export { ExecOutputMasker, HOLD_MIN_CHARS } from './exec-output.js';
 export { maskObject, maskRow, reduceRowObject, kindForResource, type ObjectMaskContext } from './object-mask.js';
 export { envNameIsSecret, envNameIsCredential, fieldNameIsCredential, columnNameIsCredential } from './credential-names.js';
 export { protectedValuesOf, type ProtectedValuesOptions } from './protected-values.js';
@@ -163,5 +165,7 @@ export function createMaskerFactory(opts: MaskerFactoryOptions = {}): MaskerFact
     markersByRecord.set(key, found);
     return found;
   };
-  return { needsMasking, create, maskValue, reveals, releaseView, releaseMarkers };
+  const execOutput: NonNullable<MaskerFactory['execOutput']> = (rules, values) =>
+    new ExecOutputMasker({ text: new TextMasker(marker, rules.patterns, []), values, maxLineBytes: opts.maxLineBytes, onCounts: recordCounts });
+  return { needsMasking, create, maskValue, reveals, releaseView, releaseMarkers, execOutput };
 }

@@ -2,6 +2,7 @@
 import type { Transform } from 'node:stream';
 import type { ResolvedMasking, ResourceCoordinates } from '../policy/types.js';
 import type { DecodedRelease } from './helm-release.js';
+import type { ExecOutputMasker } from './exec-output.js';
 import type { ObjectView } from './views.js';
 
 export interface MaskTarget extends ResourceCoordinates {
@@ -51,4 +52,9 @@ export interface MaskerFactory {
    */
   releaseView?(decoded: DecodedRelease, rules: ResolvedMasking): Record<string, unknown> | undefined;
   releaseMarkers?(decoded: DecodedRelease, rules: ResolvedMasking): Map<string, Buffer>;
+  /**
+   * A masker for one output stream of an exec or attach session (exec-output.ts): the detectors, the
+   * policy's patterns, and `values` (the target pod's secret values) in every spelling.
+   */
+  execOutput?(rules: ResolvedMasking, values: readonly string[]): ExecOutputMasker;
 }

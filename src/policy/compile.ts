@@ -11,6 +11,8 @@ import { normaliseRegistryPrefix } from './detectors/images.js';
 import { DEFAULT_SERVICE_ACCOUNT_BOUND, normalisePermission } from './service-account-power.js';
 import { RegoError, RegoEvaluator, type ConfigMapLoader } from './rego.js';
 import { suggest } from './suggest.js';
+import { compileCommandPattern, type CommandPattern } from './exec-command.js';
+import { commandOf } from './exec-facts.js';
 
 export type DecidingAction = 'allow' | 'deny' | 'hold' | 'mutate';
 export type ResolvedHold = Required<Pick<HoldSpec, 'required' | 'ttl' | 'mode' | 'inlineTimeout' | 'uses'>> & { approvers: { users: string[]; groups: string[] } };
@@ -147,6 +149,16 @@ export function compileMatch(m: RuleMatch | undefined, action: Action): Compiled
     const via = new Set<string>(m.via);
     dyn.push((r) => r.via === 'test' || via.has(r.via));
   }
+  const commands = compiledCommands(m?.commands);
+  if (commands) {
+    // A command pattern speaks of what an exec runs: the rule is about pods/exec, whatever else it says.
+    st.push((k) => k.isResourceRequest && k.apiGroup === '' && k.resource === 'pods/exec');
+    dyn.push((r) => {
+      if (!r.exec || r.exec.command.length === 0) return false;
+      const cmd = commandOf(r.exec.command);
+      return commands.some((p) => p.matches(cmd));
+    });
+  }
   const nonRes = compileGlobs(m?.nonResourceURLs);
   const resourceSpecific = !!(m && (m.apiGroups?.length || m.resources?.length || m.namespaces?.length || m.names?.length || m.labelSelector || m.namespaceSelector));
   if (nonRes) {
@@ -187,6 +199,12 @@ export function compileMatch(m: RuleMatch | undefined, action: Action): Compiled
     return (x) => { for (const c of cs) if (!c(x)) return false; return true; };
   };
   return { staticMatch: all(st), dynamicMatch: all(dyn) };
+}
+
+/** Compiled command patterns (validation reports the ones that do not compile; they never match). */
+function compiledCommands(list: readonly string[] | undefined): CommandPattern[] | undefined {
+  if (!list?.length) return undefined;
+  return list.map((p) => compileCommandPattern(p)).filter((p): p is CommandPattern => 'matches' in p);
 }
 
 // ---------- validation helpers ----------
@@ -353,6 +371,15 @@ export async function compilePolicy(policy: AgentPolicy, opts: CompileOptions = 
     });
     if (m.nonResourceURLs?.length && (m.apiGroups?.length || m.resources?.length || m.namespaces?.length || m.names?.length || m.labelSelector || m.namespaceSelector)) {
       errors.push(`${path}.match.nonResourceURLs: cannot be combined with resource fields (apiGroups, resources, namespaces, names, selectors)`);
+    }
+    (m.commands ?? []).forEach((c, j) => {
+      const compiled = compileCommandPattern(c);
+      if ('error' in compiled) errors.push(`${path}.match.commands[${j}]: ${compiled.error}`);
+    });
+    if (m.commands?.length) {
+      if (m.nonResourceURLs?.length) errors.push(`${path}.match.commands: cannot be combined with nonResourceURLs`);
+      const off = (m.resources ?? []).filter((x) => !/^(?:\*|pods\/\*|pods\/exec|\*\/exec|\*\/\*)$/.test(x));
+      if (m.resources?.length && off.length === m.resources.length) errors.push(`${path}.match.commands: only pods/exec requests carry a command, but match.resources names none (${off.join(', ')})`);
     }
     if (m.labelSelector) errors.push(...selectorErrors(m.labelSelector, `${path}.match.labelSelector`));
     if (m.namespaceSelector) errors.push(...selectorErrors(m.namespaceSelector, `${path}.match.namespaceSelector`));

@@ -1,5 +1,6 @@
 // Offline policy testing (kubectl airlock test): load policies and requests from YAML files, decide, and run
 // directories of test cases with expected decisions. File I/O only; no cluster access.
+import { execAttributesOf } from './exec-facts.js';
 import { readFileSync, readdirSync, statSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import yaml from 'js-yaml';
@@ -109,9 +110,14 @@ export function toRequest(doc: Rec, def: RequestDefaults): RequestAttributes {
   };
   if (isRequestAttributes(doc)) {
     const r = doc as unknown as RequestAttributes;
+    const apiGroup = r.apiGroup ?? '';
+    const resource = r.resource ?? '';
+    // An exec or attach is judged on its command as the proxy sees it: from options, unless given whole.
+    const exec = r.exec ?? execAttributesOf({ apiGroup, resource, ...(r.subresource ? { subresource: r.subresource } : {}) }, r.options);
     return {
-      ...r, user: user(doc.user), isResourceRequest: r.isResourceRequest !== false, apiGroup: r.apiGroup ?? '',
-      apiVersion: r.apiVersion ?? 'v1', resource: r.resource ?? '', via: r.via ?? def.via ?? 'test',
+      ...r, user: user(doc.user), isResourceRequest: r.isResourceRequest !== false, apiGroup,
+      apiVersion: r.apiVersion ?? 'v1', resource, via: r.via ?? def.via ?? 'test',
+      ...(exec ? { exec } : {}),
       ...(r.namespaceLabels === undefined && def.namespaceLabels ? { namespaceLabels: def.namespaceLabels } : {}),
       ...(r.serviceAccounts === undefined && def.serviceAccounts ? { serviceAccounts: def.serviceAccounts as RequestAttributes['serviceAccounts'] } : {}),
     };

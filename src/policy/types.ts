@@ -48,6 +48,8 @@ export interface RequestAttributes extends ResourceCoordinates {
    * on Approvals.
    */
   options?: Record<string, unknown>;
+  /** For pods/exec and pods/attach: what would run, and where. */
+  exec?: ExecAttributes;
   /** For deletecollection: the objects it would delete, listed when it is judged. Fingerprinted. */
   collectionItems?: CollectionItem[];
   /**
@@ -62,6 +64,29 @@ export interface RequestAttributes extends ResourceCoordinates {
    * deciding (enrichAdoptions, src/policy/adoption.ts); judged by adoptsOthersObjects.
    */
   adoptions?: { orphans: { name: string; creator?: string }[] } | { error: string };
+}
+
+/** An exec or attach: the proxy fills it from the query and the pod; the webhook from PodExecOptions. */
+export interface ExecAttributes {
+  kind: 'exec' | 'attach';
+  /** The argv of an exec, in order (empty for attach). */
+  command: string[];
+  container?: string;
+  /** stdin or tty was asked for: an interactive session. */
+  interactive: boolean;
+  /** The target container as its pod spec says (the proxy reads the pod; the webhook does not). */
+  target?: ExecTarget;
+}
+
+export interface ExecTarget {
+  pod: string;
+  podUID?: string;
+  container: string;
+  image?: string;
+  serviceAccount?: string;
+  /** Where the container's credentials are mounted: Secret volumes, projected ServiceAccount tokens. */
+  credentialPaths: string[];
+  workingDir?: string;
 }
 
 /** One object of a collection request. */

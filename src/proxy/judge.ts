@@ -2,7 +2,8 @@
 // with it: forward (possibly with a mutation) or answer with a Status (messages from src/policy/verdict.ts,
 // shared with the webhook).
 import type { ApprovalService, HoldDecision } from '../approvals/types.js';
-import type { Decision, PolicyEngine, RequestAttributes, UserInfo } from '../policy/types.js';
+import type { Decision, ExecTarget, PolicyEngine, RequestAttributes, UserInfo } from '../policy/types.js';
+import { execAttributesOf } from '../policy/exec-facts.js';
 import { baseAttributes } from './admit.js';
 import { judgedVerbs, type RequestInfo } from './request-info.js';
 import type { Subject } from './subject.js';
@@ -85,10 +86,14 @@ export function judgedAttributes(
   effective: EffectiveOptions,
   subject: Pick<Subject, 'object' | 'oldObject' | 'items'>,
   nsLabels: Record<string, string> | undefined,
+  execTarget?: ExecTarget,
 ): RequestAttributes[] {
   const variants: RequestAttributes[] = [];
+  // One object for every variant: what is worked out about the command is worked out once.
+  const exec = execAttributesOf(info, effective.options, execTarget);
   for (const verb of judgedVerbs(info, method)) {
     const a = baseAttributes(info, user, verb, effective);
+    if (exec) a.exec = exec;
     if (subject.object) a.object = subject.object;
     if (subject.oldObject) a.oldObject = subject.oldObject;
     if (subject.items) a.collectionItems = collectionItemsOf(subject.items);

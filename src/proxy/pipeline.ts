@@ -7,7 +7,7 @@
 import type { IncomingMessage, OutgoingHttpHeaders } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { resourceCoordinates } from '../policy/coordinates.js';
-import type { ResolvedMasking, UserInfo } from '../policy/types.js';
+import type { ExecTarget, ResolvedMasking, UserInfo } from '../policy/types.js';
 import { admit, namespaceLabels } from './admit.js';
 import { agentView } from './agent-view.js';
 import { readRequestBody, type ParsedBody } from './body.js';
@@ -29,7 +29,8 @@ import { enrichAdoptions, orphansOf, type OrphanLister } from '../policy/adoptio
 import { READ_VERBS } from '../policy/detectors/util.js';
 import { isKubeStatus, kubeStatus } from './status.js';
 import { resolveSubject } from './subject.js';
-import { forwardUpgrade } from './upgrade.js';
+import { forwardUpgrade, isExecOrAttach, type ExecOutput } from './upgrade.js';
+import { readExecPod, readTargetValues } from './exec-target.js';
 import { deadlineFor, isDeadlineExceeded, timeoutStatus, type Deadline } from './deadline.js';
 import { refuseUnsafeWrite } from './write-guards.js';
 
@@ -161,11 +162,31 @@ async function judgeAndForward(
   }
 
   // judge: the engine on every judged variant; holds wait for (or point to) an Approval.
-  const variants = judgedAttributes(info, user, ex.method, effective, subject, await namespaceLabels(ctx, info.namespace));
-  const checker = ctx.serviceAccounts;
-  if (checker) await Promise.all(variants.map((a) => enrichServiceAccounts(a, checker, ctx.engine)));
-  await Promise.all(variants.map((a) => enrichAdoptions(a, orphanLister(ctx, user, probe.endBy))));
-  const decision = decideAll(ctx.engine, variants);
+  const nsLabels = await namespaceLabels(ctx, info.namespace);
+  const judge = async (execTarget?: ExecTarget) => {
+    const judged = judgedAttributes(info, user, ex.method, effective, subject, nsLabels, execTarget);
+    const checker = ctx.serviceAccounts;
+    if (checker) await Promise.all(judged.map((a) => enrichServiceAccounts(a, checker, ctx.engine)));
+    await Promise.all(judged.map((a) => enrichAdoptions(a, orphanLister(ctx, user, probe.endBy))));
+    return { variants: judged, decision: decideAll(ctx.engine, judged) };
+  };
+  let { variants, decision } = await judge();
+  // exec/attach: unless it is denied anyway, judged again knowing the pod it goes to (read as the agent):
+  // its credential mounts are policy input, and the output masker needs its secret values.
+  let execPod: { pod: Record<string, unknown>; target: ExecTarget } | undefined;
+  if (upgrade && isExecOrAttach(info) && decision.agent && decision.action !== 'deny') {
+    const read = await readExecPod(probe, info, typeof effective.options.container === 'string' ? effective.options.container : undefined);
+    if ('failed' in read) {
+      gate.probeFailure(read.failed, strictView);
+      return 'done';
+    }
+    if ('refuse' in read) {
+      gate.answer(read.refuse, strictView);
+      return 'done';
+    }
+    execPod = read;
+    ({ variants, decision } = await judge(read.target));
+  }
   ex.decision = decision;
   if (decision.audits.length) ctx.audit?.record(decision.audits, variants[0]!, { group: info.apiGroup, version: info.apiVersion, kind: String(subject.object?.kind ?? subject.oldObject?.kind ?? '') });
   const view = maskView(info, user, decision.masking, subject.knownValues, decision.recording.enabled && decision.recording.bodies);
@@ -193,12 +214,22 @@ async function judgeAndForward(
       gate.answer(kubeStatus(403, denyMessage(decision, 'a stream cannot be mutated'), 'Forbidden'), view);
       return 'done';
     }
+    // The output masker knows the pod's secret values (read as the proxy, once the exec is allowed).
+    let output: ExecOutput | undefined;
+    if (execPod && decision.masking && ctx.masker?.execOutput) {
+      const known = await readTargetValues(ctx.upstream, execPod.pod, decision.masking, probe.endBy);
+      if ('refuse' in known) {
+        gate.answer(known.refuse, view);
+        return 'done';
+      }
+      output = { rules: decision.masking, values: known.values, podUID: execPod.target.podUID };
+    }
     const refused = await writeIntent(ctx, req, ex, { attempt, objectName: info.name });
     if (refused) {
       gate.answer(refused, view);
       return 'done';
     }
-    await forwardUpgrade(ctx, req, ex, gate, { info, user, decision, view, identity: identityFor(ctx, user, info, info.verb, undefined, false), head: upgrade.head });
+    await forwardUpgrade(ctx, req, ex, gate, { info, user, decision, view, identity: identityFor(ctx, user, info, info.verb, undefined, false), head: upgrade.head, ...(output ? { output } : {}) });
     return 'done';
   }
 

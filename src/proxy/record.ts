@@ -169,6 +169,7 @@ function recordOf(ctx: ProxyContext, req: IncomingMessage, ex: Exchange, type: R
     latencyMs: type === 'intent' ? 0 : elapsed(ex.start) * 1000,
   };
   if (ex.asciicast) rec.asciicast = ex.asciicast;
+  if (info?.subresource === 'exec' && info.resource === 'pods') rec.command = info.params.getAll('command');
   if ((!d || d.recording.bodies) && ex.requestBody !== undefined) rec.requestBody = maskedRequestBody(ctx, ex);
   return rec;
 }

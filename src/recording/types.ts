@@ -42,6 +42,8 @@ export interface RequestRecord {
   attempt?: number;
   /** recovered: what became of an intent whose outcome was never recorded, as the cluster shows it. */
   recovery?: RecoveredOutcome;
+  /** For exec: the argv, one element per word, as the agent asked (the decision says what was judged of it). */
+  command?: string[];
   /** For exec/attach: the asciicast file of the stream (stored relative to the recording directory). */
   asciicast?: string;
   /** Filled by the recorder when the asciicast was closed before the record: sha256 of the file. */

@@ -1,6 +1,7 @@
 // AdmissionReview (admission.k8s.io/v1 and v1beta1) shapes, validation of untrusted input, and the
 // adaptation of an AdmissionRequest to the policy engine's RequestAttributes.
 import type { RequestAttributes, UserInfo } from '../policy/types.js';
+import { execAttributesOf } from '../policy/exec-facts.js';
 
 export const ADMISSION_VERSIONS = ['admission.k8s.io/v1', 'admission.k8s.io/v1beta1'] as const;
 export type AdmissionApiVersion = (typeof ADMISSION_VERSIONS)[number];
@@ -108,6 +109,9 @@ export function toAttributes(r: AdmissionRequest, namespaceLabels?: Record<strin
   const oldObject = r.oldObject ?? undefined;
   const meta = (object?.metadata ?? oldObject?.metadata) as { name?: string } | undefined;
   const name = r.name || meta?.name || undefined;
+  // CONNECT carries the connect options (e.g. PodExecOptions with the command) as its object.
+  const options = r.options ?? (r.operation === 'CONNECT' && object ? object : undefined);
+  const exec = execAttributesOf({ apiGroup: r.resource.group ?? '', resource: r.resource.resource, ...(r.subResource ? { subresource: r.subResource } : {}) }, options);
   return {
     user: userInfoOf(r),
     verb: verbOf(r),
@@ -124,8 +128,8 @@ export function toAttributes(r: AdmissionRequest, namespaceLabels?: Record<strin
     dryRun: r.dryRun === true,
     via: 'webhook',
     operation: r.operation,
-    // CONNECT carries the connect options (e.g. PodExecOptions with the command) as its object.
-    ...(r.options ? { options: r.options } : r.operation === 'CONNECT' && object ? { options: object } : {}),
+    ...(options ? { options } : {}),
+    ...(exec ? { exec } : {}),
   };
 }
 

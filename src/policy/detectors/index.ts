@@ -8,6 +8,7 @@ import { rbacEscalation } from './rbac.js';
 import * as access from './access.js';
 import * as objects from './objects.js';
 import { powerfulServiceAccount } from './serviceaccount.js';
+import * as exec from './exec.js';
 
 export const DETECTORS: Readonly<Record<string, Detector>> = Object.freeze({
   privileged: pod.privileged,
@@ -49,6 +50,13 @@ export const DETECTORS: Readonly<Record<string, Detector>> = Object.freeze({
   mutableImageTag,
   dangerousCommand,
   powerfulServiceAccount,
+  execInlineScript: exec.execInlineScript,
+  execShell: exec.execShell,
+  execCommandRunner: exec.execCommandRunner,
+  execCredentialRead: exec.execCredentialRead,
+  execNetwork: exec.execNetwork,
+  execDestructive: exec.execDestructive,
+  execInteractive: exec.execInteractive,
 });
 
 /**
@@ -61,6 +69,7 @@ const MUTATING = new Set(['create', 'update', 'patch', 'delete', 'deletecollecti
 const writes = (k: StaticKey): boolean => WRITES.has(k.verb) && k.isResourceRequest;
 const base = (k: StaticKey): string => k.resource.split('/')[0]!;
 const sub = (k: StaticKey): string | undefined => k.resource.split('/')[1];
+const execRequest = (k: StaticKey): boolean => k.isResourceRequest && k.apiGroup === '' && k.resource === 'pods/exec';
 export const DETECTOR_RELEVANCE: Readonly<Record<string, ((k: StaticKey) => boolean) | undefined>> = Object.freeze({
   privileged: writes, hostPath: writes, gitRepoVolume: writes, seLinuxType: writes, hostNetwork: writes, hostPID: writes, hostIPC: writes, hostPorts: writes,
   dangerousCapabilities: writes, runAsRoot: writes, privilegeEscalation: writes, procMount: writes, seccompUnconfined: writes,
@@ -78,6 +87,9 @@ export const DETECTOR_RELEVANCE: Readonly<Record<string, ((k: StaticKey) => bool
   admissionWebhookChange: (k) => k.isResourceRequest && k.apiGroup === 'admissionregistration.k8s.io' && MUTATING.has(k.verb),
   endpointsWrite: (k) => k.isResourceRequest && MUTATING.has(k.verb) && (base(k) === 'endpoints' || base(k) === 'endpointslices'),
   selfProtection: undefined,
+  execInlineScript: execRequest, execShell: execRequest, execCommandRunner: execRequest, execCredentialRead: execRequest,
+  execNetwork: execRequest, execDestructive: execRequest,
+  execInteractive: (k) => execRequest(k) || (k.isResourceRequest && k.apiGroup === '' && k.resource === 'pods/attach'),
 });
 
 export const DETECTOR_NAMES: readonly string[] = Object.keys(DETECTORS);

@@ -70,7 +70,7 @@ describe('kubectl airlock test (in-process)', () => {
   it('prints JSON and YAML; --verb changes the verb; RequestAttributes files work', async () => {
     const dir = tmp({
       'pod.yaml': privilegedPod,
-      'exec.yaml': 'user: {username: agent-ci, groups: []}\nverb: create\napiGroup: ""\napiVersion: v1\nresource: pods\nsubresource: exec\nnamespace: team-a\nname: p\n',
+      'exec.yaml': 'user: {username: agent-ci, groups: []}\nverb: create\napiGroup: ""\napiVersion: v1\nresource: pods\nsubresource: exec\nnamespace: team-a\nname: p\noptions: {command: [sh, -c, id]}\n',
     });
     const j = await run(['-p', examples, '-r', join(dir, 'pod.yaml'), '--user', 'agent-ci', '--verb', 'delete', '-o', 'json']);
     expect(j.code).toBe(0);
@@ -79,7 +79,7 @@ describe('kubectl airlock test (in-process)', () => {
     expect(d).toMatchObject({ action: 'hold', matched: { rule: 'production-deletes-need-approval-by-label' } });
     const y = await run(['-p', defaultPolicy, '-r', join(dir, 'exec.yaml'), '-o', 'yaml']);
     expect(y.out).toMatch(/^action: deny\n/);
-    expect(y.out).toContain('rule: no-interactive-access');
+    expect(y.out).toContain('rule: no-dangerous-exec');
   });
 
   it('fails a suite whose expectation is wrong, with exit code 1 and a FAIL row', async () => {

