@@ -32,10 +32,11 @@ test: deps tools build
 test-unit: deps
 	npm run test:unit
 
-## fuzz: the generative attack test at a larger count (FUZZ_COUNT, FUZZ_SEED to change the run)
+## fuzz: the generative attack tests at a larger count (FUZZ_COUNT requests, EXEC_FUZZ_COUNT execs; FUZZ_SEED to change the run)
 FUZZ_COUNT ?= 20000
+EXEC_FUZZ_COUNT ?= 3000
 fuzz: deps tools build
-	AIRLOCK_FUZZ_COUNT=$(FUZZ_COUNT) $(if $(FUZZ_SEED),AIRLOCK_FUZZ_SEED=$(FUZZ_SEED)) npm test -- --selectProjects integration --testPathPatterns attack-generative
+	AIRLOCK_FUZZ_COUNT=$(FUZZ_COUNT) AIRLOCK_EXEC_FUZZ_COUNT=$(EXEC_FUZZ_COUNT) $(if $(FUZZ_SEED),AIRLOCK_FUZZ_SEED=$(FUZZ_SEED)) npm test -- --selectProjects integration --testPathPatterns 'attack-generative|exec-generative'
 
 ## cluster-up / cluster-down: a local control plane only (state in .airlock/cluster)
 cluster-up: tools

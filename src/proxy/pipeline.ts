@@ -30,7 +30,8 @@ import { READ_VERBS } from '../policy/detectors/util.js';
 import { isKubeStatus, kubeStatus } from './status.js';
 import { resolveSubject } from './subject.js';
 import { forwardUpgrade, isExecOrAttach, type ExecOutput } from './upgrade.js';
-import { readExecPod, readTargetValues } from './exec-target.js';
+import { readExecPod, readTargetValues, type TargetValues } from './exec-target.js';
+import type { JsonResponse } from './upstream.js';
 import { deadlineFor, isDeadlineExceeded, timeoutStatus, type Deadline } from './deadline.js';
 import { refuseUnsafeWrite } from './write-guards.js';
 
@@ -198,6 +199,21 @@ async function judgeAndForward(
     return 'done';
   }
 
+  // pods/log: the log masker knows the pod's secret values too (a program logging its own database
+  // password has no detector shape).
+  if (isPodLog(info) && decision.masking?.logs) {
+    const known = await podLogValues(ctx, probe, info, decision.masking);
+    if ('refuse' in known) {
+      gate.answer(known.refuse, view);
+      return 'done';
+    }
+    if ('failed' in known) {
+      gate.probeFailure(known.failed, view);
+      return 'done';
+    }
+    view.target.knownValues = [...(view.target.knownValues ?? []), ...known.values];
+  }
+
   // record (ahead): a write is durable in the recording before it is sent; a read is refused while
   // records cannot be made durable, unless the policy lets reads through unrecorded.
   const writes = upgrade !== undefined || (MUTATING_METHODS.has(ex.method) && !effective.dryRun);
@@ -317,6 +333,17 @@ function forwardHttp(ctx: ProxyContext, req: IncomingMessage, ex: Exchange, gate
     });
     up.end(payload);
   });
+}
+
+function isPodLog(info: RequestInfo): boolean {
+  return info.isResourceRequest && info.apiGroup === '' && info.resource === 'pods' && info.subresource === 'log' && info.name !== undefined;
+}
+
+/** The secret values a pod's log could carry: the pod read as the agent, its Secrets and ConfigMaps as the proxy. */
+async function podLogValues(ctx: ProxyContext, probe: ProbeContext, info: RequestInfo, rules: ResolvedMasking): Promise<TargetValues | { failed: JsonResponse }> {
+  const read = await readExecPod(probe, info, undefined);
+  if ('failed' in read || 'refuse' in read) return 'failed' in read ? read : { values: [] };
+  return readTargetValues(ctx.upstream, read.pod, rules, probe.endBy);
 }
 
 /** Lists, as the agent (a read: no token), what a workload's selector would adopt. */

@@ -179,6 +179,15 @@ describe('helm template + kubectl apply --dry-run=server', () => {
     expect(cfg.recording).toMatchObject({ fsync: 'interval', auditLog: '/var/lib/airlock/recordings/audit.jsonl' });
   });
 
+  it('proxy.readExecTargetValues=false takes away the proxy\'s reads of Secrets, ConfigMaps and Pods', async () => {
+    const off = await helmRun(['template', 'x', CHART, '--kube-version', kubeVersion, '--set', 'proxy.readExecTargetValues=false']);
+    expect(off.code).toBe(0);
+    const operatorRole = (yaml.loadAll(off.stdout) as { kind?: string; metadata?: { name?: string }; rules?: { resources?: string[]; verbs?: string[] }[] }[])
+      .find((d) => d?.kind === 'ClusterRole' && d.metadata?.name === 'x-airlock-operator');
+    expect(operatorRole).toBeDefined();
+    expect(operatorRole!.rules!.some((r) => r.resources?.some((x) => x === 'secrets' || x === 'pods'))).toBe(false);
+  });
+
   it('replicas 1 drops the PodDisruptionBudget; unsafe combinations fail with a clear message', async () => {
     const docs = await template('one', 'airlock-system', ['--set', 'replicas=1']);
     expect(docs.map((d) => d.kind)).not.toContain('PodDisruptionBudget');
@@ -293,11 +302,17 @@ describe('RBAC really applied, probed with the operator ServiceAccount token', (
       [['-n', ns, 'get', `secrets/${wh}`], 'yes'],
       [['-n', ns, 'get', 'secrets/airlock-proxied-key'], 'yes'],
       [['-n', ns, 'get', 'secrets/airlock-masking-key'], 'yes'],
-      [['-n', ns, 'get', 'secrets/other'], 'no'],
+      // Exec and attach output masking reads the target pod's Secrets and ConfigMaps by name
+      // (proxy.readExecTargetValues, on by default): get, never list or watch.
+      [['-n', ns, 'get', 'secrets/other'], 'yes'],
       [['-n', ns, 'list', 'secrets'], 'no'],
-      [['-n', 'kube-system', 'get', `secrets/${wh}`], 'no'],
+      [['-n', 'kube-system', 'watch', 'secrets'], 'no'],
+      [['-n', 'kube-system', 'get', `secrets/${wh}`], 'yes'],
       [['-n', ns, 'get', 'configmaps/rego-policy'], 'yes'],
-      [['-n', 'kube-system', 'get', 'configmaps/kube-root-ca.crt'], 'no'],
+      [['-n', 'kube-system', 'get', 'configmaps/kube-root-ca.crt'], 'yes'],
+      [['-n', 'kube-system', 'list', 'configmaps'], 'no'],
+      [['-n', 'kube-system', 'get', 'pods/x'], 'yes'],
+      [['-n', 'kube-system', 'list', 'pods'], 'no'],
       [['-n', 'kube-system', 'update', 'configmaps/airlock-audit'], 'yes'],
       [['create', 'clusterrolebindings'], 'no'],
       [['bind', 'clusterroles'], 'no'],

@@ -3,7 +3,7 @@
 // AIRLOCK_EXEC_CANARY in the environment, as a pod's env would carry it).
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { spawn } from 'node:child_process';
-import { mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { appendFileSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Approval } from '../../src/api/types.js';
 import { approvalPath } from '../../src/approvals/paths.js';
@@ -125,6 +125,17 @@ describe('allowed debugging commands run, and their output is masked', () => {
     const exec = lines.find((l) => l.type === 'exec' && l.asciicast && cast.endsWith(l.asciicast));
     expect(exec).toMatchObject({ command: ['env'], decision: { action: 'allow', policy: 'default-agent-policy', rule: 'debugging-commands' } });
     for (const f of walk(proxy.recordings)) expect(findCanary(readFileSync(f), [ENV_CANARY, fileCanary, configCanary])).toBeUndefined();
+  });
+});
+
+describe('logs know the pod\'s secret values too', () => {
+  it('a log line with a Secret value the pod uses, in no detector shape, is masked', async () => {
+    // The fake node serves every pod's log from one file.
+    appendFileSync(join(testEnv().dir, 'kwok', 'pod.log'), `2026-01-01T00:00:09Z stdout F connected as app:${ENV_CANARY} to the db\n`);
+    const r = await agentKubectl(['logs', pod]);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/connected as app:airlock-masked:sha256:[0-9a-f]{8} to the db/);
+    expect(findCanary(r.stdout, [ENV_CANARY])).toBeUndefined();
   });
 });
 
