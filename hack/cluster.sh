@@ -227,7 +227,8 @@ EOF
 # ---------------------------------------------------------------------------------------------------------
 # kwok: one fake Node ("kwok-node") whose Pods become Running, with kwok serving the kubelet API on
 # loopback so exec, attach, port-forward and logs (incl. -f) work end to end (ClusterExec runs the command
-# on this machine in DIR/kwok; ClusterLogs serves DIR/kwok/pod.log; every forwarded port echoes). The node is tainted
+# on this machine in DIR/kwok; ClusterLogs serves DIR/kwok/pod.log; attach streams DIR/kwok/attach.log;
+# every forwarded port echoes). The node is tainted
 # kwok.x-k8s.io/node=fake:NoSchedule, so only Pods that tolerate it land there; other Pods stay Pending.
 # ---------------------------------------------------------------------------------------------------------
 start_kwok() {
@@ -245,6 +246,8 @@ start_kwok() {
   # CRI log format, as kubelet reads container logs; two lines carry secret-looking values (masking tests).
   printf '2026-01-01T00:00:0%sZ stdout F %s\n' 1 'starting app' 2 'connected to db with password=hunter2' \
     3 'AWS_SECRET_ACCESS_KEY=wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY' 4 'ready' > "$k/pod.log"
+  # What `kubectl attach` shows of any pod, in CRI log format, followed from its end (tests append to it).
+  [ -f "$k/attach.log" ] || printf '2026-01-01T00:00:00Z stdout F attached to the app\n' > "$k/attach.log"
   # kwok's own stage manifests (node initialise + heartbeat, pod ready/complete/delete), from the module
   # source that `go install` of kwok left in the Go module cache.
   local stages modcache
@@ -276,6 +279,13 @@ spec:
       # What a pod's env would hold: the exec masking tests give a pod a Secret with this value.
       envs:
       - {name: AIRLOCK_EXEC_CANARY, value: cnryexecenv5c1f0e9a7d3b2468}
+---
+apiVersion: kwok.x-k8s.io/v1alpha1
+kind: ClusterAttach
+metadata: {name: airlock-test-attach}
+spec:
+  attaches:
+  - logsFile: $k/attach.log
 ---
 apiVersion: kwok.x-k8s.io/v1alpha1
 kind: ClusterPortForward

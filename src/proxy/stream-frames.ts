@@ -101,6 +101,10 @@ abstract class OutputRewriter {
       lane = { kind, masker: this.opts.maskerFor(kind, key), timer: undefined };
       this.lanes.set(key, lane);
     }
+    // The error stream carries the exit status, written once the process's output is complete, and kubectl
+    // over SPDY stops reading other streams when it arrives: what they hold goes out first (still holding
+    // what may begin a secret, as an idle flush does).
+    if (lane.kind === 'error' && this.flushBeforeStatus) this.flushOthers(key);
     this.output(key, lane, lane.masker.write(data), 'open');
     this.arm(key, lane);
   }
@@ -113,6 +117,18 @@ abstract class OutputRewriter {
     this.lanes.delete(key);
     if (lane.timer) clearTimeout(lane.timer);
     this.output(key, lane, lane.masker.end(), ending);
+  }
+
+  /** Whether output lanes are flushed when the exit status arrives (see write). */
+  protected flushBeforeStatus = false;
+
+  /** What the other lanes may let go of now, out now; the lanes stay open. */
+  private flushOthers(key: number): void {
+    for (const [k, other] of this.lanes) {
+      if (k === key || other.kind === 'error' || !other.masker.holding) continue;
+      this.output(k, other, other.masker.flushIdle(), 'open');
+      this.arm(k, other);
+    }
   }
 
   protected endAll(fin: boolean): void {
@@ -586,6 +602,7 @@ export class SpdyRewriter extends OutputRewriter {
 
   constructor(opts: RewriterOptions) {
     super(opts);
+    this.flushBeforeStatus = true;
   }
 
   /**

@@ -6,7 +6,7 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, symlinkSync, mkdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { run, testEnv, type RunResult } from '../helpers/env.js';
+import { eventually, run, testEnv, type RunResult } from '../helpers/env.js';
 import { ensureBuilt, ROOT } from '../helpers/build.js';
 
 /** stderr without the warnings of audit-only rules (kubectl prints them as kube-apiserver's own warnings). */
@@ -112,6 +112,31 @@ describe('make up: Airlock end to end on an embedded control plane', () => {
     expect(Buffer.from(still.stdout, 'base64').toString()).toBe('hunter2');
     const token = await agent('-n', 'e2e-app', 'create', 'token', 'default');
     expect(token.code).not.toBe(0);
+  });
+
+  it('debugs a pod with exec: the debugging set runs with its output masked, a shell is refused', async () => {
+    // kwok's fake node runs exec on this machine with AIRLOCK_EXEC_CANARY (hack/cluster.sh) in the
+    // environment; the pod uses a Secret holding that value, so the proxy knows to mask it.
+    const canary = 'cnryexecenv5c1f0e9a7d3b2468';
+    expect((await kubectlAs('admin', ['-n', 'e2e-app', 'create', 'secret', 'generic', 'exec-canary', `--from-literal=value=${canary}`])).code).toBe(0);
+    const pod = await kubectlAs('admin', ['apply', '-f', '-'], JSON.stringify({
+      apiVersion: 'v1', kind: 'Pod', metadata: { name: 'debugme', namespace: 'e2e-app' },
+      spec: {
+        nodeName: 'kwok-node', tolerations: [{ key: 'kwok.x-k8s.io/node', operator: 'Exists', effect: 'NoSchedule' }],
+        containers: [{ name: 'app', image: 'registry.k8s.io/pause:3.10', env: [{ name: 'CANARY', valueFrom: { secretKeyRef: { name: 'exec-canary', key: 'value' } } }] }],
+      },
+    }));
+    expect(pod.code).toBe(0);
+    await eventually(async () => (await kubectlAs('admin', ['-n', 'e2e-app', 'get', 'pod', 'debugme', '-o', 'jsonpath={.status.phase}'])).stdout === 'Running', 20_000, 'debugme Running');
+    // Through the whole product: the proxy judges and masks, the webhook lets the proxied exec through.
+    const env = await agent('-n', 'e2e-app', 'exec', 'debugme', '--', 'env');
+    expect({ code: env.code, stderr: env.stderr }).toEqual({ code: 0, stderr: '' });
+    expect(env.stdout).toMatch(/^AIRLOCK_EXEC_CANARY=airlock-masked:sha256:[0-9a-f]{8}$/m);
+    expect(env.stdout).not.toContain(canary);
+    expect((await agent('-n', 'e2e-app', 'exec', 'debugme', '--', 'ls', '/')).code).toBe(0);
+    const shell = await agent('-n', 'e2e-app', 'exec', 'debugme', '--', 'sh', '-c', 'env');
+    expect(shell.code).not.toBe(0);
+    expect(shell.stderr).toContain('rule no-dangerous-exec');
   });
 
   it('holds scaling production to zero until another identity approves it with kubectl approve', async () => {

@@ -161,6 +161,12 @@ describe('dangerous commands are refused with the policy and rule named', () => 
 });
 
 describe('held exec', () => {
+  it('attach is held by the default policy', async () => {
+    const r = await agentKubectl(['attach', pod, '-c', 'app']);
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toContain('held for approval');
+  });
+
   it('an interactive exec is held; the approval shows the argv and target, and lets the identical command run once', async () => {
     const held = await agentKubectl(['exec', '-i', pod, '--', 'ls', filesDir]);
     expect(held.code).not.toBe(0);
@@ -196,6 +202,31 @@ describe('output split across frames', () => {
     open = await startTestProxy({ policies: [policy], masker: createMaskerFactory() });
   });
   afterAll(async () => open?.close());
+
+  it('attach output is masked too (kwok streams a file as the container\'s output)', async () => {
+    const child = spawn(testEnv().kubectl, ['--kubeconfig', open.kubeconfigFor('agent-ci'), '-n', ns, 'attach', pod, '-c', 'app']);
+    let out = '';
+    let err = '';
+    child.stdout.on('data', (c: Buffer) => (out += c.toString()));
+    child.stderr.on('data', (c: Buffer) => (err += c.toString()));
+    const exited = new Promise((r) => child.once('close', r));
+    try {
+      // kwok follows the file (CRI log format) from its end, as a running container's output goes on.
+      await eventually(() => err.includes('command prompt'), 15_000, 'the attach to start');
+      const line = () => `${new Date().toISOString()} stdout F app says: db password is ${ENV_CANARY}\n`;
+      await eventually(() => {
+        appendFileSync(join(testEnv().dir, 'kwok', 'attach.log'), line());
+        return out.includes('app says');
+      }, 15_000, 'attach output');
+      await eventually(() => /db password is airlock-masked:sha256:[0-9a-f]{8}/.test(out), 15_000, 'the masked attach line').catch((e: unknown) => {
+        throw new Error(`${String(e)}; stdout ${JSON.stringify(out)}, stderr ${JSON.stringify(err)}`);
+      });
+      expect(out).not.toContain(ENV_CANARY);
+    } finally {
+      child.kill('SIGTERM');
+      await exited;
+    }
+  });
 
   for (const pause of ['0.05', '0.4', '1.5']) {
     for (const spdy of [false, true]) {

@@ -715,6 +715,15 @@ describe('SpdyRewriter', () => {
     expect(streamText(spdyCollect(h.bytes()))[1]).toBe(`{"status":"${MASK}"}`);
   });
 
+  it('sends what stdout holds before the exit status on the error stream (kubectl stops reading there)', async () => {
+    const compress = headerCompressor();
+    const client = [synStream(1, await compress(headerBlock({ streamtype: 'error' }))), synStream(3, await compress(headerBlock({ streamtype: 'stdout' })))];
+    // "no newline SEC" is held (the test masker holds what could begin SECRET) when the status arrives.
+    const h = runSpdy([Buffer.concat([spdyData(3, 'no newline SEC'), spdyData(1, '{"status":"Success"}')])], client);
+    const frames = spdyCollect(h.bytes()).frames.filter((f) => !f.control && f.data.length);
+    expect(frames.map((f) => [f.id, f.data.toString('latin1')])).toEqual([[3, 'no newline '], [3, 'SEC'], [1, '{"status":"Success"}']]);
+  });
+
   it('the client observer never throws; after garbage, kinds stay unknown', () => {
     const h = harness();
     const r = new SpdyRewriter(h.opts);
