@@ -619,6 +619,9 @@ export function compileCommandPattern(source: string): CommandPattern | { error:
   const viaWrapper = progLiteral !== undefined && WRAPPERS.has(basename(progLiteral).toLowerCase());
   const matchProgram = (path: string): boolean => {
     if (progHasSlash) return matchArg(prog, path);
+    // A bare name means the system's program: run bare (found on PATH) or from a system directory, never
+    // a file of that name elsewhere (/tmp/ls, ./cat).
+    if (path.includes('/') && !SYSTEM_BIN_DIRS.has(path.slice(0, path.lastIndexOf('/')))) return false;
     const b = basename(path);
     return b !== '' && b.length <= MAX_MATCH_ARG && matchSegs(prog, [b]);
   };
@@ -643,6 +646,9 @@ export function compileCommandPattern(source: string): CommandPattern | { error:
     },
   };
 }
+
+/** Where a bare program name in a pattern may be found when the argv names it by path. */
+const SYSTEM_BIN_DIRS = new Set(['/bin', '/usr/bin', '/sbin', '/usr/sbin', '/usr/local/bin', '/usr/local/sbin']);
 
 // ------------------------------------------------------------------------------- credential paths
 
@@ -774,7 +780,29 @@ const isPathStart = (w: string, k: number): boolean => k === 0 || PATH_END.has(w
 /** Where relative-path runs break inside a word. */
 const RUN_BREAK = PATH_END;
 
+/**
+ * /proc files that describe the machine, not a process: readable. Anything else in /proc (environments,
+ * roots, working directories, open files of the container's processes) counts as a credential location.
+ */
+const SYSTEM_PROC = new Set(['cpuinfo', 'meminfo', 'loadavg', 'uptime', 'version', 'stat', 'diskstats', 'partitions', 'filesystems', 'mounts', 'swaps', 'vmstat', 'cgroups',
+  'devices', 'interrupts', 'modules', 'net/dev', 'net/tcp', 'net/tcp6', 'net/udp', 'net/udp6', 'net/route', 'net/arp', 'net/sockstat']);
+
+/**
+ * Paths where the lexical form lies about where the kernel lands: ".." after a symlink (/proc/net and
+ * /dev/fd point into /proc/self in every Linux container, and an image can hold its own), process files
+ * under /proc, and /dev/fd or /dev/std* (a process's open files).
+ */
+function symlinkHit(path: string, w: string): string | undefined {
+  const raw = path.split('/').filter((x) => x !== '' && x !== '.');
+  if (raw.includes('..')) return `${q(w)} climbs with "..": through a symlink (/proc/net, /dev/fd, or one in the image) it can land anywhere`;
+  if (raw[0] === 'proc' && raw.length > 1 && !SYSTEM_PROC.has(raw.slice(1).join('/'))) return `${q(w)} is in /proc: the environments, roots and open files of the container's processes`;
+  if (raw[0] === 'dev' && (raw[1] === 'fd' || raw[1] === 'stdin' || raw[1] === 'stdout' || raw[1] === 'stderr')) return `${q(w)} is a process's open file (/dev/fd is /proc/self/fd)`;
+  return undefined;
+}
+
 function absHit(path: string, w: string, c: Ctx): string | undefined {
+  const odd = symlinkHit(path, w);
+  if (odd) return odd;
   const segs = absSegments(path);
   const r = insideRoot(segs, c);
   if (!r) return undefined;
