@@ -4,7 +4,8 @@
 //   `kubectl cp`) passes unchanged unless it holds a secret, and a UTF-8 character split across frames is
 //   never mangled. Known values are searched for as the latin1 spelling of their UTF-8 bytes.
 // - Known values (the target pod's env, Secret and ConfigMap values): every spelling (value-forms.ts), and
-//   each line of a multi-line value on its own, because the stream is masked line by line.
+//   each line of a multi-line value on its own, because the stream is masked line by line, and every
+//   FRAGMENT_CHARS-long run of the shorter values (output that cuts a value shows fewer characters than that).
 // - Detectors and policy patterns: the log masker's (PEM blocks across lines included).
 // - Split across frames: a line goes out when its newline arrives. A partial line (a prompt, progress
 //   output) goes out when the stream has been idle for a while (flushIdle), except a tail that begins a
@@ -16,7 +17,7 @@ import { NeedleMatcher } from './aho-corasick.js';
 import { bump, type MaskCounts, type TextMasker } from './detectors.js';
 import { DEFAULT_MAX_LINE_BYTES, LogLineMasker } from './logs.js';
 import { isMarker } from './marker.js';
-import { MIN_KNOWN_VALUE_LENGTH, valueForms } from './value-forms.js';
+import { byteForms, MIN_KNOWN_VALUE_LENGTH, valueForms } from './value-forms.js';
 
 /** A tail this long that begins a known value is held until the value completes or is ruled out. */
 export const HOLD_MIN_CHARS = 4;
@@ -24,46 +25,107 @@ export const HOLD_MIN_CHARS = 4;
 export interface ExecOutputOptions {
   /** Detectors and policy patterns (no scrubbers: known values are matched here, on bytes). */
   text: TextMasker;
-  /** Secret values of the target (env, Secret and ConfigMap values) to replace wherever they appear. */
-  values: readonly string[];
+  /** The target's secret values, searchable (built once per exec, shared by its streams). */
+  known: ExecKnownValues | undefined;
   maxLineBytes?: number;
   /** Receives counts after each piece of output. */
   onCounts?: (counts: MaskCounts) => void;
 }
 
-/** The known values, searchable in latin1 text: each needle is the latin1 spelling of a form's UTF-8 bytes. */
-interface KnownBytes {
-  matcher: NeedleMatcher;
-  /** needle index -> index into pieces */
-  owner: number[];
-  /** The values (and the lines of multi-line values) the needles spell. */
-  pieces: string[];
+/**
+ * A run of this many characters of a known value is masked wherever it appears, not only the whole value:
+ * output that cuts a value (`ps -o args:40`, a column width, `head -c`) shows at most this many minus one
+ * of its characters.
+ */
+export const FRAGMENT_CHARS = 8;
+/** Values up to this long are searched for in fragments too (longer ones: whole, in every spelling). */
+const FRAGMENT_VALUE_LIMIT = 1024;
+/** Values longer than this are searched for as they are and in standard base64 only (a certificate chain). */
+const FULL_FORMS_LIMIT = 4096;
+/**
+ * Most needle characters one exec may need: the automaton is built on the event loop, about 0.45 µs per
+ * character on this project's 2-core benchmark machine, so this bounds a stall at about 0.3 s. A pod's few
+ * Secrets need far less (100 values of 40 characters: about 100,000).
+ */
+export const MAX_NEEDLE_CHARS = 600_000;
+
+export class TooManyValues extends Error {}
+
+/** The latin1 spellings (one character per byte) of a value's forms. */
+function formsOf(piece: string | Buffer): string[] {
+  const bytes = Buffer.isBuffer(piece) ? piece : Buffer.from(piece, 'utf8');
+  const latin1 = (f: string) => Buffer.from(f, 'utf8').toString('latin1');
+  if (bytes.length > FULL_FORMS_LIMIT) {
+    const std = bytes.toString('base64');
+    return [...new Set([bytes.toString('latin1'), std])];
+  }
+  const text = Buffer.isBuffer(piece) ? undefined : piece;
+  // Bytes that are not UTF-8 (keystores) are searched for as bytes and in their encodings.
+  return [...new Set([bytes.toString('latin1'), ...(text !== undefined ? valueForms(text) : byteForms(bytes)).map(latin1)])];
 }
 
-function knownBytes(values: readonly string[]): KnownBytes | undefined {
-  const pieces = new Set<string>();
-  for (const v of values) {
-    if (v.length < MIN_KNOWN_VALUE_LENGTH || isMarker(v)) continue;
-    pieces.add(v);
-    if (v.includes('\n')) for (const l of v.split(/\r?\n/)) if (l.trim().length >= MIN_KNOWN_VALUE_LENGTH) pieces.add(l);
+/**
+ * The secret values of an exec's target, searchable in latin1 output: every spelling of each value (and of
+ * each line of a multi-line value, since output is masked line by line), and every FRAGMENT_CHARS-long run
+ * of the shorter ones. Built once per exec. Throws TooManyValues past MAX_NEEDLE_CHARS.
+ */
+export class ExecKnownValues {
+  readonly matcher: NeedleMatcher;
+  /** needle index -> index into pieces */
+  readonly owner: number[];
+  /** The values (and lines of multi-line values) the needles spell. */
+  readonly pieces: (string | Buffer)[];
+  /** Longest needle: how much output that went out must be kept to find values that began in it. */
+  readonly longest: number;
+
+  private constructor(matcher: NeedleMatcher, owner: number[], pieces: (string | Buffer)[], longest: number) {
+    this.matcher = matcher;
+    this.owner = owner;
+    this.pieces = pieces;
+    this.longest = longest;
   }
-  if (pieces.size === 0) return undefined;
-  const list = [...pieces];
-  const needles: string[] = [];
-  const owner: number[] = [];
-  list.forEach((p, i) => {
-    for (const f of valueForms(p)) {
-      needles.push(Buffer.from(f, 'utf8').toString('latin1'));
-      owner.push(i);
+
+  static of(values: readonly (string | Buffer)[]): ExecKnownValues | undefined {
+    const pieces = new Map<string, string | Buffer>();
+    const add = (p: string | Buffer) => pieces.set(Buffer.isBuffer(p) ? `b:${p.toString('latin1')}` : `s:${p}`, p);
+    for (const v of values) {
+      if (v.length < MIN_KNOWN_VALUE_LENGTH || (typeof v === 'string' && isMarker(v))) continue;
+      add(v);
+      if (typeof v === 'string' && v.includes('\n')) for (const l of v.split(/\r?\n/)) if (l.trim().length >= MIN_KNOWN_VALUE_LENGTH) add(l);
     }
-  });
-  return { matcher: new NeedleMatcher(needles, undefined, owner), owner, pieces: list };
+    if (pieces.size === 0) return undefined;
+    const list = [...pieces.values()];
+    const needles: string[] = [];
+    const owner: number[] = [];
+    let total = 0;
+    let longest = 0;
+    const push = (n: string, i: number) => {
+      needles.push(n);
+      owner.push(i);
+      total += n.length;
+      longest = Math.max(longest, n.length);
+      if (total > MAX_NEEDLE_CHARS) throw new TooManyValues(`the values to mask need more than ${MAX_NEEDLE_CHARS} characters of search patterns`);
+    };
+    list.forEach((p, i) => {
+      for (const f of formsOf(p)) push(f, i);
+      const raw = Buffer.isBuffer(p) ? p.toString('latin1') : Buffer.from(p, 'utf8').toString('latin1');
+      if (raw.length > FRAGMENT_CHARS && raw.length <= FRAGMENT_VALUE_LIMIT) {
+        for (let k = 0; k + FRAGMENT_CHARS <= raw.length; k++) push(raw.slice(k, k + FRAGMENT_CHARS), i);
+      }
+    });
+    return new ExecKnownValues(new NeedleMatcher(needles, undefined, owner), owner, list, longest);
+  }
+
+  /** Whether bytes hold a value, or a fragment of one, in any of its spellings. */
+  contains(bytes: Buffer): boolean {
+    return this.matcher.test(bytes.toString('latin1'));
+  }
 }
 
 export class ExecOutputMasker {
   private readonly lines: LogLineMasker;
   private readonly text: TextMasker;
-  private readonly known: KnownBytes | undefined;
+  private readonly known: ExecKnownValues | undefined;
   private readonly maxLine: number;
   private readonly onCounts: ((counts: MaskCounts) => void) | undefined;
   private readonly counts: MaskCounts = {};
@@ -74,7 +136,7 @@ export class ExecOutputMasker {
   constructor(opts: ExecOutputOptions) {
     this.text = opts.text;
     this.lines = new LogLineMasker(opts.text);
-    this.known = knownBytes(opts.values);
+    this.known = opts.known;
     this.maxLine = opts.maxLineBytes ?? DEFAULT_MAX_LINE_BYTES;
     this.onCounts = opts.onCounts;
   }
@@ -177,13 +239,7 @@ export class ExecOutputMasker {
     return this.lines.line(out);
   }
 
-  private longestNeedleLength: number | undefined;
   private longestNeedle(): number {
-    if (this.longestNeedleLength === undefined) {
-      let n = 0;
-      if (this.known) for (const p of this.known.pieces) for (const f of valueForms(p)) n = Math.max(n, Buffer.byteLength(f, 'utf8'));
-      this.longestNeedleLength = n;
-    }
-    return this.longestNeedleLength;
+    return this.known?.longest ?? 0;
   }
 }

@@ -1,10 +1,11 @@
 // Response masking for agents: the MaskerFactory the proxy uses (contract: ./types.ts).
+import { createHash } from 'node:crypto';
 import { Transform, type TransformCallback } from 'node:stream';
 import { maskedValuesTotal } from '../metrics/registry.js';
 import { TextMasker, type MaskCounts } from './detectors.js';
 import { JsonMaskStream, type JsonUnitMasker, type UnitRole } from './json-stream.js';
 import { LogMaskStream } from './logs.js';
-import { ExecOutputMasker } from './exec-output.js';
+import { ExecKnownValues, ExecOutputMasker } from './exec-output.js';
 import { Marker, maskingKeyFromEnv, type MarkerMode } from './marker.js';
 import { issuedMarkers, maskRelease } from './helm-release.js';
 import { kindForResource, maskObject, type ObjectMaskContext } from './object-mask.js';
@@ -14,12 +15,12 @@ import { ValueScrubber } from './value-scrubber.js';
 import type { MaskTarget, MaskerFactory } from './types.js';
 import { applyView, HIDDEN, type ObjectView } from './views.js';
 
-export type { MaskTarget, MaskerFactory } from './types.js';
+export type { ExecOutputMaskers, MaskTarget, MaskerFactory } from './types.js';
 export { Marker, MARKER_PREFIX, isMarker, maskingKeyFromEnv, type MarkerMode } from './marker.js';
 export { detectors, detectRegions, TextMasker, type Detector, type MaskCounts, type MaskKind, type TextMaskerOptions } from './detectors.js';
 export { JsonMaskStream, JsonMaskingError, DEFAULT_MAX_UNIT_BYTES, DEFAULT_MAX_RESPONSE_BYTES, type JsonUnitMasker, type UnitRole } from './json-stream.js';
 export { LogMaskStream, LogLineMasker, DEFAULT_MAX_LINE_BYTES } from './logs.js';
-export { ExecOutputMasker, HOLD_MIN_CHARS } from './exec-output.js';
+export { ExecKnownValues, ExecOutputMasker, FRAGMENT_CHARS, HOLD_MIN_CHARS, TooManyValues } from './exec-output.js';
 export { maskObject, maskRow, reduceRowObject, kindForResource, type ObjectMaskContext } from './object-mask.js';
 export { envNameIsSecret, envNameIsCredential, fieldNameIsCredential, columnNameIsCredential } from './credential-names.js';
 export { protectedValuesOf, type ProtectedValuesOptions } from './protected-values.js';
@@ -33,6 +34,9 @@ export { decodeRelease, encodeRelease, isHelmRelease, HELM_RELEASE_KEY, HELM_REL
 
 /** Subresources that are not object responses (streams): masking does not apply to them here. */
 const STREAM_SUBRESOURCES = new Set(['exec', 'attach', 'portforward', 'proxy']);
+
+/** Exec targets whose value automata are kept (least recently used dropped first). */
+const EXEC_VALUES_CACHE = 16;
 
 /** Stored Helm revisions whose markers are kept (least recently used dropped first). */
 const RELEASE_MARKER_CACHE = 32;
@@ -165,7 +169,29 @@ export function createMaskerFactory(opts: MaskerFactoryOptions = {}): MaskerFact
     markersByRecord.set(key, found);
     return found;
   };
-  const execOutput: NonNullable<MaskerFactory['execOutput']> = (rules, values) =>
-    new ExecOutputMasker({ text: new TextMasker(marker, rules.patterns, []), values, maxLineBytes: opts.maxLineBytes, onCounts: recordCounts });
+  // Repeated execs into the same pod search for the same values: the automaton is built once for them.
+  const knownCache = new Map<string, ExecKnownValues | undefined>();
+  const knownValuesOf = (values: readonly (string | Buffer)[]): ExecKnownValues | undefined => {
+    const h = createHash('sha256');
+    for (const v of [...values].map((x) => (Buffer.isBuffer(x) ? `b${x.toString('base64')}` : `s${x}`)).sort()) h.update(v).update('\0');
+    const key = h.digest('hex');
+    if (knownCache.has(key)) {
+      const hit = knownCache.get(key);
+      knownCache.delete(key);
+      knownCache.set(key, hit);
+      return hit;
+    }
+    const built = ExecKnownValues.of(values);
+    if (knownCache.size >= EXEC_VALUES_CACHE) knownCache.delete(knownCache.keys().next().value!);
+    knownCache.set(key, built);
+    return built;
+  };
+  const execOutput: NonNullable<MaskerFactory['execOutput']> = (rules, values) => {
+    const known = knownValuesOf(values);
+    return {
+      stream: () => new ExecOutputMasker({ text: new TextMasker(marker, rules.patterns, []), known, maxLineBytes: opts.maxLineBytes, onCounts: recordCounts }),
+      reveals: (bytes) => known?.contains(bytes) ?? false,
+    };
+  };
   return { needsMasking, create, maskValue, reveals, releaseView, releaseMarkers, execOutput };
 }

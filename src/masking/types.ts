@@ -53,8 +53,16 @@ export interface MaskerFactory {
   releaseView?(decoded: DecodedRelease, rules: ResolvedMasking): Record<string, unknown> | undefined;
   releaseMarkers?(decoded: DecodedRelease, rules: ResolvedMasking): Map<string, Buffer>;
   /**
-   * A masker for one output stream of an exec or attach session (exec-output.ts): the detectors, the
-   * policy's patterns, and `values` (the target pod's secret values) in every spelling.
+   * Output masking for one exec or attach session (exec-output.ts): the detectors, the policy's patterns,
+   * and `values` (the target pod's secret values, text or bytes) in every spelling and in fragments. Built
+   * once per session; throws TooManyValues when the values are too many to search for.
    */
-  execOutput?(rules: ResolvedMasking, values: readonly string[]): ExecOutputMasker;
+  execOutput?(rules: ResolvedMasking, values: readonly (string | Buffer)[]): ExecOutputMaskers;
+}
+
+export interface ExecOutputMaskers {
+  /** A masker for one output stream (stdout, stderr, the error channel). */
+  stream(): ExecOutputMasker;
+  /** Whether bytes (an argv word) hold one of the values, or a fragment of one. */
+  reveals(bytes: Buffer): boolean;
 }

@@ -22,7 +22,7 @@ type Obj = Record<string, unknown>;
 
 /** Most Secrets and ConfigMaps read for one exec, and most bytes of values kept (bounded memory). */
 const MAX_REFERENCED_OBJECTS = 64;
-const MAX_VALUE_BYTES = 4 * 1024 * 1024;
+const MAX_VALUE_BYTES = 512 * 1024;
 const READ_BYTES = 4 * 1024 * 1024;
 
 /** Where Kubernetes mounts a pod's ServiceAccount token unless told otherwise. */
@@ -128,7 +128,8 @@ function referencesOf(pod: Obj, isCredentialEnv: (name: string) => boolean): Ref
   return refs;
 }
 
-export type TargetValues = { values: string[] } | { refuse: KubeStatus };
+/** Text values, and as bytes the values that are not UTF-8 (keystores). */
+export type TargetValues = { values: (string | Buffer)[] } | { refuse: KubeStatus };
 
 /** The secret values the pod's containers can see, read with the proxy's own identity. */
 export async function readTargetValues(up: Upstream, pod: Obj, rules: ResolvedMasking, endBy: number | undefined): Promise<TargetValues> {
@@ -140,6 +141,7 @@ export async function readTargetValues(up: Upstream, pod: Obj, rules: ResolvedMa
     return { refuse: kubeStatus(403, `airlock: pod ${podName} uses more than ${MAX_REFERENCED_OBJECTS} Secrets and ConfigMaps; its output cannot be masked, so exec and attach are refused`, 'Forbidden') };
   }
   const values = new Set<string>(protectedValuesOf(pod, rules, { kindHint: 'Pod' }));
+  const binary: Buffer[] = [];
   const read = async (resource: 'secrets' | 'configmaps', name: string): Promise<{ obj?: Obj; refuse?: KubeStatus }> => {
     const res = await up.json('GET', `/api/v1/namespaces/${encodeURIComponent(ns)}/${resource}/${encodeURIComponent(name)}`, null, undefined, { maxBytes: READ_BYTES, endBy });
     if (res.status === 404) return {};
@@ -159,8 +161,9 @@ export async function readTargetValues(up: Upstream, pod: Obj, rules: ResolvedMa
         if (typeof v !== 'string') continue;
         const bytes = Buffer.from(v, 'base64');
         const text = bytes.toString('utf8');
-        // Bytes that are not UTF-8 (keystores) have no text spelling the output masker can search for.
+        // Bytes that are not UTF-8 (keystores) are searched for as bytes.
         if (Buffer.from(text, 'utf8').equals(bytes)) values.add(text);
+        else binary.push(bytes);
       }
     } else {
       for (const v of protectedValuesOf(r.obj, { ...rules, configMaps: true }, { kindHint: 'ConfigMap' })) values.add(v);
@@ -170,8 +173,9 @@ export async function readTargetValues(up: Upstream, pod: Obj, rules: ResolvedMa
   }
   let bytes = 0;
   for (const v of values) bytes += v.length;
+  for (const b of binary) bytes += b.length;
   if (bytes > MAX_VALUE_BYTES) {
-    return { refuse: kubeStatus(403, `airlock: the Secrets and ConfigMaps pod ${podName} uses hold more than ${MAX_VALUE_BYTES >> 20} MiB of values; its output cannot be masked, so exec and attach are refused`, 'Forbidden') };
+    return { refuse: kubeStatus(403, `airlock: the Secrets and ConfigMaps pod ${podName} uses hold more than ${MAX_VALUE_BYTES >> 10} KiB of values; its output cannot be masked, so exec and attach are refused`, 'Forbidden') };
   }
-  return { values: [...values] };
+  return { values: [...values, ...binary] };
 }

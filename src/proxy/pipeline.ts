@@ -27,11 +27,11 @@ import { effectiveOptions, type EffectiveOptions } from './request-options.js';
 import { enrichServiceAccounts } from '../policy/service-account-enrich.js';
 import { enrichAdoptions, orphansOf, type OrphanLister } from '../policy/adoption.js';
 import { READ_VERBS } from '../policy/detectors/util.js';
-import { isKubeStatus, kubeStatus } from './status.js';
+import { isKubeStatus, kubeStatus, type KubeStatus } from './status.js';
+import { TooManyValues, type ExecOutputMaskers } from '../masking/index.js';
 import { resolveSubject } from './subject.js';
 import { forwardUpgrade, isExecOrAttach, type ExecOutput } from './upgrade.js';
-import { readExecPod, readTargetValues, type TargetValues } from './exec-target.js';
-import type { JsonResponse } from './upstream.js';
+import { readExecPod, readTargetValues } from './exec-target.js';
 import { deadlineFor, isDeadlineExceeded, timeoutStatus, type Deadline } from './deadline.js';
 import { refuseUnsafeWrite } from './write-guards.js';
 
@@ -200,18 +200,12 @@ async function judgeAndForward(
   }
 
   // pods/log: the log masker knows the pod's secret values too (a program logging its own database
-  // password has no detector shape).
+  // password has no detector shape). Where they cannot be read, the log is masked as before: by detectors
+  // and patterns (the request itself goes to the API server, which answers for a pod that is not there).
   if (isPodLog(info) && decision.masking?.logs) {
     const known = await podLogValues(ctx, probe, info, decision.masking);
-    if ('refuse' in known) {
-      gate.answer(known.refuse, view);
-      return 'done';
-    }
-    if ('failed' in known) {
-      gate.probeFailure(known.failed, view);
-      return 'done';
-    }
-    view.target.knownValues = [...(view.target.knownValues ?? []), ...known.values];
+    // The log masker works on text: values that are not UTF-8 cannot appear in it as such.
+    view.target.knownValues = [...(view.target.knownValues ?? []), ...known.filter((v): v is string => typeof v === 'string')];
   }
 
   // record (ahead): a write is durable in the recording before it is sent; a read is refused while
@@ -234,11 +228,12 @@ async function judgeAndForward(
     let output: ExecOutput | undefined;
     if (execPod && decision.masking && ctx.masker?.execOutput) {
       const known = await readTargetValues(ctx.upstream, execPod.pod, decision.masking, probe.endBy);
-      if ('refuse' in known) {
-        gate.answer(known.refuse, view);
+      const maskers = 'refuse' in known ? known : execMaskers(ctx, decision.masking, known.values, info);
+      if ('refuse' in maskers) {
+        gate.answer(maskers.refuse, view);
         return 'done';
       }
-      output = { rules: decision.masking, values: known.values, podUID: execPod.target.podUID };
+      output = { maskers, podUID: execPod.target.podUID };
     }
     const refused = await writeIntent(ctx, req, ex, { attempt, objectName: info.name });
     if (refused) {
@@ -335,15 +330,34 @@ function forwardHttp(ctx: ProxyContext, req: IncomingMessage, ex: Exchange, gate
   });
 }
 
+/**
+ * The output maskers of an exec, or a refusal: values too many to search for, or an argv that carries a
+ * value (or a fragment of one) the pod holds. An agent has no reason to type a secret it cannot see, and
+ * a command echoing its arguments would tell it, through what gets masked, which guesses were right.
+ */
+function execMaskers(ctx: ProxyContext, rules: ResolvedMasking, values: (string | Buffer)[], info: RequestInfo): ExecOutputMaskers | { refuse: KubeStatus } {
+  let maskers: ExecOutputMaskers;
+  try {
+    maskers = ctx.masker!.execOutput!(rules, values);
+  } catch (err) {
+    if (!(err instanceof TooManyValues)) throw err;
+    return { refuse: kubeStatus(403, `airlock: the Secrets and ConfigMaps pod ${info.name} uses are too large to mask its output (${err.message}); exec and attach are refused`, 'Forbidden') };
+  }
+  const word = info.params.getAll('command').findIndex((w) => maskers.reveals(Buffer.from(w, 'utf8')));
+  if (word >= 0) return { refuse: kubeStatus(403, `airlock: command[${word}] carries a secret value (or part of one) that pod ${info.name} holds; nothing was run`, 'Forbidden') };
+  return maskers;
+}
+
 function isPodLog(info: RequestInfo): boolean {
   return info.isResourceRequest && info.apiGroup === '' && info.resource === 'pods' && info.subresource === 'log' && info.name !== undefined;
 }
 
-/** The secret values a pod's log could carry: the pod read as the agent, its Secrets and ConfigMaps as the proxy. */
-async function podLogValues(ctx: ProxyContext, probe: ProbeContext, info: RequestInfo, rules: ResolvedMasking): Promise<TargetValues | { failed: JsonResponse }> {
+/** The secret values a pod's log could carry (the pod read as the agent, its Secrets and ConfigMaps as the proxy), or none. */
+async function podLogValues(ctx: ProxyContext, probe: ProbeContext, info: RequestInfo, rules: ResolvedMasking): Promise<(string | Buffer)[]> {
   const read = await readExecPod(probe, info, undefined);
-  if ('failed' in read || 'refuse' in read) return 'failed' in read ? read : { values: [] };
-  return readTargetValues(ctx.upstream, read.pod, rules, probe.endBy);
+  if (!('pod' in read)) return [];
+  const known = await readTargetValues(ctx.upstream, read.pod, rules, probe.endBy);
+  return 'values' in known ? known.values : [];
 }
 
 /** Lists, as the agent (a read: no token), what a workload's selector would adopt. */

@@ -2,7 +2,8 @@
 // stages as every request (pipeline.ts); this is their forward stage. exec and attach output is masked on
 // its way to the agent (stream-frames.ts re-frames it, exec-output.ts masks it).
 import type { IncomingMessage, OutgoingHttpHeaders } from 'node:http';
-import type { Decision, ResolvedMasking, UserInfo } from '../policy/types.js';
+import type { ExecOutputMaskers } from '../masking/index.js';
+import type { Decision, UserInfo } from '../policy/types.js';
 import type { AsciicastWriter } from '../recording/types.js';
 import type { Exchange, ProxyContext } from './context.js';
 import type { MaskView, ResponseGate } from './gate.js';
@@ -26,8 +27,8 @@ export interface UpgradeForward {
 }
 
 export interface ExecOutput {
-  rules: ResolvedMasking;
-  values: string[];
+  /** The session's output maskers (the policy's rules and the target pod's secret values). */
+  maskers: ExecOutputMaskers;
   /** The pod the values were read from: output waits until the stream is known to run in it. */
   podUID?: string;
 }
@@ -143,7 +144,7 @@ export function forwardUpgrade(ctx: ProxyContext, req: IncomingMessage, ex: Exch
           return;
         }
         const opts: RewriterOptions = {
-          maskerFor: () => ctx.masker!.execOutput!(output.rules, output.values),
+          maskerFor: () => output.maskers.stream(),
           emit: (b) => {
             if (!socket.write(b)) usock.pause();
           },

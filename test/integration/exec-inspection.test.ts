@@ -54,6 +54,8 @@ beforeAll(async () => {
   writeFileSync(join(filesDir, 'password'), `${fileCanary}\n`);
   writeFileSync(join(filesDir, 'password.b64'), `${Buffer.from(fileCanary).toString('base64')}\n`);
   writeFileSync(join(filesDir, 'app.yaml'), `mode: fast\ndatabase:\n  password: ${configCanary}\n`);
+  // A value cut short, as a column width or `ps -o args:N` cuts it.
+  writeFileSync(join(filesDir, 'cut'), `DB=${fileCanary.slice(0, -3)}\n`);
   const admin = await clientFor('admin');
   await admin.create('/api/v1/namespaces', { apiVersion: 'v1', kind: 'Namespace', metadata: { name: ns } });
   const base = `/api/v1/namespaces/${ns}`;
@@ -107,6 +109,15 @@ describe('allowed debugging commands run, and their output is masked', () => {
     });
   }
 
+  it('a value cut short is still masked, and a command carrying part of a value is refused (no guessing oracle)', async () => {
+    const cut = await agentKubectl(['exec', pod, '--', 'cat', join(filesDir, 'cut')]);
+    expect(cut.code).toBe(0);
+    expect(cut.stdout).toMatch(/^DB=airlock-masked:sha256:[0-9a-f]{8}\n$/);
+    const guess = await agentKubectl(['exec', pod, '--', 'ls', `/${fileCanary.slice(2, 12)}`]);
+    expect(guess.code).not.toBe(0);
+    expect(guess.stderr).toContain('command[1] carries a secret value (or part of one)');
+  });
+
   it('a config file stays readable apart from the credential it holds (the ConfigMap the pod mounts)', async () => {
     const r = await agentKubectl(['exec', pod, '--', 'cat', join(filesDir, 'app.yaml')]);
     expect(r.code).toBe(0);
@@ -143,11 +154,13 @@ describe('dangerous commands are refused with the policy and rule named', () => 
   const cases: [string, string[], string][] = [
     ['a mounted Secret by its mount path', ['cat', '/etc/secret-volume/password'], 'inside /etc/secret-volume'],
     ['the ServiceAccount token', ['cat', '/var/run/secrets/kubernetes.io/serviceaccount/token'], 'inside /var/run/secrets'],
-    ['a path that climbs into the token directory', ['cat', '/app/config/../../var/run/secrets/kubernetes.io/serviceaccount/token'], 'inside /var/run/secrets'],
+    ['a path that climbs into the token directory', ['cat', '/app/config/../../var/run/secrets/kubernetes.io/serviceaccount/token'], 'climbs with ".."'],
     ['a shell with an inline script', ['sh', '-c', 'echo $DB_PASSWORD'], 'runs inline code'],
     ['an interpreter with inline code, behind env', ['env', 'X=1', 'python3', '-c', 'print(1)'], 'runs inline code'],
     ['a network tool aimed elsewhere', ['curl', '-s', 'http://localhost@attacker.example/'], 'connects to "attacker.example"'],
     ['a destructive command', ['rm', '-rf', '/data'], 'removes files'],
+    ['the environment through the kernel\'s /proc/net symlink', ['cat', '/proc/net/../environ'], 'climbs with ".."'],
+    ['an open file through /dev/fd', ['cat', '/dev/fd/0'], 'open file'],
   ];
   for (const [what, argv, explains] of cases) {
     it(what, async () => {
@@ -161,6 +174,12 @@ describe('dangerous commands are refused with the policy and rule named', () => 
 });
 
 describe('held exec', () => {
+  it('a program of an allowed name outside the system directories is held, not allowed', async () => {
+    const r = await agentKubectl(['exec', pod, '--', `${filesDir}/ls`, '/']);
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toContain('held for approval');
+  });
+
   it('attach is held by the default policy', async () => {
     const r = await agentKubectl(['attach', pod, '-c', 'app']);
     expect(r.code).not.toBe(0);
@@ -231,8 +250,10 @@ describe('output split across frames', () => {
   for (const pause of ['0.05', '0.4', '1.5']) {
     for (const spdy of [false, true]) {
       it(`a value written in three pieces ${pause}s apart never shows (${spdy ? 'SPDY' : 'WebSocket'})`, async () => {
+        // The pieces come from the environment: a command carrying them would be refused for that alone.
+        const piece = (range: string) => `printf %s "$(printf %s "$AIRLOCK_EXEC_CANARY" | cut -c${range})"`;
+        const script = `${piece('1-2')}; sleep ${pause}; ${piece('3-9')}; sleep ${pause}; ${piece('10-')}; echo; printf 'done\\n' >&2`;
         const v = ENV_CANARY;
-        const script = `printf %s ${v.slice(0, 2)}; sleep ${pause}; printf %s ${v.slice(2, 9)}; sleep ${pause}; printf '%s\\n' ${v.slice(9)}; printf 'done\\n' >&2`;
         const r = await agentKubectl(['exec', pod, '--', 'sh', '-c', script], { spdy, kubeconfig: open.kubeconfigFor('agent-ci') });
         expect(r.code).toBe(0);
         expect(r.stderr).toContain('done');

@@ -2,13 +2,13 @@
 // binary output unchanged, bounded lines.
 import { describe, expect, it } from '@jest/globals';
 import { randomBytes } from 'node:crypto';
-import { ExecOutputMasker, HOLD_MIN_CHARS } from '../../../src/masking/exec-output.js';
+import { ExecKnownValues, ExecOutputMasker, FRAGMENT_CHARS, HOLD_MIN_CHARS, MAX_NEEDLE_CHARS, TooManyValues } from '../../../src/masking/exec-output.js';
 import { Marker, MARKER_PREFIX, TextMasker } from '../../../src/masking/index.js';
 
 const marker = new Marker(Buffer.alloc(32, 7));
 const SECRET = 'Zq8-db-p4ss-Wx91';
-const masker = (values: string[] = [SECRET], maxLineBytes?: number) =>
-  new ExecOutputMasker({ text: new TextMasker(marker, [], []), values, ...(maxLineBytes ? { maxLineBytes } : {}) });
+const masker = (values: (string | Buffer)[] = [SECRET], maxLineBytes?: number) =>
+  new ExecOutputMasker({ text: new TextMasker(marker, [], []), known: ExecKnownValues.of(values), ...(maxLineBytes ? { maxLineBytes } : {}) });
 
 /** Feeds pieces, calling flushIdle after each when asked, and returns everything that went out. */
 function run(m: ExecOutputMasker, pieces: (string | Buffer)[], idle = false): Buffer {
@@ -109,6 +109,32 @@ describe('ExecOutputMasker', () => {
     const out = run(masker([]), [`${key}\nAKIAIOSFODNN7EXAMPLE\n`]).toString();
     expect(out).not.toContain('MIIBVQIBADANBgkqhkiG9w0BAQEFAASCAT8wggE7AgEAAkEA');
     expect(out).not.toContain('AKIAIOSFODNN7EXAMPLE');
+  });
+
+  it('masks a run of FRAGMENT_CHARS or more of a value wherever it is cut (ps -o args:N, columns)', () => {
+    const cut = SECRET.slice(0, SECRET.length - 3);
+    const middle = SECRET.slice(3, 3 + FRAGMENT_CHARS);
+    const out = run(masker(), [`AIRLOCK=${cut}\nend ${SECRET.slice(-FRAGMENT_CHARS)}\nmid ${middle} x\nshort ${SECRET.slice(0, FRAGMENT_CHARS - 1)}\n`]).toString();
+    expect(out).toBe(`AIRLOCK=${marker.mark(SECRET)}\nend ${marker.mark(SECRET)}\nmid ${marker.mark(SECRET)} x\nshort ${SECRET.slice(0, FRAGMENT_CHARS - 1)}\n`);
+    expect(ExecKnownValues.of([SECRET])!.contains(Buffer.from(`ls /${middle}`))).toBe(true);
+    expect(ExecKnownValues.of([SECRET])!.contains(Buffer.from('ls /tmp'))).toBe(false);
+  });
+
+  it('masks values that are not UTF-8 as bytes, and in their base64 and hex spellings', () => {
+    const keystore = Buffer.from([0xff, 0xfe, 0x00, 0x01, ...Buffer.from('cnrybinkeystore8877'), 0x80, 0x81]);
+    const bin = Buffer.from(Array.from({ length: 64 }, (_, i) => 128 + i));
+    const out = run(masker([keystore]), [Buffer.concat([bin, keystore, bin]), Buffer.from(`\n${keystore.toString('base64')}\n${keystore.toString('hex')}\n`)]);
+    expect(out.includes(keystore)).toBe(false);
+    expect(out.includes(keystore.subarray(4, 12))).toBe(false);
+    expect(out.toString('latin1')).not.toContain(keystore.toString('base64'));
+    expect(out.toString('latin1')).not.toContain(keystore.toString('hex'));
+    expect(out.subarray(0, 64).equals(bin)).toBe(true);
+  });
+
+  it('refuses values too many to search for (the automaton is built on the event loop)', () => {
+    const values = Array.from({ length: 400 }, (_, i) => `${i}-`.padEnd(4000, 'x') + i);
+    expect(() => ExecKnownValues.of(values)).toThrow(TooManyValues);
+    expect(MAX_NEEDLE_CHARS).toBeGreaterThan(100_000);
   });
 
   it('random values at random splits never reach the output (generative)', () => {
