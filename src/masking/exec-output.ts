@@ -12,7 +12,10 @@
 //   known value and is at least HOLD_MIN_CHARS long: that stays until the value is complete (masked) or
 //   ruled out. So a value written slowly, a few bytes at a time, leaks at most HOLD_MIN_CHARS - 1 leading
 //   characters; the rest is masked even when its start went out earlier.
-// - Bounded: a line longer than maxLineBytes goes out in pieces (holding only a possible value's start).
+//   A trailing word waits up to about a second more, so a token or `password=...` written in two pieces
+//   reaches the detectors whole.
+// - Bounded: a line longer than maxLineBytes goes out in pieces (holding a possible value's start and a
+//   trailing word of up to 4 KiB).
 import { NeedleMatcher } from './aho-corasick.js';
 import { bump, type MaskCounts, type TextMasker } from './detectors.js';
 import { DEFAULT_MAX_LINE_BYTES, LogLineMasker } from './logs.js';
@@ -122,6 +125,22 @@ export class ExecKnownValues {
   }
 }
 
+/** Idle flushes (of about 100 ms each) a trailing word is held for before it goes out as it is. */
+const WORD_HOLD_FLUSHES = 10;
+/** Longest trailing word held back when a long line is cut. */
+const MAX_HELD_WORD = 4096;
+
+/** Where the run of non-space characters that ends line[from, to) begins (to when it ends in a space). */
+function trailingWordStart(line: string, from: number, to: number): number {
+  let i = to;
+  while (i > from) {
+    const c = line.charCodeAt(i - 1);
+    if (c === 32 || c === 9 || c === 13) break;
+    i--;
+  }
+  return i;
+}
+
 export class ExecOutputMasker {
   private readonly lines: LogLineMasker;
   private readonly text: TextMasker;
@@ -132,6 +151,8 @@ export class ExecOutputMasker {
   /** The current line (latin1, without its newline) and how many of its characters already went out. */
   private line = '';
   private sent = 0;
+  /** Idle flushes since the last input. */
+  private idleFlushes = 0;
 
   constructor(opts: ExecOutputOptions) {
     this.text = opts.text;
@@ -146,6 +167,7 @@ export class ExecOutputMasker {
   }
 
   write(chunk: Buffer): Buffer {
+    this.idleFlushes = 0;
     const s = chunk.toString('latin1');
     let out = '';
     let at = 0;
@@ -166,6 +188,7 @@ export class ExecOutputMasker {
   }
 
   flushIdle(): Buffer {
+    this.idleFlushes++;
     return this.output(this.emitPartial(false) ?? '');
   }
 
@@ -207,6 +230,10 @@ export class ExecOutputMasker {
       // A complete value that reaches into the held tail goes out whole, as its marker.
       for (const r of this.known.matcher.regions(this.line, 0, len)) if (r.start < cut && r.end > cut) cut = r.end;
     }
+    // A trailing word (a token, `password=hun`) waits too, so the detectors see it whole: up to
+    // WORD_HOLD_FLUSHES idle flushes (about a second) when idle, and a bounded length when the line is cut.
+    const word = trailingWordStart(this.line, this.sent, cut);
+    if (word < cut && (force ? cut - word <= MAX_HELD_WORD : this.idleFlushes < WORD_HOLD_FLUSHES && cut - word >= HOLD_MIN_CHARS)) cut = word;
     if (cut <= this.sent) return undefined;
     const out = this.masked(this.line, this.sent, cut);
     this.sent = cut;

@@ -16,9 +16,12 @@ export class WebSocketFrameReader {
   private fragmentOpcode = 0;
   private broken = false;
   private readonly onMessage: Handler;
+  /** A frame too large to observe went by: its opcode, first payload byte (the channel) and length. */
+  private readonly onSkipped: ((opcode: number, first: number | undefined, length: number) => void) | undefined;
 
-  constructor(onMessage: Handler) {
+  constructor(onMessage: Handler, onSkipped?: (opcode: number, first: number | undefined, length: number) => void) {
     this.onMessage = onMessage;
+    this.onSkipped = onSkipped;
   }
 
   push(chunk: Buffer): void {
@@ -66,6 +69,8 @@ export class WebSocketFrameReader {
     }
     if (len > MAX_OBSERVED_FRAME) {
       const available = b.length - off;
+      const first = available > 0 ? b[off]! ^ (maskKey ? maskKey[0]! : 0) : undefined;
+      this.onSkipped?.(opcode, first, len);
       this.skip = len - Math.min(len, available);
       this.buf = b.subarray(Math.min(b.length, off + len));
       this.fragments = [];
@@ -97,6 +102,10 @@ export function recordableChannelProtocol(protocol: string | undefined): boolean
 
 /** Wires readers for both directions of an exec/attach stream to an asciicast writer. */
 export function tapChannelStream(writer: AsciicastWriter): { fromClient: WebSocketFrameReader; fromServer: WebSocketFrameReader } {
+  // What is not recorded is said in the recording: a session must not look complete when it is not.
+  const skipped = (opcode: number, first: number | undefined, length: number) => {
+    if (opcode === 2 && first === 0) writer.input(Buffer.from(`\r\n[airlock: ${length - 1} bytes of input in one frame, not recorded]\r\n`));
+  };
   const fromClient = new WebSocketFrameReader((opcode, p) => {
     if (opcode !== 2 || p.length === 0) return;
     const channel = p[0];
@@ -108,7 +117,7 @@ export function tapChannelStream(writer: AsciicastWriter): { fromClient: WebSock
         if (Number.isInteger(size.Width) && Number.isInteger(size.Height)) writer.resize(size.Width!, size.Height!);
       } catch { /* not a resize message */ }
     }
-  });
+  }, skipped);
   const fromServer = new WebSocketFrameReader((opcode, p) => {
     if (opcode !== 2 || p.length === 0) return;
     const channel = p[0];

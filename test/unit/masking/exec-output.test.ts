@@ -137,6 +137,23 @@ describe('ExecOutputMasker', () => {
     expect(MAX_NEEDLE_CHARS).toBeGreaterThan(100_000);
   });
 
+  it('holds a trailing word over idle flushes so a token written in two pieces reaches the detectors whole', () => {
+    const jwt = 'eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJhZ2VudCIsImV4cCI6OTk5OTk5OTk5OX0.c2lnbmF0dXJlLXZhbHVlLWhlcmU';
+    const m = masker([]);
+    const out = [m.write(Buffer.from(`Authorization: Bearer ${jwt.slice(0, 20)}`)), m.flushIdle(), m.flushIdle(), m.write(Buffer.from(`${jwt.slice(20)}\n`)), m.end()];
+    const text = Buffer.concat(out).toString();
+    expect(text.startsWith('Authorization: ')).toBe(true);
+    expect(text).not.toContain(jwt.slice(0, 12));
+    expect(text).not.toContain(jwt.slice(30, 50));
+    // A prompt that ends in a word still shows, after about a second of idle flushes.
+    const p = masker([]);
+    p.write(Buffer.from('Continue? [y/N]'));
+    const shown: string[] = [];
+    for (let i = 0; i < 12; i++) shown.push(p.flushIdle().toString());
+    expect(shown.join('')).toBe('Continue? [y/N]');
+    expect(shown.slice(0, 9).join('')).toBe('Continue? ');
+  });
+
   it('random values at random splits never reach the output (generative)', () => {
     let seed = 20261202;
     const rnd = (n: number) => ((seed = (seed * 1103515245 + 12345) & 0x7fffffff) % n);

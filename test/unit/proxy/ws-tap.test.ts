@@ -73,3 +73,21 @@ describe('tapChannelStream', () => {
     expect(events).toEqual(['i:ls\n', 'r:120x40', 'o:file.txt\n', 'o:warn\n']);
   });
 });
+
+describe('tapChannelStream: what it cannot observe', () => {
+  it('says in the recording that a stdin frame too large to observe was not recorded', () => {
+    const events: string[] = [];
+    const writer: AsciicastWriter = {
+      file: '/dev/null',
+      output: (d) => events.push(`o:${d.toString()}`),
+      input: (d) => events.push(`i:${d.toString()}`),
+      resize: () => undefined,
+      close: async () => undefined,
+    };
+    const { fromClient } = tapChannelStream(writer);
+    const big = frame(Buffer.concat([Buffer.from([0]), Buffer.alloc(MAX_OBSERVED_FRAME + 10, 0x61)]), { mask: true });
+    for (let i = 0; i < big.length; i += 65536) fromClient.push(big.subarray(i, i + 65536));
+    fromClient.push(frame(Buffer.from('\x00after\n'), { mask: true }));
+    expect(events).toEqual([`i:\r\n[airlock: ${MAX_OBSERVED_FRAME + 10} bytes of input in one frame, not recorded]\r\n`, 'i:after\n']);
+  });
+});
