@@ -134,7 +134,7 @@ export function describe(a: Approval, now: number): string {
     if (r.exec.interactive) kv('Interactive', 'yes (stdin or a terminal)');
     if (r.exec.pod) kv('Pod', `${r.exec.pod}${r.exec.podUID ? ` (uid ${r.exec.podUID})` : ''}`);
     if (r.exec.container) kv('Container', `${r.exec.container}${r.exec.image ? ` image ${r.exec.image}` : ''}`);
-    if (r.exec.serviceAccount) kv('ServiceAccount', r.exec.serviceAccount);
+    if (r.exec.serviceAccount) kv('Runs as', `ServiceAccount ${r.exec.serviceAccount}`);
   }
   kv('Policy', `${a.spec.policy.name} rule ${a.spec.policy.rule}`);
   kv('Reason', a.spec.policy.message);

@@ -49,6 +49,19 @@ describe('kubectl approve helpers', () => {
     expect(text).toContain('  ... and 20 more\n');
   });
 
+  it('shows a held exec: the argv word by word (quoted, control characters escaped) and its target', () => {
+    const e: Approval = { ...a, spec: { ...a.spec, request: { ...a.spec.request, verb: 'create', apiVersion: 'v1', apiGroup: '', resource: 'pods', subresource: 'exec', name: 'app', exec: {
+      command: ['sh', '-c', "echo 'hi' $X", 'a\u001b[2Kb'], interactive: true, pod: 'app', podUID: '0f6c4b1e-1111-2222-3333-444455556666', container: 'app', image: 'registry.example/app:1', serviceAccount: 'builder',
+    } } } };
+    const text = describeApproval(e, NOW);
+    expect(text).toContain(`Command:      sh -c 'echo '\\''hi'\\'' $X' $'a\\u001b[2Kb'`);
+    expect(text).toContain('Interactive:  yes (stdin or a terminal)');
+    expect(text).toContain('Pod:          app (uid 0f6c4b1e-1111-2222-3333-444455556666)');
+    expect(text).toContain('Container:    app image registry.example/app:1');
+    expect(text).toContain('Runs as:      ServiceAccount builder');
+    expect(text).not.toContain('\u001b');
+  });
+
   it('names Approvals deterministically and summarises requests', () => {
     expect(approvalName({ resource: 'deployments', name: 'Web_App.v2' }, 'abcdef0123456789')).toBe('deployments-web-app-v2-abcdef0123');
     expect(approvalName({ resource: 'pods', subresource: 'exec', name: undefined }, 'abcdef0123456789', 2)).toBe('pods-exec-new-abcdef0123-2');
