@@ -102,10 +102,11 @@ abstract class OutputRewriter {
       this.lanes.set(key, lane);
     }
     // The error stream carries the exit status, written once the process's output is complete, and kubectl
-    // over SPDY stops reading other streams when it arrives: what they hold goes out first (still holding
-    // what may begin a secret, as an idle flush does).
+    // over SPDY stops reading other streams when it arrives: what they hold goes out first.
     if (lane.kind === 'error' && this.flushBeforeStatus) this.flushOthers(key);
     this.output(key, lane, lane.masker.write(data), 'open');
+    // The status itself is not held either: the client acts on it (exit code) as soon as it is whole.
+    if (lane.kind === 'error' && this.flushBeforeStatus) this.output(key, lane, lane.masker.end(), 'open');
     this.arm(key, lane);
   }
 
@@ -122,11 +123,11 @@ abstract class OutputRewriter {
   /** Whether output lanes are flushed when the exit status arrives (see write). */
   protected flushBeforeStatus = false;
 
-  /** What the other lanes may let go of now, out now; the lanes stay open. */
+  /** Everything the other lanes hold, masked, out now (the process's output is complete); the lanes stay open. */
   private flushOthers(key: number): void {
     for (const [k, other] of this.lanes) {
       if (k === key || other.kind === 'error' || !other.masker.holding) continue;
-      this.output(k, other, other.masker.flushIdle(), 'open');
+      this.output(k, other, other.masker.end(), 'open');
       this.arm(k, other);
     }
   }
@@ -686,7 +687,9 @@ export class SpdyRewriter extends OutputRewriter {
     if (perStream && f.length < 12) this.protocolError(`SPDY: control frame type ${type} too short`);
     const id = perStream ? f.readUInt32BE(8) & 0x7fffffff : 0;
     if (type === SPDY_RST_STREAM) {
-      this.dropLane(id);
+      // The kubelet resets its streams when the command is done: what a lane holds is output the process
+      // wrote, and goes out (masked, as everything else) before the reset.
+      this.endLane(id, false);
       this.observer.kinds.delete(id);
     } else if (type === SPDY_GOAWAY) {
       // spdystream stops reading at GOAWAY: what the maskers hold goes first.

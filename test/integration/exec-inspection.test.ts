@@ -54,6 +54,7 @@ beforeAll(async () => {
   writeFileSync(join(filesDir, 'password'), `${fileCanary}\n`);
   writeFileSync(join(filesDir, 'password.b64'), `${Buffer.from(fileCanary).toString('base64')}\n`);
   writeFileSync(join(filesDir, 'app.yaml'), `mode: fast\ndatabase:\n  password: ${configCanary}\n`);
+  writeFileSync(join(filesDir, 'no-newline'), 'first\nhello-no-newline');
   // A value cut short, as a column width or `ps -o args:N` cuts it.
   writeFileSync(join(filesDir, 'cut'), `DB=${fileCanary.slice(0, -3)}\n`);
   const admin = await clientFor('admin');
@@ -117,6 +118,24 @@ describe('allowed debugging commands run, and their output is masked', () => {
     expect(guess.code).not.toBe(0);
     expect(guess.stderr).toContain('command[1] carries a secret value (or part of one)');
   });
+
+  for (const spdy of [false, true]) {
+    const via = spdy ? 'SPDY/3.1' : 'WebSocket';
+    it(`output arrives whole, last partial line and exit code included; kubectl cp works (${via})`, async () => {
+      const nonl = await agentKubectl(['exec', pod, '--', 'cat', join(filesDir, 'no-newline')], { spdy });
+      expect({ code: nonl.code, out: nonl.stdout }).toEqual({ code: 0, out: 'first\nhello-no-newline' });
+      const tar = await agentKubectl(['exec', pod, '--', 'tar', 'cf', '-', join(filesDir, 'no-newline')], { spdy });
+      expect(tar.code).toBe(0);
+      expect(tar.stdout.length).toBe(10240);
+      const missing = await agentKubectl(['exec', pod, '--', 'cat', join(filesDir, 'not-there')], { spdy });
+      expect(missing.code).not.toBe(0);
+      expect(missing.stderr).toContain('No such file');
+      const dest = join(filesDir, `copied-${spdy ? 'spdy' : 'ws'}`);
+      const cp = await agentKubectl(['cp', `${pod}:${join(filesDir, 'no-newline')}`, dest], { spdy });
+      expect({ code: cp.code, stderr: cp.stderr }).toEqual({ code: 0, stderr: '' });
+      expect(readFileSync(dest, 'utf8')).toBe('first\nhello-no-newline');
+    });
+  }
 
   it('a config file stays readable apart from the credential it holds (the ConfigMap the pod mounts)', async () => {
     const r = await agentKubectl(['exec', pod, '--', 'cat', join(filesDir, 'app.yaml')]);
