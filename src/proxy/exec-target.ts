@@ -58,9 +58,9 @@ export function execTargetOf(pod: Obj, container: string | undefined): ExecTarge
   for (const m of arr(c.volumeMounts)) {
     const v = volumes.get(String(m.name));
     const at = str(m.mountPath);
-    if (v && at && holdsCredentials(v)) credentialPaths.push(at);
+    if (v && at && holdsCredentials(v)) credentialPaths.push(...mountAliases(at));
   }
-  if (spec.automountServiceAccountToken !== false) credentialPaths.push(SERVICE_ACCOUNT_DIR);
+  if (spec.automountServiceAccountToken !== false) credentialPaths.push(...mountAliases(SERVICE_ACCOUNT_DIR));
   return {
     pod: String(meta.name ?? ''),
     ...(str(meta.uid) ? { podUID: str(meta.uid)! } : {}),
@@ -70,6 +70,20 @@ export function execTargetOf(pod: Obj, container: string | undefined): ExecTarge
     credentialPaths: [...new Set(credentialPaths)],
     ...(str(c.workingDir) ? { workingDir: str(c.workingDir)! } : {}),
   };
+}
+
+/**
+ * Every name a mount path has in the container: the runtime joins a relative mountPath to the root, and
+ * /var/run is /run in most images (so is /var/lock /run/lock).
+ */
+function mountAliases(mountPath: string): string[] {
+  const abs = mountPath.startsWith('/') ? mountPath : `/${mountPath}`;
+  const out = [abs];
+  for (const [a, b] of [['/var/run/', '/run/'], ['/var/lock/', '/run/lock/']] as const) {
+    if (abs.startsWith(a)) out.push(b + abs.slice(a.length));
+    else if (abs.startsWith(b)) out.push(a + abs.slice(b.length));
+  }
+  return out;
 }
 
 /** Secret volumes, projected volumes with Secrets or ServiceAccount tokens, and CSI volumes (secret stores). */

@@ -27,11 +27,11 @@ import { effectiveOptions, type EffectiveOptions } from './request-options.js';
 import { enrichServiceAccounts } from '../policy/service-account-enrich.js';
 import { enrichAdoptions, orphansOf, type OrphanLister } from '../policy/adoption.js';
 import { READ_VERBS } from '../policy/detectors/util.js';
-import { isKubeStatus, kubeStatus, type KubeStatus } from './status.js';
-import { TooManyValues, type ExecOutputMaskers } from '../masking/index.js';
+import { isKubeStatus, kubeStatus } from './status.js';
 import { resolveSubject } from './subject.js';
 import { forwardUpgrade, isExecOrAttach, type ExecOutput } from './upgrade.js';
 import { readExecPod, readTargetValues } from './exec-target.js';
+import { execMaskers } from './exec-guard.js';
 import { deadlineFor, isDeadlineExceeded, timeoutStatus, type Deadline } from './deadline.js';
 import { refuseUnsafeWrite } from './write-guards.js';
 
@@ -228,7 +228,7 @@ async function judgeAndForward(
     let output: ExecOutput | undefined;
     if (execPod && decision.masking && ctx.masker?.execOutput) {
       const known = await readTargetValues(ctx.upstream, execPod.pod, decision.masking, probe.endBy);
-      const maskers = 'refuse' in known ? known : execMaskers(ctx, decision.masking, known.values, info);
+      const maskers = 'refuse' in known ? known : execMaskers(ctx.masker.execOutput.bind(ctx.masker), decision.masking, known.values, info);
       if ('refuse' in maskers) {
         gate.answer(maskers.refuse, view);
         return 'done';
@@ -328,24 +328,6 @@ function forwardHttp(ctx: ProxyContext, req: IncomingMessage, ex: Exchange, gate
     });
     up.end(payload);
   });
-}
-
-/**
- * The output maskers of an exec, or a refusal: values too many to search for, or an argv that carries a
- * value (or a fragment of one) the pod holds. An agent has no reason to type a secret it cannot see, and
- * a command echoing its arguments would tell it, through what gets masked, which guesses were right.
- */
-function execMaskers(ctx: ProxyContext, rules: ResolvedMasking, values: (string | Buffer)[], info: RequestInfo): ExecOutputMaskers | { refuse: KubeStatus } {
-  let maskers: ExecOutputMaskers;
-  try {
-    maskers = ctx.masker!.execOutput!(rules, values);
-  } catch (err) {
-    if (!(err instanceof TooManyValues)) throw err;
-    return { refuse: kubeStatus(403, `airlock: the Secrets and ConfigMaps pod ${info.name} uses are too large to mask its output (${err.message}); exec and attach are refused`, 'Forbidden') };
-  }
-  const word = info.params.getAll('command').findIndex((w) => maskers.reveals(Buffer.from(w, 'utf8')));
-  if (word >= 0) return { refuse: kubeStatus(403, `airlock: command[${word}] carries a secret value (or part of one) that pod ${info.name} holds; nothing was run`, 'Forbidden') };
-  return maskers;
 }
 
 function isPodLog(info: RequestInfo): boolean {
