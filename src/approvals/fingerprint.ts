@@ -89,7 +89,7 @@ function liveUid(req: Pick<RequestAttributes, 'oldObject'>): string | undefined 
 /**
  * sha256 (hex) over user + verb + group/version/resource/subresource + namespace + name + normalised object
  * + effect-changing options + dry run + (deletecollection) the sorted set of objects it deletes + the
- * uid of the live object it changes (for an exec: of the pod).
+ * uid of the live object it changes (for an exec: of the pod, and the target container's image).
  * Parts a request does not have are left out, so requests without options keep their earlier fingerprints.
  */
 export function fingerprint(req: RequestAttributes): string {
@@ -111,6 +111,8 @@ export function fingerprint(req: RequestAttributes): string {
     // The very object that was approved: one deleted and recreated under the same name is another object
     // (for an exec, the pod it runs in).
     target: liveUid(req) ?? req.exec?.target?.podUID,
+    // A pod's image can change in place: an exec approved in one image does not run in another.
+    image: req.exec?.target?.image,
   });
   return createHash('sha256').update(body).digest('hex');
 }

@@ -60,6 +60,21 @@ describe('fingerprint', () => {
     expect(normaliseObject(job('a'))).toEqual({ kind: 'Job', metadata: { name: 'j' }, spec: { template: { metadata: { labels: { app: 'j' } } } } });
   });
 
+  it('binds an exec to its argv, container, interactivity, pod uid and image', () => {
+    const target = { pod: 'app', podUID: 'u-1', container: 'app', image: 'registry.example/app:1', credentialPaths: [] };
+    const exec = (over: Record<string, unknown> = {}, t: Record<string, unknown> = {}): RequestAttributes => ({
+      user: { username: 'agent-ci', groups: [] }, verb: 'create', isResourceRequest: true, apiGroup: '', apiVersion: 'v1', resource: 'pods', subresource: 'exec', namespace: 'a', name: 'app', via: 'proxy',
+      options: { command: ['ls', '/'], container: 'app', stdin: true }, exec: { kind: 'exec', command: ['ls', '/'], interactive: true, target: { ...target, ...t } }, ...over,
+    });
+    const held = fingerprint(exec());
+    expect(fingerprint(exec())).toBe(held);
+    expect(fingerprint(exec({ options: { command: ['ls', '/etc'], container: 'app', stdin: true } }))).not.toBe(held);
+    expect(fingerprint(exec({ options: { command: ['ls', '/'], container: 'side', stdin: true } }))).not.toBe(held);
+    expect(fingerprint(exec({ options: { command: ['ls', '/'], container: 'app' } }))).not.toBe(held);
+    expect(fingerprint(exec({}, { podUID: 'u-2' }))).not.toBe(held);
+    expect(fingerprint(exec({}, { image: 'registry.example/evil:1' }))).not.toBe(held);
+  });
+
   it('does not modify its input', () => {
     const o = dep({}, { resourceVersion: '1' });
     normaliseObject(o);
