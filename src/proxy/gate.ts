@@ -3,8 +3,8 @@
 // and the outcome of an upgrade) leaves through here, masked or refused. What the agent received is what
 // the recording keeps.
 import type { IncomingMessage, OutgoingHttpHeaders } from 'node:http';
-import type { Duplex, Transform } from 'node:stream';
-import { pipeline } from 'node:stream';
+import type { Duplex, TransformCallback } from 'node:stream';
+import { pipeline, Transform } from 'node:stream';
 import { proxyRequestDuration } from '../metrics/registry.js';
 import { JsonMaskStream, scrubKnownValues } from '../masking/index.js';
 import type { MaskTarget } from '../masking/types.js';
@@ -29,6 +29,25 @@ export interface MaskView {
   flush: boolean;
   /** Audit-only hits, shown to the agent as Kubernetes Warning headers (as the webhook's warnings are). */
   warnings?: string[];
+  /** At most this many bytes of the masked body reach the agent (a log's limitBytes, applied after masking). */
+  limitBytes?: number;
+}
+
+/** Passes the first `limit` bytes and drops the rest (the upstream was asked for a bounded few more). */
+class ByteLimit extends Transform {
+  private left: number;
+  constructor(limit: number) {
+    super();
+    this.left = limit;
+  }
+  override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
+    if (this.left > 0) {
+      const part = chunk.length > this.left ? chunk.subarray(0, this.left) : chunk;
+      this.left -= part.length;
+      this.push(part);
+    }
+    cb();
+  }
 }
 
 /** Warning headers in the form kube-apiserver sends them (kubectl prints them as "Warning: ..."). */
@@ -143,6 +162,7 @@ export class ResponseGate {
     const out = this.channel.stream(status, headers, view.flush);
     const stages: (Transform | IncomingMessage | NodeJS.WritableStream)[] = [ures];
     if (transform) stages.push(transform);
+    if (transform && view.limitBytes !== undefined) stages.push(new ByteLimit(view.limitBytes));
     if (capture) stages.push(capture);
     stages.push(out);
     return new Promise((resolve) => {

@@ -202,10 +202,19 @@ async function judgeAndForward(
   // pods/log: the log masker knows the pod's secret values too (a program logging its own database
   // password has no detector shape). Where they cannot be read, the log is masked as before: by detectors
   // and patterns (the request itself goes to the API server, which answers for a pod that is not there).
+  let logLimit: { agent: number; upstream: number } | undefined;
   if (isPodLog(info) && decision.masking?.logs) {
-    const known = await podLogValues(ctx, probe, info, decision.masking);
+    const known = (await podLogValues(ctx, probe, info, decision.masking)).filter((v): v is string => typeof v === 'string');
     // The log masker works on text: values that are not UTF-8 cannot appear in it as such.
-    view.target.knownValues = [...(view.target.knownValues ?? []), ...known.filter((v): v is string => typeof v === 'string')];
+    view.target.knownValues = [...(view.target.knownValues ?? []), ...known];
+    // limitBytes would cut a value short of its whole spelling, where the masker no longer knows it: the
+    // log is asked for with room for the longest value, masked, and cut for the agent after that.
+    const limit = Number(info.params.get('limitBytes'));
+    if (known.length && Number.isSafeInteger(limit) && limit > 0) {
+      const room = 64 + 2 * Math.max(...known.map((v) => Buffer.byteLength(v, 'utf8')));
+      logLimit = { agent: limit, upstream: limit + room };
+      view.limitBytes = limit;
+    }
   }
 
   // record (ahead): a write is durable in the recording before it is sent; a read is refused while
@@ -246,6 +255,11 @@ async function judgeAndForward(
 
   // mutate: the policy's patch applied to what is forwarded.
   let out: Outgoing = outgoingFor(info, ex.method, subject);
+  if (logLimit) {
+    const params = new URLSearchParams(info.params);
+    params.set('limitBytes', String(logLimit.upstream));
+    out = { ...out, path: `${info.path}?${params.toString()}` };
+  }
   if (decision.action === 'mutate') {
     const mutated = mutate(decision, info, ex.method, subject);
     if ('kind' in mutated) {

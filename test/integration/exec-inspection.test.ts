@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import type { Approval } from '../../src/api/types.js';
 import { approvalPath } from '../../src/approvals/paths.js';
 import { createMaskerFactory } from '../../src/masking/index.js';
-import { clientFor, eventually, testEnv, uniqueName, type RunResult } from '../helpers/env.js';
+import { clientFor, eventually, kubectl, testEnv, uniqueName, type RunResult } from '../helpers/env.js';
 import { approveAs, canaryValue, findCanary, startShippedProxy, type ShippedProxy } from '../helpers/hostile.js';
 import { agentPolicy, startTestProxy, type TestProxy } from '../helpers/proxy.js';
 
@@ -166,6 +166,18 @@ describe('logs know the pod\'s secret values too', () => {
     expect(r.code).toBe(0);
     expect(r.stdout).toMatch(/connected as app:airlock-masked:sha256:[0-9a-f]{8} to the db/);
     expect(findCanary(r.stdout, [ENV_CANARY])).toBeUndefined();
+  });
+
+  it('--limit-bytes cutting through a value does not show the part before the cut', async () => {
+    const direct = await kubectl(['-n', ns, 'logs', pod]);
+    const at = direct.stdout.lastIndexOf(ENV_CANARY);
+    expect(at).toBeGreaterThan(0);
+    const limit = Buffer.byteLength(direct.stdout.slice(0, at)) + ENV_CANARY.length - 2;
+    const r = await agentKubectl(['logs', pod, `--limit-bytes=${limit}`]);
+    expect(r.code).toBe(0);
+    expect(Buffer.byteLength(r.stdout, 'latin1')).toBeLessThanOrEqual(limit);
+    expect(r.stdout).toContain('connected as app:airlock-mask'); // the marker, cut where the value would have been
+    expect(r.stdout).not.toContain(ENV_CANARY.slice(0, 10));
   });
 });
 
