@@ -1589,6 +1589,42 @@ function url(c: Cmd, s: Scan, j: number, w: string): void {
   if (bad !== undefined) flagHost(c, s, j, bad, w);
 }
 
+/**
+ * Walks the arguments of a tool parsed like curl and wget: operands (everything after `--` too) go to
+ * onOperand; options that take a value (`--name=v`, `--name v`, `-Xv`, `-X v`, after bundled flags) go to
+ * onValue by their long name. Options not in the tables take no value and are skipped.
+ */
+function valueOptions(
+  a: readonly string[],
+  t: { long: ReadonlySet<string>; short: Readonly<Record<string, string>>; foldCase?: boolean },
+  onOperand: (j: number, w: string) => void,
+  onValue: (name: string, v: string | undefined, j: number) => void,
+): void {
+  let operands = false;
+  for (let j = 0; j < a.length; j++) {
+    const w = a[j]!;
+    if (w === '-') continue;
+    if (operands || !w.startsWith('-')) onOperand(j, w);
+    else if (w === '--') operands = true;
+    else if (w.startsWith('--')) {
+      const eq = w.indexOf('=');
+      const raw = eq < 0 ? w.slice(2) : w.slice(2, eq);
+      const nm = t.foldCase ? raw.toLowerCase() : raw;
+      if (!t.long.has(nm)) continue;
+      if (eq >= 0) onValue(nm, w.slice(eq + 1), j);
+      else onValue(nm, a[++j], j);
+    } else {
+      for (let k = 1; k < w.length; k++) {
+        const nm = t.short[w[k]!];
+        if (nm === undefined) continue;
+        if (k + 1 < w.length) onValue(nm, w.slice(k + 1), j);
+        else onValue(nm, a[++j], j);
+        break;
+      }
+    }
+  }
+}
+
 const repoints = (c: Cmd, s: Scan, j: number, how: string): void => add(s, 'networkElsewhere', `${c.program} ${how}`, argAt(c, j));
 
 const CURL_SHORT: Readonly<Record<string, string>> = {
@@ -1621,28 +1657,7 @@ const curl: Handler = (c, s) => {
     if (nm === 'url') url(c, s, j, v);
     else if (CURL_REPOINT.has(nm)) repoints(c, s, j, nm === 'config' ? `--config ${q(v)} reads options, and URLs, from a file` : `--${nm} ${q(v)} redirects its connections`);
   };
-  let operands = false;
-  for (let j = 0; j < a.length; j++) {
-    const w = a[j]!;
-    if (w === '-') continue;
-    if (operands || !w.startsWith('-')) url(c, s, j, w);
-    else if (w === '--') operands = true;
-    else if (w.startsWith('--')) {
-      const eq = w.indexOf('=');
-      const nm = (eq < 0 ? w.slice(2) : w.slice(2, eq)).toLowerCase();
-      if (!CURL_LONG.has(nm)) continue;
-      if (eq >= 0) value(nm, w.slice(eq + 1), j);
-      else value(nm, a[++j], j);
-    } else {
-      for (let k = 1; k < w.length; k++) {
-        const nm = CURL_SHORT[w[k]!];
-        if (nm === undefined) continue;
-        if (k + 1 < w.length) value(nm, w.slice(k + 1), j);
-        else value(nm, a[++j], j);
-        break;
-      }
-    }
-  }
+  valueOptions(a, { long: CURL_LONG, short: CURL_SHORT, foldCase: true }, (j, w) => url(c, s, j, w), value);
 };
 
 const WGET_SHORT: Readonly<Record<string, string>> = {
@@ -1669,28 +1684,7 @@ const wget: Handler = (c, s) => {
     if (nm === 'use-askpass') runs(c, s, `--use-askpass runs ${q(v)}`, j);
     else if (WGET_REPOINT[nm]) repoints(c, s, j, `--${nm} ${q(v)} ${WGET_REPOINT[nm]}`);
   };
-  let operands = false;
-  for (let j = 0; j < a.length; j++) {
-    const w = a[j]!;
-    if (w === '-') continue;
-    if (operands || !w.startsWith('-')) url(c, s, j, w);
-    else if (w === '--') operands = true;
-    else if (w.startsWith('--')) {
-      const eq = w.indexOf('=');
-      const nm = eq < 0 ? w.slice(2) : w.slice(2, eq);
-      if (!WGET_LONG.has(nm)) continue;
-      if (eq >= 0) value(nm, w.slice(eq + 1), j);
-      else value(nm, a[++j], j);
-    } else {
-      for (let k = 1; k < w.length; k++) {
-        const nm = WGET_SHORT[w[k]!];
-        if (nm === undefined) continue;
-        if (k + 1 < w.length) value(nm, w.slice(k + 1), j);
-        else value(nm, a[++j], j);
-        break;
-      }
-    }
-  }
+  valueOptions(a, { long: WGET_LONG, short: WGET_SHORT }, (j, w) => url(c, s, j, w), value);
 };
 
 const NC_VALUE = 'ceGgIiMmOoPpqsTVwXx';

@@ -221,3 +221,38 @@ export async function approveAs(user: 'alice' | 'bob', name: string): Promise<vo
   a.status = { ...a.status, phase: 'Approved', decisions: [{ decision: 'approve', by: user, at: new Date().toISOString().replace(/\.\d+Z$/, 'Z') }], usesConsumed: 0 };
   await c.replace(`${path}/status`, a);
 }
+
+/** The value hack/cluster.sh puts into every kwok exec's environment, as a pod's env would carry it. */
+export const EXEC_ENV_CANARY = 'cnryexecenv5c1f0e9a7d3b2468';
+
+/**
+ * A fresh namespace (created by the admin) with a pod on kwok's fake node that uses Secret `db`
+ * (EXEC_ENV_CANARY, as env DB_PASSWORD), Secret `files` (fileValue, mounted at /etc/secret-volume) and
+ * ConfigMap `app` (a config file holding configValue as its password, mounted at /app/config). Resolves
+ * once the pod runs.
+ */
+export async function plantExecTarget(namespace: string, pod: string, v: { fileValue: string; configValue: string }): Promise<void> {
+  const admin = await clientFor('admin');
+  await admin.create('/api/v1/namespaces', { apiVersion: 'v1', kind: 'Namespace', metadata: { name: namespace } });
+  const base = `/api/v1/namespaces/${namespace}`;
+  await admin.create(`${base}/secrets`, { apiVersion: 'v1', kind: 'Secret', metadata: { name: 'db' }, stringData: { password: EXEC_ENV_CANARY } });
+  await admin.create(`${base}/secrets`, { apiVersion: 'v1', kind: 'Secret', metadata: { name: 'files' }, stringData: { password: v.fileValue } });
+  await admin.create(`${base}/configmaps`, { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'app' }, data: { 'app.yaml': `mode: fast\ndatabase:\n  password: ${v.configValue}\n` } });
+  await admin.create(`${base}/pods`, {
+    apiVersion: 'v1',
+    kind: 'Pod',
+    metadata: { name: pod },
+    spec: {
+      nodeName: 'kwok-node',
+      tolerations: [{ key: 'kwok.x-k8s.io/node', operator: 'Exists', effect: 'NoSchedule' }],
+      containers: [{
+        name: 'app',
+        image: 'registry.example/app:1',
+        env: [{ name: 'DB_PASSWORD', valueFrom: { secretKeyRef: { name: 'db', key: 'password' } } }],
+        volumeMounts: [{ name: 'files', mountPath: '/etc/secret-volume' }, { name: 'config', mountPath: '/app/config' }],
+      }],
+      volumes: [{ name: 'files', secret: { secretName: 'files' } }, { name: 'config', configMap: { name: 'app' } }],
+    },
+  });
+  await eventually(async () => (await admin.get<{ status: { phase?: string } }>(`${base}/pods/${pod}`)).status.phase === 'Running', 20_000, 'kwok pod Running');
+}

@@ -11,6 +11,7 @@ import { request as httpsRequest } from 'node:https';
 import { readFileSync } from 'node:fs';
 import { clientFor, testEnv, uniqueName } from '../helpers/env.js';
 import { approveAs, canariesInRecordings, findCanary, plantCanaries, startShippedProxy, type Canaries, type ShippedProxy } from '../helpers/hostile.js';
+import { mulberry32 } from '../helpers/random.js';
 
 const COUNT = Number(process.env.AIRLOCK_FUZZ_COUNT ?? 1500);
 const SEED = Number(process.env.AIRLOCK_FUZZ_SEED ?? 20261201);
@@ -21,18 +22,6 @@ let canaries: Canaries;
 let resources: { prefix: string; name: string; namespaced: boolean }[] = [];
 const ns = uniqueName('fuzz');
 const prod = uniqueName('fuzzprod');
-
-/** mulberry32: small, seedable, good enough to pick request shapes reproducibly. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 interface Attack {
   method: string;
@@ -217,7 +206,7 @@ afterAll(async () => {
 
 describe('generative attack on the shipped proxy', () => {
   it(`${COUNT} generated requests (seed ${SEED}) leak no canary to the agent or the recordings`, async () => {
-    const r = rng(SEED);
+    const r = mulberry32(SEED);
     const attacks = Array.from({ length: COUNT }, () => generate(r));
     const leaks: string[] = [];
     const statuses = new Map<string, number>();
@@ -297,7 +286,7 @@ describe('generative attack on approvals and identity', () => {
   it(`${APPROVAL_COUNT} held requests, approved once: altered retries never consume the Approval or act; identity probes never show the proxied token`, async () => {
     const admin = await clientFor('admin');
     await admin.create('/api/v1/namespaces', { apiVersion: 'v1', kind: 'Namespace', metadata: { name: prod, labels: { env: 'production' } } });
-    const r = rng(SEED + 1);
+    const r = mulberry32(SEED + 1);
     const failures: string[] = [];
     for (let i = 0; i < APPROVAL_COUNT; i++) {
       // A fresh set of objects per round: some the held request removes, one it must leave alone.

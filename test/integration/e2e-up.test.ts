@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { eventually, run, testEnv, type RunResult } from '../helpers/env.js';
 import { ensureBuilt, ROOT } from '../helpers/build.js';
+import { EXEC_ENV_CANARY } from '../helpers/hostile.js';
 
 /** stderr without the warnings of audit-only rules (kubectl prints them as kube-apiserver's own warnings). */
 function exceptAuditWarnings(stderr: string): string {
@@ -117,7 +118,7 @@ describe('make up: Airlock end to end on an embedded control plane', () => {
   it('debugs a pod with exec: the debugging set runs with its output masked, a shell is refused', async () => {
     // kwok's fake node runs exec on this machine with AIRLOCK_EXEC_CANARY (hack/cluster.sh) in the
     // environment; the pod uses a Secret holding that value, so the proxy knows to mask it.
-    const canary = 'cnryexecenv5c1f0e9a7d3b2468';
+    const canary = EXEC_ENV_CANARY;
     expect((await kubectlAs('admin', ['-n', 'e2e-app', 'create', 'secret', 'generic', 'exec-canary', `--from-literal=value=${canary}`])).code).toBe(0);
     const pod = await kubectlAs('admin', ['apply', '-f', '-'], JSON.stringify({
       apiVersion: 'v1', kind: 'Pod', metadata: { name: 'debugme', namespace: 'e2e-app' },

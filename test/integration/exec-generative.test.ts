@@ -9,14 +9,13 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import WebSocket from 'ws';
-import { clientFor, eventually, testEnv, uniqueName } from '../helpers/env.js';
-import { canariesInRecordings, canaryValue, findCanary, startShippedProxy, type ShippedProxy } from '../helpers/hostile.js';
+import { clientFor, testEnv, uniqueName } from '../helpers/env.js';
+import { canariesInRecordings, canaryValue, EXEC_ENV_CANARY as ENV_CANARY, findCanary, plantExecTarget, startShippedProxy, type ShippedProxy } from '../helpers/hostile.js';
+import { mulberry32 } from '../helpers/random.js';
 
 const COUNT = Number(process.env.AIRLOCK_EXEC_FUZZ_COUNT ?? 400);
 const SEED = Number(process.env.AIRLOCK_FUZZ_SEED ?? 20261202);
 const CONCURRENCY = 4;
-/** The value hack/cluster.sh puts into every kwok exec's environment. */
-const ENV_CANARY = 'cnryexecenv5c1f0e9a7d3b2468';
 
 let proxy: ShippedProxy;
 const ns = uniqueName('execfz');
@@ -26,17 +25,6 @@ const configCanary = canaryValue('cfg');
 const dir = join(testEnv().dir, 'kwok', `exec-fuzz-${ns}`);
 const canaries = [ENV_CANARY, secretCanary, configCanary];
 
-/** mulberry32: small, seedable, good enough to pick argvs reproducibly. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 const pick = <T,>(r: () => number, xs: readonly T[]): T => xs[Math.floor(r() * xs.length)]!;
 
 // Read-only programs only: kwok runs whatever the proxy lets through on this machine.
@@ -118,29 +106,7 @@ beforeAll(async () => {
   writeFileSync(join(dir, 'password.json'), `${JSON.stringify({ db: { pass: secretCanary, env: ENV_CANARY } })}\n`);
   writeFileSync(join(dir, 'hex'), `${Buffer.from(ENV_CANARY).toString('hex')}\n`);
   writeFileSync(join(dir, 'app.yaml'), `mode: fast\ndatabase:\n  password: ${configCanary}\n`);
-  const admin = await clientFor('admin');
-  await admin.create('/api/v1/namespaces', { apiVersion: 'v1', kind: 'Namespace', metadata: { name: ns } });
-  const base = `/api/v1/namespaces/${ns}`;
-  await admin.create(`${base}/secrets`, { apiVersion: 'v1', kind: 'Secret', metadata: { name: 'db' }, stringData: { password: ENV_CANARY } });
-  await admin.create(`${base}/secrets`, { apiVersion: 'v1', kind: 'Secret', metadata: { name: 'files' }, stringData: { password: secretCanary } });
-  await admin.create(`${base}/configmaps`, { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'app' }, data: { 'app.yaml': `mode: fast\ndatabase:\n  password: ${configCanary}\n` } });
-  await admin.create(`${base}/pods`, {
-    apiVersion: 'v1',
-    kind: 'Pod',
-    metadata: { name: pod },
-    spec: {
-      nodeName: 'kwok-node',
-      tolerations: [{ key: 'kwok.x-k8s.io/node', operator: 'Exists', effect: 'NoSchedule' }],
-      containers: [{
-        name: 'app',
-        image: 'registry.example/app:1',
-        env: [{ name: 'DB_PASSWORD', valueFrom: { secretKeyRef: { name: 'db', key: 'password' } } }],
-        volumeMounts: [{ name: 'files', mountPath: '/etc/secret-volume' }, { name: 'config', mountPath: '/app/config' }],
-      }],
-      volumes: [{ name: 'files', secret: { secretName: 'files' } }, { name: 'config', configMap: { name: 'app' } }],
-    },
-  });
-  await eventually(async () => (await admin.get<{ status: { phase?: string } }>(`${base}/pods/${pod}`)).status.phase === 'Running', 20_000, 'kwok pod Running');
+  await plantExecTarget(ns, pod, { fileValue: secretCanary, configValue: configCanary });
 }, 90_000);
 
 afterAll(async () => {
@@ -159,7 +125,7 @@ function mayRun(o: Outcome): boolean {
 
 describe('exec, generated', () => {
   it(`${COUNT} generated execs (seed ${SEED}) leak no canary and open no stream for a command that needs approval`, async () => {
-    const r = rng(SEED);
+    const r = mulberry32(SEED);
     const statuses = new Map<string, number>();
     const problems: string[] = [];
     let next = 0;

@@ -9,11 +9,8 @@ import type { Approval } from '../../src/api/types.js';
 import { approvalPath } from '../../src/approvals/paths.js';
 import { createMaskerFactory } from '../../src/masking/index.js';
 import { clientFor, eventually, kubectl, testEnv, uniqueName, type RunResult } from '../helpers/env.js';
-import { approveAs, canaryValue, findCanary, startShippedProxy, type ShippedProxy } from '../helpers/hostile.js';
+import { approveAs, canaryValue, EXEC_ENV_CANARY as ENV_CANARY, findCanary, plantExecTarget, startShippedProxy, type ShippedProxy } from '../helpers/hostile.js';
 import { agentPolicy, startTestProxy, type TestProxy } from '../helpers/proxy.js';
-
-/** The value hack/cluster.sh puts into every kwok exec's environment. */
-const ENV_CANARY = 'cnryexecenv5c1f0e9a7d3b2468';
 
 let proxy: ShippedProxy;
 let kc: string;
@@ -57,29 +54,7 @@ beforeAll(async () => {
   writeFileSync(join(filesDir, 'no-newline'), 'first\nhello-no-newline');
   // A value cut short, as a column width or `ps -o args:N` cuts it.
   writeFileSync(join(filesDir, 'cut'), `DB=${fileCanary.slice(0, -3)}\n`);
-  const admin = await clientFor('admin');
-  await admin.create('/api/v1/namespaces', { apiVersion: 'v1', kind: 'Namespace', metadata: { name: ns } });
-  const base = `/api/v1/namespaces/${ns}`;
-  await admin.create(`${base}/secrets`, { apiVersion: 'v1', kind: 'Secret', metadata: { name: 'db' }, stringData: { password: ENV_CANARY } });
-  await admin.create(`${base}/secrets`, { apiVersion: 'v1', kind: 'Secret', metadata: { name: 'files' }, stringData: { password: fileCanary } });
-  await admin.create(`${base}/configmaps`, { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'app' }, data: { 'app.yaml': `mode: fast\ndatabase:\n  password: ${configCanary}\n` } });
-  await admin.create(`${base}/pods`, {
-    apiVersion: 'v1',
-    kind: 'Pod',
-    metadata: { name: pod },
-    spec: {
-      nodeName: 'kwok-node',
-      tolerations: [{ key: 'kwok.x-k8s.io/node', operator: 'Exists', effect: 'NoSchedule' }],
-      containers: [{
-        name: 'app',
-        image: 'registry.example/app:1',
-        env: [{ name: 'DB_PASSWORD', valueFrom: { secretKeyRef: { name: 'db', key: 'password' } } }],
-        volumeMounts: [{ name: 'files', mountPath: '/etc/secret-volume' }, { name: 'config', mountPath: '/app/config' }],
-      }],
-      volumes: [{ name: 'files', secret: { secretName: 'files' } }, { name: 'config', configMap: { name: 'app' } }],
-    },
-  });
-  await eventually(async () => (await admin.get<{ status: { phase?: string } }>(`${base}/pods/${pod}`)).status.phase === 'Running', 20_000, 'kwok pod Running');
+  await plantExecTarget(ns, pod, { fileValue: fileCanary, configValue: configCanary });
 }, 90_000);
 
 afterAll(async () => {

@@ -5,6 +5,7 @@ import {
   compileCommandPattern, effectiveCommand, execHazards,
   type CommandPattern, type ExecContext, type HazardClass,
 } from '../../../src/policy/exec-command.js';
+import { mulberry32 } from '../../helpers/random.js';
 
 const CLASSES: HazardClass[] = ['inlineScript', 'credentialRead', 'networkElsewhere', 'destructive', 'interactive', 'shell', 'commandRunner'];
 const CTX: ExecContext = { credentialPaths: [], interactive: false };
@@ -589,18 +590,6 @@ describe('bounded work', () => {
 
 // ---------------------------------------------------------------------------------------- generative
 
-/** mulberry32: a small seeded generator, so a failure reproduces. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 const POOL = [
   'sh', 'bash', '/bin/sh', 'busybox', 'env', 'sudo', 'timeout', '5', '-c', '-ec', '--command', '-i', '-u', 'root', 'FOO=1', 'LD_PRELOAD=/x',
   'curl', 'http://evil.com', 'http://localhost/', 'localhost:80', '-d', '@/etc/shadow', 'cat', '/etc/shadow', '/var/run/secrets/x', '../x',
@@ -623,7 +612,7 @@ const SHELLS = ['sh', 'bash', '/bin/dash', 'zsh', 'ksh', 'ash', 'mksh', 'yash', 
 const C_FLAGS = ['-c', '-ec', '-xc', '-lc', '-cx', '--command'];
 
 describe('generative', () => {
-  const rand = rng(20260601);
+  const rand = mulberry32(20260601);
   const pick = <T>(xs: readonly T[]): T => xs[Math.floor(rand() * xs.length)]!;
   const randomWord = (): string => {
     if (rand() < 0.85) return pick(POOL);

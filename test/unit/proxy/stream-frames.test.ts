@@ -9,6 +9,7 @@ import {
   type OutputStreamKind,
   type RewriterOptions,
 } from '../../../src/proxy/stream-frames.js';
+import { mulberry32 } from '../../helpers/random.js';
 
 const SECRET = 'SECRET';
 const MASK = '[masked]';
@@ -90,18 +91,6 @@ function push<K>(m: Map<K, Buffer[]>, k: K, b: Buffer): void {
   const list = m.get(k);
   if (list) list.push(b);
   else m.set(k, [b]);
-}
-
-/** Deterministic PRNG (mulberry32) so a failing generative case can be replayed. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 /** Output text with secrets and pieces of them, so secrets get split across frames. */
@@ -346,7 +335,7 @@ describe('WebSocketChannelRewriter', () => {
       wsFrame(Buffer.from([2, 0x41]), { form: 64 }),
       wsFrame(Buffer.from([2, 0x42]), { form: 16 }),
     ]);
-    const c = wsCollect(runWs(splitRandomly(prng(7), input, 5000)).bytes());
+    const c = wsCollect(runWs(splitRandomly(mulberry32(7), input, 5000)).bytes());
     expect(channelText(c)).toEqual({ 1: 'a'.repeat(200) + big, 2: 'AB' });
     const one = wsCollect(runWs([input]).bytes());
     expect(one.frames.map((f) => f.raw[1]! & 0x7f)).toEqual([126, 127, 2, 2]);
@@ -429,7 +418,7 @@ describe('WebSocketChannelRewriter', () => {
 
   it('generative: random frame sequences, random splits', () => {
     for (let seed = 1; seed <= 150; seed++) {
-      const rnd = prng(seed);
+      const rnd = mulberry32(seed);
       const frames: Buffer[] = [];
       const want = new Map<number, Buffer[]>();
       const controls: string[] = [];
@@ -704,7 +693,7 @@ describe('SpdyRewriter', () => {
     client.push(spdyControl(2, Buffer.concat([u32s(2), await compress(headerBlock({ status: '200' }))])));
     client.push(synStream(11, await compress(headerBlock({ streamtype: 'stdout', port: '80' }))));
     const server = Buffer.concat([spdyData(5, 'out SECRET'), spdyData(7, 'err'), spdyData(1, '{"status":"SECRET"}'), spdyData(11, 'o'), spdyData(13, 'who?')]);
-    const pieces = splitRandomly(prng(3), Buffer.concat(client), 17);
+    const pieces = splitRandomly(mulberry32(3), Buffer.concat(client), 17);
     const h = runSpdy([server], pieces);
     expect(h.made).toEqual([['stdout', 5], ['stderr', 7], ['error', 1], ['stdout', 11], ['unknown', 13]]);
     expect(h.recorded).toEqual([
@@ -727,7 +716,7 @@ describe('SpdyRewriter', () => {
   it('the client observer never throws; after garbage, kinds stay unknown', () => {
     const h = harness();
     const r = new SpdyRewriter(h.opts);
-    const rnd = prng(11);
+    const rnd = mulberry32(11);
     for (let i = 0; i < 200; i++) r.observeClient(Buffer.from(Array.from({ length: Math.floor(rnd() * 64) }, () => Math.floor(rnd() * 256))));
     r.observeClient(synStream(1, Buffer.from('not zlib')));
     r.push(spdyData(1, 'data'));
@@ -776,7 +765,7 @@ describe('SpdyRewriter', () => {
 
   it('generative: random frame sequences, random splits', () => {
     for (let seed = 1; seed <= 150; seed++) {
-      const rnd = prng(1000 + seed);
+      const rnd = mulberry32(1000 + seed);
       const frames: Buffer[] = [];
       const want = new Map<number, Buffer[]>();
       const controls: string[] = [];
