@@ -14,6 +14,7 @@ node_modules/.installed: package.json package-lock.json
 
 tools:
 	@bash hack/build-tools.sh >/dev/null
+	@bash hack/jaeger.sh >/dev/null
 
 build: deps
 	tsc -p tsconfig.json

@@ -69,6 +69,13 @@ export interface Config {
     /** A record keeps at most this much of each body (larger: size and sha256 only, with the first bytes). */
     maxBodyBytes: number;
   };
+  /** OpenTelemetry traces of agent requests, exported over OTLP/HTTP (absent: no traces). */
+  tracing?: {
+    /** The OTLP/HTTP traces URL, such as http://otel-collector:4318/v1/traces. */
+    endpoint: string;
+    /** Fraction of new traces kept (a caller's sampled traceparent is followed either way). */
+    sampleRatio: number;
+  };
   /** AIRLOCK_MASKING_KEY, when set; otherwise the installation's key Secret (src/operator/masking-key.ts). */
   maskingKey?: Buffer;
   /** Identities that are Airlock itself (may mark Approvals consumed/expired). */
@@ -87,6 +94,7 @@ export function defaultConfig(): Config {
     // Lease over at once instead of waiting for it to expire (src/operator/leader.ts).
     identity: process.env.POD_NAME?.trim() || hostname(),
     ...(process.env.AIRLOCK_MASKING_KEY ? { maskingKey: maskingKeyFromEnv(process.env) } : {}),
+    ...(tracesEndpointFromEnv(process.env) ? { tracing: { endpoint: tracesEndpointFromEnv(process.env)!, sampleRatio: 1 } } : {}),
     healthPort: 8081,
     metricsPort: 8080,
     bindAddress: '0.0.0.0',
@@ -105,6 +113,14 @@ export function defaultConfig(): Config {
     controllerGroups: ['airlock:controllers'],
     logLevel: 'info',
   };
+}
+
+/** The OpenTelemetry SDK's own variables: the traces URL, or the base URL it appends /v1/traces to. */
+function tracesEndpointFromEnv(env: NodeJS.ProcessEnv): string | undefined {
+  const traces = env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT?.trim();
+  if (traces) return traces;
+  const base = env.OTEL_EXPORTER_OTLP_ENDPOINT?.trim();
+  return base ? `${base.replace(/\/+$/, '')}/v1/traces` : undefined;
 }
 
 export class ConfigError extends Error {}
@@ -190,6 +206,8 @@ export function parseConfig(argv: string[]): Config {
       'recording-max-age-days': { type: 'string' },
       'recording-max-body-bytes': { type: 'string' },
       'upstream-timeout-seconds': { type: 'string' },
+      'tracing-endpoint': { type: 'string' },
+      'tracing-sample-ratio': { type: 'string' },
       'token-audiences': { type: 'string' },
       'controller-users': { type: 'string' },
       'log-level': { type: 'string' },
@@ -262,6 +280,16 @@ export function parseConfig(argv: string[]): Config {
   if (v['recording-max-bytes'] !== undefined) cfg.recording.maxTotalBytes = quantity('--recording-max-bytes', v['recording-max-bytes'], 0);
   if (v['recording-max-age-days'] !== undefined) cfg.recording.maxAgeDays = quantity('--recording-max-age-days', v['recording-max-age-days'], 0);
   if (v['recording-max-body-bytes'] !== undefined) cfg.recording.maxBodyBytes = quantity('--recording-max-body-bytes', v['recording-max-body-bytes'], 1024);
+  if (v['tracing-endpoint'] !== undefined) {
+    if (!/^https?:\/\/[^/\s]+/.test(v['tracing-endpoint'])) throw new ConfigError(`--tracing-endpoint: must be an http(s) URL of an OTLP/HTTP traces receiver, got ${JSON.stringify(v['tracing-endpoint'])}`);
+    cfg.tracing = { endpoint: v['tracing-endpoint'], sampleRatio: cfg.tracing?.sampleRatio ?? 1 };
+  }
+  if (v['tracing-sample-ratio'] !== undefined) {
+    const r = Number(v['tracing-sample-ratio']);
+    if (!(r >= 0 && r <= 1)) throw new ConfigError(`--tracing-sample-ratio: must be a number within 0..1, got ${JSON.stringify(v['tracing-sample-ratio'])}`);
+    if (!cfg.tracing) throw new ConfigError('--tracing-sample-ratio: needs --tracing-endpoint (or OTEL_EXPORTER_OTLP_TRACES_ENDPOINT)');
+    cfg.tracing.sampleRatio = r;
+  }
   if (v['token-audiences'] !== undefined) cfg.proxy.tokenAudiences = list(v['token-audiences']);
   if (v['upstream-timeout-seconds'] !== undefined) {
     const n = Number(v['upstream-timeout-seconds']);
@@ -314,6 +342,8 @@ registration), the validating admission webhook and the agent proxy in one proce
   --recording-max-body-bytes N  bodies kept per record; larger ones keep size and sha256 (default 64Ki)
   --token-audiences a,b       audiences agents' tokens must carry (TokenReview); one only Airlock accepts keeps agents off kube-apiserver
   --upstream-timeout-seconds N  bound on a non-watch request to kube-apiserver when the client sets none (default 60)
+  --tracing-endpoint URL      export OpenTelemetry traces of agent requests over OTLP/HTTP (or OTEL_EXPORTER_OTLP_TRACES_ENDPOINT)
+  --tracing-sample-ratio R    fraction of new traces kept, 0..1 (default 1; an incoming traceparent's choice is followed)
   --audit-log FILE            also append audit.k8s.io/v1 Events for every agent request
   --log-level LEVEL           debug, info, warn, error
 `;

@@ -26,6 +26,7 @@ import { startExpiryController, type ExpiryController } from '../approvals/expir
 import { startWebhook, type WebhookServer } from '../webhook/server.js';
 import { KubeAuditSink } from '../webhook/audit.js';
 import { startProxy, type ProxyHandle } from '../proxy/server.js';
+import { startTracing, type Tracing } from '../tracing/tracer.js';
 import { unionAuthenticator, OidcAuthenticator, TokenReviewAuthenticator, type TokenAuthenticator } from '../proxy/auth/index.js';
 import { createMaskerFactory } from '../masking/index.js';
 import { ensureMaskingKey } from '../operator/masking-key.js';
@@ -182,6 +183,7 @@ export async function start(cfg: Config): Promise<Running> {
 
   // Proxy.
   let proxy: ProxyHandle | undefined;
+  let tracing: Tracing | undefined;
   let idleCollector: { stop(): void } | undefined;
   let recorder: FileRecorder | undefined;
   if (cfg.proxy.enabled) {
@@ -217,6 +219,10 @@ export async function start(cfg: Config): Promise<Running> {
         }),
     );
     if (cfg.proxy.tokenReview) tokens.push(new TokenReviewAuthenticator(client, cfg.proxy.tokenAudiences.length ? { audiences: cfg.proxy.tokenAudiences } : {}));
+    if (cfg.tracing) {
+      tracing = startTracing({ endpoint: cfg.tracing.endpoint, sampleRatio: cfg.tracing.sampleRatio, instance: cfg.identity });
+      log.info('tracing agent requests', { endpoint: cfg.tracing.endpoint, sampleRatio: cfg.tracing.sampleRatio });
+    }
     proxy = await startProxy({
       listen: { host: cfg.bindAddress, port: cfg.proxy.port },
       tls: {
@@ -235,6 +241,7 @@ export async function start(cfg: Config): Promise<Running> {
       upstreamTimeoutMs: cfg.proxy.upstreamTimeoutSeconds * 1000,
       proxiedSigner: proxiedSigner(proxiedKey),
       serviceAccounts,
+      ...(tracing ? { tracing } : {}),
       audit: new KubeAuditSink({ client, onError: (err) => log.warn('audit sink', { error: String(err) }) }),
       onError: (err) => log.error('proxy error', { error: String((err as Error)?.stack ?? err) }),
     });
@@ -326,6 +333,7 @@ export async function start(cfg: Config): Promise<Running> {
       policies.stop();
       webhookSync?.stop();
       await recorder?.close();
+      await tracing?.shutdown().catch((err: unknown) => log.warn('tracing shutdown', { error: String(err) }));
       apiServer.stop();
       idleCollector?.stop();
       await new Promise<void>((r) => health.close(() => r()));

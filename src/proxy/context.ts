@@ -13,6 +13,7 @@ import type { Authenticator } from './auth/types.js';
 import type { Deadline } from './deadline.js';
 import type { RequestInfo } from './request-info.js';
 import type { Upstream } from './upstream.js';
+import { NO_TRACE, type RequestTrace, type Tracing } from '../tracing/tracer.js';
 
 export interface ProxyContext {
   upstream: Upstream;
@@ -36,6 +37,8 @@ export interface ProxyContext {
   serviceAccounts?: ServiceAccountChecker;
   /** Signs the airlock.dev/proxied token for one forwarded request: pass it to upstream.identity(user, value). */
   signProxied?: (req: ProxiedRequest) => string;
+  /** OpenTelemetry traces of agent requests (absent: none are made). */
+  tracing?: Tracing;
 }
 
 /** Per-request state, filled as the request progresses (for the recording). */
@@ -60,10 +63,12 @@ export interface Exchange {
   /** asciicast file of an exec/attach stream. */
   asciicast?: string;
   verbForMetrics: string;
+  /** The request's trace: a span per stage (a no-op unless tracing is on). */
+  trace: RequestTrace;
 }
 
 export function newExchange(req: IncomingMessage): Exchange {
-  return { id: randomUUID(), start: process.hrtime.bigint(), startTime: new Date(), method: (req.method ?? 'GET').toUpperCase(), rawPath: req.url ?? '/', verbForMetrics: 'unknown' };
+  return { id: randomUUID(), start: process.hrtime.bigint(), startTime: new Date(), method: (req.method ?? 'GET').toUpperCase(), rawPath: req.url ?? '/', verbForMetrics: 'unknown', trace: NO_TRACE };
 }
 
 /** Masking used before a decision exists (probe failures, early refusals): everything the masker knows. */

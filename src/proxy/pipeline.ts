@@ -7,7 +7,7 @@
 import type { IncomingMessage, OutgoingHttpHeaders } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { resourceCoordinates } from '../policy/coordinates.js';
-import type { ExecTarget, ResolvedMasking, UserInfo } from '../policy/types.js';
+import type { Decision, ExecTarget, ResolvedMasking, UserInfo } from '../policy/types.js';
 import { admit, namespaceLabels } from './admit.js';
 import { agentView } from './agent-view.js';
 import { readRequestBody, type ParsedBody } from './body.js';
@@ -49,6 +49,7 @@ export interface UpgradeRequest {
 /** Serves one agent request end to end; never throws (internal errors become a 500 Status). */
 export async function serveAgentRequest(ctx: ProxyContext, req: IncomingMessage, channel: AgentChannel, upgrade?: UpgradeRequest): Promise<void> {
   const ex = newExchange(req);
+  if (ctx.tracing) ex.trace = ctx.tracing.startRequest(req.headers, { 'http.request.method': ex.method, 'url.path': ex.rawPath.split('?')[0]!, 'airlock.request.id': ex.id });
   const gate = new ResponseGate(ctx, ex, channel);
   try {
     await runStages(ctx, req, ex, gate, upgrade);
@@ -58,13 +59,30 @@ export async function serveAgentRequest(ctx: ProxyContext, req: IncomingMessage,
     if (!gate.started) gate.answer(kubeStatus(500, 'airlock: internal error in the agent proxy'));
     else gate.abort();
   } finally {
-    void finishRecord(ctx, req, ex);
+    traceOutcome(ex);
+    void ex.trace.stage('record', () => finishRecord(ctx, req, ex)).finally(() => ex.trace.end(ex.status));
   }
+}
+
+function decisionAttributes(d: Decision): Record<string, string> {
+  return { 'airlock.decision': d.action, ...(d.matched ? { 'airlock.policy': d.matched.policy, 'airlock.rule': d.matched.rule } : {}) };
+}
+
+/** What the request span says of the outcome: who asked, what, and what the policy decided. */
+function traceOutcome(ex: Exchange): void {
+  const d = ex.decision;
+  const info = ex.info;
+  ex.trace.set({
+    ...(ex.user ? { 'enduser.id': ex.user.username } : {}),
+    ...(info ? { 'k8s.verb': info.verb, 'k8s.resource': info.resource ?? '', 'k8s.namespace.name': info.namespace ?? '', ...(info.subresource ? { 'k8s.subresource': info.subresource } : {}) } : {}),
+    ...(d ? decisionAttributes(d) : {}),
+    ...(ex.approval ? { 'airlock.approval': ex.approval } : {}),
+  });
 }
 
 async function runStages(ctx: ProxyContext, req: IncomingMessage, ex: Exchange, gate: ResponseGate, upgrade: UpgradeRequest | undefined): Promise<void> {
   // admit: identity headers refused, path normalised, method and upgrade checked, agent authenticated.
-  const admitted = await admit(ctx, req, ex, upgrade !== undefined);
+  const admitted = await ex.trace.stage('authn', () => admit(ctx, req, ex, upgrade !== undefined));
   if ('kind' in admitted) {
     req.resume();
     return gate.answer(admitted);
@@ -128,7 +146,7 @@ async function judgeAndForward(
   };
   let resolved;
   try {
-    resolved = await resolveSubject(probe, info, ex.method, body, effective, provenance, ctx.masker);
+    resolved = await ex.trace.stage('dry-run', () => resolveSubject(probe, info, ex.method, body, effective, provenance, ctx.masker));
   } catch (err) {
     // The API server cut a probe off (connection reset, timeout): nothing was judged, nothing forwarded.
     if (isDeadlineExceeded(err)) {
@@ -171,7 +189,13 @@ async function judgeAndForward(
     await Promise.all(judged.map((a) => enrichAdoptions(a, orphanLister(ctx, user, probe.endBy))));
     return { variants: judged, decision: decideAll(ctx.engine, judged) };
   };
-  let { variants, decision } = await judge();
+  const judgeTraced = (execTarget?: ExecTarget) =>
+    ex.trace.stage('judge', async (span) => {
+      const judgement = await judge(execTarget);
+      span.set(decisionAttributes(judgement.decision));
+      return judgement;
+    });
+  let { variants, decision } = await judgeTraced();
   // exec/attach: unless it is denied anyway, judged again knowing the pod it goes to (read as the agent):
   // its credential mounts are policy input, and the output masker needs its secret values.
   let execPod: { pod: Record<string, unknown>; target: ExecTarget } | undefined;
@@ -186,13 +210,16 @@ async function judgeAndForward(
       return 'done';
     }
     execPod = read;
-    ({ variants, decision } = await judge(read.target));
+    ({ variants, decision } = await judgeTraced(read.target));
   }
   ex.decision = decision;
   if (decision.audits.length) ctx.audit?.record(decision.audits, variants[0]!, { group: info.apiGroup, version: info.apiVersion, kind: String(subject.object?.kind ?? subject.oldObject?.kind ?? '') });
   const view = maskView(info, user, decision.masking, subject.knownValues, decision.recording.enabled && decision.recording.bodies);
   view.warnings = auditWarnings(decision.audits);
-  const verdict = await verdictFor(decision, variants[0]!, ctx.approvals, decision.action === 'hold' ? goneSignal(gate) : undefined);
+  const verdict = await ex.trace.stage('judge', (span) => {
+    span.set(decisionAttributes(decision));
+    return verdictFor(decision, variants[0]!, ctx.approvals, decision.action === 'hold' ? goneSignal(gate) : undefined);
+  });
   ex.approval = verdict.approval;
   if (!verdict.forward) {
     gate.answer(verdict.status, view);
@@ -244,12 +271,16 @@ async function judgeAndForward(
       }
       output = { maskers, podUID: execPod.target.podUID };
     }
-    const refused = await writeIntent(ctx, req, ex, { attempt, objectName: info.name });
+    const refused = await ex.trace.stage('record', () => writeIntent(ctx, req, ex, { attempt, objectName: info.name }));
     if (refused) {
       gate.answer(refused, view);
       return 'done';
     }
-    await forwardUpgrade(ctx, req, ex, gate, { info, user, decision, view, identity: identityFor(ctx, user, info, info.verb, undefined, false), head: upgrade.head, ...(output ? { output } : {}) });
+    await ex.trace.stage('upstream', (span) => {
+      const identity = identityFor(ctx, user, info, info.verb, undefined, false);
+      span.inject(identity);
+      return forwardUpgrade(ctx, req, ex, gate, { info, user, decision, view, identity, head: upgrade.head, ...(output ? { output } : {}) });
+    });
     return 'done';
   }
 
@@ -270,11 +301,11 @@ async function judgeAndForward(
   }
   if (writes) {
     const base = isObj(subject.oldObject?.metadata) ? subject.oldObject.metadata.resourceVersion : undefined;
-    const refused = await writeIntent(ctx, req, ex, {
+    const refused = await ex.trace.stage('record', () => writeIntent(ctx, req, ex, {
       attempt,
       objectName: info.name ?? (info.verb === 'create' ? createdName(out.body) : undefined),
       ...(typeof base === 'string' ? { baseResourceVersion: base } : {}),
-    });
+    }));
     if (refused) {
       gate.answer(refused, view);
       return 'done';
@@ -314,10 +345,13 @@ function forwardHttp(ctx: ProxyContext, req: IncomingMessage, ex: Exchange, gate
     headers['content-type'] = out.contentType;
     headers['content-length'] = Buffer.byteLength(payload);
   }
+  const upstreamSpan = ex.trace.begin('upstream');
+  upstreamSpan.inject(headers);
   return new Promise((resolve) => {
     const up = ctx.upstream.request(out.method, path, headers, { answerBy: deadline.answerBy, ...(deadline.endBy !== undefined ? { endBy: deadline.endBy } : {}) });
     gate.onAgentGone(() => up.destroy());
     up.on('error', (err) => {
+      upstreamSpan.end(err);
       if (gate.agentGone) {
         // We cut the upstream call because the agent left: that is what the record says.
         gate.abort();
@@ -332,13 +366,20 @@ function forwardHttp(ctx: ProxyContext, req: IncomingMessage, ex: Exchange, gate
       resolve('done');
     });
     up.on('response', (ures) => {
+      upstreamSpan.set({ 'http.response.status_code': ures.statusCode ?? 0 });
+      upstreamSpan.end();
       if (ures.statusCode === 409 && retriable) {
         // Our resourceVersion precondition failed: the object changed since it was judged. Judge again.
         ures.resume();
         resolve('retry');
         return;
       }
-      void gate.relay(ures, view).then(() => resolve('done'), () => resolve('done'));
+      const masking = ex.trace.begin('masking');
+      masking.set({ 'airlock.masked': masked });
+      void gate.relay(ures, view).then(
+        () => (masking.end(), resolve('done')),
+        (err: unknown) => (masking.end(err), resolve('done')),
+      );
     });
     up.end(payload);
   });

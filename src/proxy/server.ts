@@ -22,6 +22,7 @@ import { Upstream } from './upstream.js';
 import { HttpChannel, SocketChannel } from './channel.js';
 import type { ProxyContext } from './context.js';
 import { serveAgentRequest } from './pipeline.js';
+import type { Tracing } from '../tracing/tracer.js';
 import { kubeStatus } from './status.js';
 
 export interface ProxyOptions {
@@ -48,6 +49,8 @@ export interface ProxyOptions {
   serviceAccounts?: ServiceAccountChecker;
   /** Signs the per-request airlock.dev/proxied token (src/identity/proxied-token.ts); kept as ctx.signProxied. */
   proxiedSigner?: (req: ProxiedRequest) => string;
+  /** OpenTelemetry traces of agent requests (src/tracing/tracer.ts). */
+  tracing?: Tracing;
   /** Called for unexpected internal errors (default: console.error). */
   onError?: (err: unknown) => void;
 }
@@ -77,6 +80,7 @@ export async function startProxy(opts: ProxyOptions): Promise<ProxyHandle> {
     ...(opts.proxiedSigner ? { signProxied: opts.proxiedSigner } : {}),
     ...(opts.serviceAccounts ? { serviceAccounts: opts.serviceAccounts } : {}),
     ...(opts.audit ? { audit: opts.audit } : {}),
+    ...(opts.tracing ? { tracing: opts.tracing } : {}),
   };
   const server = https.createServer({
     cert: opts.tls.cert,

@@ -1,6 +1,7 @@
 // A real agent proxy for integration tests: TLS serving cert for 127.0.0.1 signed by the test CA,
 // upstream = the `airlock` identity, TokenReview authentication, the policy engine loaded with the given
 // AgentPolicies, and kubeconfigs for test users that point at the proxy.
+import type { Tracing } from '../../src/tracing/tracer.js';
 import { Engine } from '../../src/policy/engine.js';
 import { execFileSync } from 'node:child_process';
 import { request as httpsRequest } from 'node:https';
@@ -31,6 +32,7 @@ export interface TestProxyOptions {
   clientCA?: string;
   serviceAccounts?: ServiceAccountChecker;
   proxiedSigner?: (req: ProxiedRequest) => string;
+  tracing?: Tracing;
 }
 
 export interface TestProxy {
@@ -94,6 +96,7 @@ export async function startTestProxy(opts: TestProxyOptions = {}): Promise<TestP
     maxBodyBytes: opts.maxBodyBytes,
     ...(opts.serviceAccounts ? { serviceAccounts: opts.serviceAccounts } : {}),
     ...(opts.proxiedSigner ? { proxiedSigner: opts.proxiedSigner } : {}),
+    ...(opts.tracing ? { tracing: opts.tracing } : {}),
   });
   const url = `https://127.0.0.1:${handle.port}`;
   return {

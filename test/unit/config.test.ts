@@ -49,4 +49,23 @@ describe('process configuration', () => {
     writeFileSync(f, 'proxy:\n  oidc:\n  - issuerURL: http://plain\n    audience: a\n');
     expect(() => parseConfig([...base, '--config', f])).toThrow('proxy.oidc[0].issuerURL: must be an https:// URL');
   });
+
+  it('turns tracing on by flag or by the OpenTelemetry variables, and names a bad endpoint or ratio', () => {
+    const saved = { ...process.env };
+    try {
+      delete process.env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT;
+      delete process.env.OTEL_EXPORTER_OTLP_ENDPOINT;
+      expect(parseConfig(base).tracing).toBeUndefined();
+      expect(parseConfig([...base, '--tracing-endpoint', 'http://otel:4318/v1/traces', '--tracing-sample-ratio', '0.25']).tracing).toEqual({ endpoint: 'http://otel:4318/v1/traces', sampleRatio: 0.25 });
+      expect(() => parseConfig([...base, '--tracing-endpoint', 'otel:4318'])).toThrow('--tracing-endpoint: must be an http(s) URL');
+      expect(() => parseConfig([...base, '--tracing-endpoint', 'http://otel:4318/v1/traces', '--tracing-sample-ratio', '2'])).toThrow('--tracing-sample-ratio: must be a number within 0..1');
+      expect(() => parseConfig([...base, '--tracing-sample-ratio', '0.5'])).toThrow('--tracing-sample-ratio: needs --tracing-endpoint');
+      process.env.OTEL_EXPORTER_OTLP_ENDPOINT = 'http://collector:4318/';
+      expect(parseConfig(base).tracing).toEqual({ endpoint: 'http://collector:4318/v1/traces', sampleRatio: 1 });
+      process.env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT = 'http://traces:4318/custom';
+      expect(parseConfig(base).tracing?.endpoint).toBe('http://traces:4318/custom');
+    } finally {
+      process.env = saved;
+    }
+  });
 });
