@@ -46,7 +46,7 @@ cluster-up: tools
 cluster-down:
 	bash hack/cluster.sh down
 
-## up / down: Airlock end to end on an embedded control plane (or the current kube context with TARGET=context)
+## up / down: Airlock end to end on an embedded control plane (or the current kube context with TARGET=context; TRACING=1 adds a local Jaeger for its traces)
 up: deps tools build
 	bash hack/up.sh
 

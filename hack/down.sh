@@ -12,5 +12,11 @@ if [ -f "$STATE/pids/airlock.pid" ]; then
   rm -f "$STATE/pids/airlock.pid"
   log "airlock stopped"
 fi
+if [ -f "$STATE/pids/jaeger.pid" ]; then
+  pid="$(cat "$STATE/pids/jaeger.pid")"
+  alive "$pid" && kill -TERM "$pid"
+  rm -f "$STATE/pids/jaeger.pid"
+  log "jaeger stopped"
+fi
 [ -d "$STATE/cluster" ] && bash "$HACK_DIR/cluster.sh" down "$STATE/cluster"
 exit 0

@@ -68,6 +68,29 @@ if [ ! -f "$STATE/pki/agent.crt" ]; then
 fi
 if [ "$EMBEDDED" = 1 ]; then AGENT_AUTH_ARGS=(--proxy-client-ca "$STATE/pki/agent-ca.crt"); else AGENT_AUTH_ARGS=(--token-audiences airlock); fi
 
+# TRACING=1: a local Jaeger v2 receives the proxy's OpenTelemetry traces (OTLP/HTTP) and shows them.
+TRACING_ARGS=()
+if [ "${TRACING:-0}" = 1 ]; then
+  JAEGER="$(bash "$HACK_DIR/jaeger.sh")"
+  cat > "$STATE/jaeger.yaml" <<YAML
+service:
+  extensions: [jaeger_storage, jaeger_query]
+  pipelines:
+    traces: {receivers: [otlp], exporters: [jaeger_storage_exporter]}
+  telemetry: {metrics: {level: none}, logs: {level: warn}}
+extensions:
+  jaeger_storage: {backends: {mem: {memory: {max_traces: 50000}}}}
+  jaeger_query: {storage: {traces: mem}, http: {endpoint: "127.0.0.1:${JAEGER_UI_PORT:-16686}"}, grpc: {endpoint: "127.0.0.1:${JAEGER_GRPC_PORT:-16685}"}}
+receivers:
+  otlp: {protocols: {http: {endpoint: "127.0.0.1:${JAEGER_OTLP_PORT:-4318}"}}}
+exporters:
+  jaeger_storage_exporter: {trace_storage: mem}
+YAML
+  "$JAEGER" --config "$STATE/jaeger.yaml" >> "$STATE/logs/jaeger.log" 2>&1 &
+  echo $! > "$STATE/pids/jaeger.pid"
+  TRACING_ARGS=(--tracing-endpoint "http://127.0.0.1:${JAEGER_OTLP_PORT:-4318}/v1/traces")
+fi
+
 # 3. The operator namespace, then Airlock itself (operator + webhook + proxy in one process).
 "${ADMIN[@]}" create namespace "$NS" --dry-run=client -o yaml | "${ADMIN[@]}" apply -f - >/dev/null
 if [ "$EMBEDDED" = 1 ]; then WEBHOOK_ARGS=(--webhook-url "https://127.0.0.1:$WEBHOOK_PORT/validate"); fi
@@ -78,7 +101,7 @@ NODE_OPTIONS="--max-semi-space-size=16 ${NODE_OPTIONS:-}" node "$REPO_ROOT/dist/
   --proxy-port "$PROXY_PORT" --proxy-cert "$STATE/pki/proxy.crt" --proxy-key "$STATE/pki/proxy.key" \
   --webhook-port "$WEBHOOK_PORT" "${WEBHOOK_ARGS[@]}" "${AGENT_AUTH_ARGS[@]}" \
   --health-port "$HEALTH_PORT" --metrics-port "$METRICS_PORT" \
-  --recording-dir "$STATE/recordings" --audit-log "$STATE/logs/agent-audit.log" \
+  --recording-dir "$STATE/recordings" --audit-log "$STATE/logs/agent-audit.log" "${TRACING_ARGS[@]}" \
   >> "$STATE/logs/airlock.log" 2>&1 &
 echo $! > "$STATE/pids/airlock.pid"
 for i in $(seq 1 300); do
@@ -126,6 +149,7 @@ Airlock is up.$( [ "$EMBEDDED" = 1 ] && echo " Embedded control plane: $(grep -o
   webhook   https://127.0.0.1:$WEBHOOK_PORT/validate
   health    http://127.0.0.1:$HEALTH_PORT/readyz     metrics http://127.0.0.1:$METRICS_PORT/metrics
   logs      .airlock/logs/airlock.log         recordings .airlock/recordings
+$( [ "${TRACING:-0}" = 1 ] && echo "  traces    http://127.0.0.1:${JAEGER_UI_PORT:-16686}  (Jaeger UI; service airlock)" )
 
 Kubeconfigs (.airlock/):
   agent.kubeconfig      the example agent "agent-ci", through the proxy

@@ -73,7 +73,7 @@ export interface Config {
   tracing?: {
     /** The OTLP/HTTP traces URL, such as http://otel-collector:4318/v1/traces. */
     endpoint: string;
-    /** Fraction of new traces kept (a caller's sampled traceparent is followed either way). */
+    /** Fraction of agent requests traced, drawn by Airlock (a caller's traceparent links the trace but never decides). */
     sampleRatio: number;
   };
   /** AIRLOCK_MASKING_KEY, when set; otherwise the installation's key Secret (src/operator/masking-key.ts). */
@@ -343,7 +343,7 @@ registration), the validating admission webhook and the agent proxy in one proce
   --token-audiences a,b       audiences agents' tokens must carry (TokenReview); one only Airlock accepts keeps agents off kube-apiserver
   --upstream-timeout-seconds N  bound on a non-watch request to kube-apiserver when the client sets none (default 60)
   --tracing-endpoint URL      export OpenTelemetry traces of agent requests over OTLP/HTTP (or OTEL_EXPORTER_OTLP_TRACES_ENDPOINT)
-  --tracing-sample-ratio R    fraction of new traces kept, 0..1 (default 1; an incoming traceparent's choice is followed)
+  --tracing-sample-ratio R    fraction of agent requests traced, 0..1 (default 1; drawn by Airlock, never by the caller's traceparent)
   --audit-log FILE            also append audit.k8s.io/v1 Events for every agent request
   --log-level LEVEL           debug, info, warn, error
 `;

@@ -60,7 +60,7 @@ export async function serveAgentRequest(ctx: ProxyContext, req: IncomingMessage,
     else gate.abort();
   } finally {
     traceOutcome(ex);
-    void ex.trace.stage('record', () => finishRecord(ctx, req, ex)).finally(() => ex.trace.end(ex.status));
+    void ex.trace.stage('record', (span) => (span.set({ 'airlock.record': 'outcome' }), finishRecord(ctx, req, ex))).finally(() => ex.trace.end(ex.status));
   }
 }
 
@@ -271,7 +271,7 @@ async function judgeAndForward(
       }
       output = { maskers, podUID: execPod.target.podUID };
     }
-    const refused = await ex.trace.stage('record', () => writeIntent(ctx, req, ex, { attempt, objectName: info.name }));
+    const refused = await ex.trace.stage('record', (span) => (span.set({ 'airlock.record': 'intent' }), writeIntent(ctx, req, ex, { attempt, objectName: info.name })));
     if (refused) {
       gate.answer(refused, view);
       return 'done';
@@ -301,11 +301,11 @@ async function judgeAndForward(
   }
   if (writes) {
     const base = isObj(subject.oldObject?.metadata) ? subject.oldObject.metadata.resourceVersion : undefined;
-    const refused = await ex.trace.stage('record', () => writeIntent(ctx, req, ex, {
+    const refused = await ex.trace.stage('record', (span) => (span.set({ 'airlock.record': 'intent' }), writeIntent(ctx, req, ex, {
       attempt,
       objectName: info.name ?? (info.verb === 'create' ? createdName(out.body) : undefined),
       ...(typeof base === 'string' ? { baseResourceVersion: base } : {}),
-    }));
+    })));
     if (refused) {
       gate.answer(refused, view);
       return 'done';

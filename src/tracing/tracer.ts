@@ -6,7 +6,7 @@ import { context as otelContext, SpanKind, SpanStatusCode, trace, type Attribute
 import { W3CTraceContextPropagator } from '@opentelemetry/core';
 import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-proto';
 import { resourceFromAttributes } from '@opentelemetry/resources';
-import { BatchSpanProcessor, ParentBasedSampler, TracerProvider, TraceIdRatioBasedSampler, type SpanExporter } from '@opentelemetry/sdk-trace';
+import { BatchSpanProcessor, ParentBasedSampler, SamplingDecision, TracerProvider, type Sampler, type SamplingResult, type SpanExporter } from '@opentelemetry/sdk-trace';
 import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http';
 
 export interface TracingOptions {
@@ -14,7 +14,7 @@ export interface TracingOptions {
   endpoint: string;
   /** Extra headers for the exporter (an authorization token for a hosted backend). */
   headers?: Record<string, string>;
-  /** Fraction of new traces kept (a caller's sampled flag is followed either way). Default 1. */
+  /** Fraction of agent requests traced (the caller's traceparent never decides it). Default 1. */
   sampleRatio?: number;
   /** service.instance.id: which replica served the request. */
   instance?: string;
@@ -71,7 +71,9 @@ export function startTracing(opts: TracingOptions): Tracing {
   const exporter = opts.exporter ?? new OTLPTraceExporter({ url: opts.endpoint, ...(opts.headers ? { headers: opts.headers } : {}) });
   const provider = new TracerProvider({
     resource: resourceFromAttributes({ 'service.name': 'airlock', ...(opts.instance ? { 'service.instance.id': opts.instance } : {}) }),
-    sampler: new ParentBasedSampler({ root: new TraceIdRatioBasedSampler(ratio) }),
+    // The agent may be hostile: its traceparent links our spans into its trace, but neither its sampled
+    // flag nor its trace id (which a trace-id ratio sampler would hash) may keep a request out of traces.
+    sampler: new ParentBasedSampler({ root: new DrawnRatioSampler(ratio), remoteParentSampled: new DrawnRatioSampler(ratio), remoteParentNotSampled: new DrawnRatioSampler(ratio) }),
     spanProcessors: [new BatchSpanProcessor({ exporter, maxQueueSize: 8192, scheduledDelayMillis: 1000 })],
   });
   const tracer = provider.getTracer('airlock.proxy');
@@ -85,6 +87,20 @@ export function startTracing(opts: TracingOptions): Tracing {
     flush: () => provider.forceFlush(),
     shutdown: () => provider.shutdown(),
   };
+}
+
+/** Keeps a request with probability `ratio`, drawn here: nothing the caller sends moves the odds. */
+class DrawnRatioSampler implements Sampler {
+  private readonly ratio: number;
+  constructor(ratio: number) {
+    this.ratio = ratio;
+  }
+  shouldSample(): SamplingResult {
+    return { decision: this.ratio >= 1 || Math.random() < this.ratio ? SamplingDecision.RECORD_AND_SAMPLED : SamplingDecision.NOT_RECORD };
+  }
+  toString(): string {
+    return `DrawnRatioSampler{${this.ratio}}`;
+  }
 }
 
 class SpanTrace implements RequestTrace {

@@ -85,7 +85,7 @@ describe('traces of agent requests', () => {
     expect(byName(spans, 'airlock.judge').length).toBeGreaterThan(0);
   });
 
-  it('a write: the intent is recorded in its own span before the upstream call', async () => {
+  it('a write: the write-ahead intent and the outcome are recorded in spans of their own', async () => {
     const traceId = hex(16);
     const name = uniqueName('traced-cm');
     const res = await rawRequest(proxy.url, 'POST', '/api/v1/namespaces/default/configmaps', {
@@ -95,13 +95,11 @@ describe('traces of agent requests', () => {
     });
     expect(res.status).toBe(201);
     const spans = await jaeger.spans(traceId, withRequestSpan(7), () => tracing.flush());
-    const records = byName(spans, 'airlock.record');
-    const upstream = byName(spans, 'airlock.upstream')[0]!;
-    expect(records.length).toBe(2); // the intent ahead, the outcome after
-    const start = (s: JaegerSpan) => (s as unknown as { startTime: number }).startTime;
-    const duration = (s: JaegerSpan) => (s as unknown as { duration: number }).duration;
-    const intent = records.reduce((a, b) => (start(a) < start(b) ? a : b));
-    expect(start(intent) + duration(intent)).toBeLessThanOrEqual(start(upstream));
+    // The write-ahead intent and the outcome each have a record span (their order is the faults tests' job:
+    // span clocks are anchored per span, so timestamps across spans cannot prove it).
+    const records = byName(spans, 'airlock.record').map((r) => tag(r, 'airlock.record')).sort();
+    expect(records).toEqual(['intent', 'outcome']);
+    expect(tag(byName(spans, 'airlock.upstream')[0]!, 'http.response.status_code')).toBe(201);
     expect(byName(spans, 'airlock.dry-run').length).toBeGreaterThan(0);
   });
 
@@ -116,16 +114,11 @@ describe('traces of agent requests', () => {
     expect(byName(spans, 'airlock.judge')).toHaveLength(0);
   });
 
-  it("follows the caller's sampling choice: a traceparent that is not sampled leaves no spans", async () => {
+  it("an agent cannot opt out: a traceparent marked not sampled is traced all the same, in the caller's trace", async () => {
     const unsampled = hex(16);
-    const sampled = hex(16);
     const token = testEnv().tokens['agent-ci'];
     expect((await rawRequest(proxy.url, 'GET', '/api/v1/namespaces/default/configmaps', { token, headers: { traceparent: `00-${unsampled}-${hex(8)}-00` } })).status).toBe(200);
-    expect((await rawRequest(proxy.url, 'GET', '/api/v1/namespaces/default/configmaps', { token, headers: { traceparent: `00-${sampled}-${hex(8)}-01` } })).status).toBe(200);
-    // Spans are exported in the order they end: once the later trace is in, the earlier one would be too.
-    await jaeger.spans(sampled, withRequestSpan(5), () => tracing.flush());
-    const res = await fetch(`${jaeger.queryUrl}/api/traces/${unsampled}`);
-    const body = (await res.json().catch(() => ({}))) as { data?: unknown[] };
-    expect(body.data ?? []).toHaveLength(0);
+    const spans = await jaeger.spans(unsampled, withRequestSpan(5), () => tracing.flush());
+    expect(tag(byName(spans, 'airlock.proxy.request')[0]!, 'airlock.decision')).toBe('allow');
   });
 });
