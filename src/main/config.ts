@@ -94,7 +94,7 @@ export function defaultConfig(): Config {
     // Lease over at once instead of waiting for it to expire (src/operator/leader.ts).
     identity: process.env.POD_NAME?.trim() || hostname(),
     ...(process.env.AIRLOCK_MASKING_KEY ? { maskingKey: maskingKeyFromEnv(process.env) } : {}),
-    ...(tracesEndpointFromEnv(process.env) ? { tracing: { endpoint: tracesEndpointFromEnv(process.env)!, sampleRatio: 1 } } : {}),
+    ...tracingFromEnv(process.env),
     healthPort: 8081,
     metricsPort: 8080,
     bindAddress: '0.0.0.0',
@@ -115,12 +115,12 @@ export function defaultConfig(): Config {
   };
 }
 
-/** The OpenTelemetry SDK's own variables: the traces URL, or the base URL it appends /v1/traces to. */
-function tracesEndpointFromEnv(env: NodeJS.ProcessEnv): string | undefined {
+/** Tracing from the OpenTelemetry SDK's own variables: the traces URL, or the base URL it appends /v1/traces to. */
+function tracingFromEnv(env: NodeJS.ProcessEnv): Pick<Config, 'tracing'> {
   const traces = env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT?.trim();
-  if (traces) return traces;
   const base = env.OTEL_EXPORTER_OTLP_ENDPOINT?.trim();
-  return base ? `${base.replace(/\/+$/, '')}/v1/traces` : undefined;
+  const endpoint = traces || (base ? `${base.replace(/\/+$/, '')}/v1/traces` : undefined);
+  return endpoint ? { tracing: { endpoint, sampleRatio: 1 } } : {};
 }
 
 export class ConfigError extends Error {}

@@ -21,13 +21,13 @@ import { auditWarnings, denyMessage } from '../policy/verdict.js';
 import { mutate, outgoingFor, type Outgoing } from './mutate.js';
 import { protobufObjectMeta } from './protobuf-meta.js';
 import { AGENT_ANNOTATION, SESSION_ANNOTATION } from './provenance.js';
-import { finishRecord, refuseUnrecordableRead, writeIntent } from './record.js';
+import { finishRecord, refuseUnrecordableRead, writeIntent, type IntentAttempt } from './record.js';
 import { RequestError, type RequestInfo } from './request-info.js';
 import { effectiveOptions, type EffectiveOptions } from './request-options.js';
 import { enrichServiceAccounts } from '../policy/service-account-enrich.js';
 import { enrichAdoptions, orphansOf, type OrphanLister } from '../policy/adoption.js';
 import { READ_VERBS } from '../policy/detectors/util.js';
-import { isKubeStatus, kubeStatus } from './status.js';
+import { isKubeStatus, kubeStatus, type KubeStatus } from './status.js';
 import { resolveSubject } from './subject.js';
 import { forwardUpgrade, isExecOrAttach, type ExecOutput } from './upgrade.js';
 import { readExecPod, readTargetValues } from './exec-target.js';
@@ -59,7 +59,7 @@ export async function serveAgentRequest(ctx: ProxyContext, req: IncomingMessage,
     if (!gate.started) gate.answer(kubeStatus(500, 'airlock: internal error in the agent proxy'));
     else gate.abort();
   } finally {
-    traceOutcome(ex);
+    if (ctx.tracing) traceOutcome(ex);
     void ex.trace.stage('record', (span) => (span.set({ 'airlock.record': 'outcome' }), finishRecord(ctx, req, ex))).finally(() => ex.trace.end(ex.status));
   }
 }
@@ -271,7 +271,7 @@ async function judgeAndForward(
       }
       output = { maskers, podUID: execPod.target.podUID };
     }
-    const refused = await ex.trace.stage('record', (span) => (span.set({ 'airlock.record': 'intent' }), writeIntent(ctx, req, ex, { attempt, objectName: info.name })));
+    const refused = await tracedIntent(ctx, req, ex, { attempt, objectName: info.name });
     if (refused) {
       gate.answer(refused, view);
       return 'done';
@@ -301,11 +301,11 @@ async function judgeAndForward(
   }
   if (writes) {
     const base = isObj(subject.oldObject?.metadata) ? subject.oldObject.metadata.resourceVersion : undefined;
-    const refused = await ex.trace.stage('record', (span) => (span.set({ 'airlock.record': 'intent' }), writeIntent(ctx, req, ex, {
+    const refused = await tracedIntent(ctx, req, ex, {
       attempt,
       objectName: info.name ?? (info.verb === 'create' ? createdName(out.body) : undefined),
       ...(typeof base === 'string' ? { baseResourceVersion: base } : {}),
-    })));
+    });
     if (refused) {
       gate.answer(refused, view);
       return 'done';
@@ -313,6 +313,14 @@ async function judgeAndForward(
   }
   const retriable = subject.pinned && decision.action !== 'hold' && attempt < MAX_CONFLICT_RETRIES;
   return forwardHttp(ctx, req, ex, gate, { info, user, out, view, deadline, dryRun: effective.dryRun, writes, retriable });
+}
+
+/** The write-ahead intent (record.ts writeIntent) in a record span of its own. */
+function tracedIntent(ctx: ProxyContext, req: IncomingMessage, ex: Exchange, at: IntentAttempt): Promise<KubeStatus | undefined> {
+  return ex.trace.stage('record', (span) => {
+    span.set({ 'airlock.record': 'intent' });
+    return writeIntent(ctx, req, ex, at);
+  });
 }
 
 /** What the forward stage sends, and how. */

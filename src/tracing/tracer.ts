@@ -12,8 +12,6 @@ import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http';
 export interface TracingOptions {
   /** OTLP/HTTP traces URL (for example http://otel-collector:4318/v1/traces). */
   endpoint: string;
-  /** Extra headers for the exporter (an authorization token for a hosted backend). */
-  headers?: Record<string, string>;
   /** Fraction of agent requests traced (the caller's traceparent never decides it). Default 1. */
   sampleRatio?: number;
   /** service.instance.id: which replica served the request. */
@@ -68,7 +66,7 @@ export const NO_TRACE: RequestTrace = {
 export function startTracing(opts: TracingOptions): Tracing {
   const ratio = opts.sampleRatio ?? 1;
   if (!(ratio >= 0 && ratio <= 1)) throw new Error(`tracing sample ratio must be within 0..1, got ${ratio}`);
-  const exporter = opts.exporter ?? new OTLPTraceExporter({ url: opts.endpoint, ...(opts.headers ? { headers: opts.headers } : {}) });
+  const exporter = opts.exporter ?? new OTLPTraceExporter({ url: opts.endpoint });
   const provider = new TracerProvider({
     resource: resourceFromAttributes({ 'service.name': 'airlock', ...(opts.instance ? { 'service.instance.id': opts.instance } : {}) }),
     // The agent may be hostile: its traceparent links our spans into its trace, but neither its sampled

@@ -2,9 +2,9 @@
 // receiving OTLP/HTTP and answering its query API, on free loopback ports.
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { freePort } from './airlock-process.js';
 import { eventually } from './env.js';
 
 export interface JaegerSpan {
@@ -28,16 +28,6 @@ export interface Jaeger {
   spans(traceId: string, complete: (spans: JaegerSpan[]) => boolean, flush?: () => Promise<void>): Promise<JaegerSpan[]>;
   stop(): Promise<void>;
 }
-
-const freePort = (): Promise<number> =>
-  new Promise((res, rej) => {
-    const s = createServer();
-    s.once('error', rej);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as { port: number };
-      s.close(() => res(port));
-    });
-  });
 
 export async function startJaeger(): Promise<Jaeger> {
   const bin = execFileSync('bash', [join(process.cwd(), 'hack/jaeger.sh')], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] }).trim();

@@ -4,27 +4,18 @@
 import { describe, expect, it, beforeAll, afterAll } from '@jest/globals';
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync, openSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { KubeClient } from '../../src/k8s/client.js';
 import { encodeRelease } from '../../src/masking/index.js';
 import type { Approval } from '../../src/api/types.js';
+import { freePort } from '../helpers/airlock-process.js';
 import { ensureBuilt, ROOT } from '../helpers/build.js';
 import { eventually, run, type RunResult } from '../helpers/env.js';
 
 interface ClusterEnv { server: string; caFile: string; caKeyFile: string; kubectl: string; kubeconfigs: Record<string, string>; tokens: Record<string, string> }
 
-const freePort = (): Promise<number> =>
-  new Promise((res, rej) => {
-    const s = createServer();
-    s.once('error', rej);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as { port: number };
-      s.close(() => res(port));
-    });
-  });
 
 interface Replica { id: string; proc: ChildProcess; proxyPort: number; healthPort: number }
 
