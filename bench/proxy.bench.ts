@@ -35,7 +35,7 @@ import yaml from 'js-yaml';
 import { KubeClient } from '../src/k8s/client.js';
 import { createCA, createServingCert } from '../src/operator/certs.js';
 
-interface Env { server: string; caFile: string; tokens: Record<string, string>; kubeconfigs: Record<string, string>; pids?: string }
+interface Env { server: string; caFile: string; tokens: Record<string, string>; kubeconfigs: Record<string, string>; pids?: string; agentPoolTokens?: string }
 
 interface LoadResult {
   mode: string; n: number; ok: number; fail: number; seconds: number; rps: number; okRps: number; bytes: number;
@@ -234,6 +234,7 @@ function floorBinary(): string {
 
 let FLOOR_BIN = '';
 
+/** token: one bearer token, or several separated by commas that the load generator takes in turn. */
 interface Target { name: TargetName; base: string; ca: string; token: string }
 
 function load(target: { base: string; ca: string; token: string }, path: string, opts: Record<string, string | number>): Promise<LoadResult> {
@@ -333,8 +334,12 @@ async function main(): Promise<void> {
   }
   const env = JSON.parse(readFileSync(envFile, 'utf8')) as Env;
   const admin = await KubeClient.load(env.kubeconfigs.admin);
-  const agentToken = env.tokens[AGENT.user]!;
   const adminToken = env.tokens.admin!;
+  // The load is spread over a pool of agents (airlock:agents, named by the default policy like agent-ci):
+  // the default policy's per-agent rate limits would otherwise be what is measured, not the proxy.
+  const pool = env.agentPoolTokens && existsSync(env.agentPoolTokens) ? readFileSync(env.agentPoolTokens, 'utf8').split('\n').filter(Boolean) : [];
+  const agentTokens = pool.length ? pool : [env.tokens[AGENT.user]!];
+  const agentToken = agentTokens.join(',');
 
   // Serving certificate for the floor and the proxy (one CA of the bench's own).
   const ca = createCA('airlock-bench', 86_400e3);
@@ -345,7 +350,7 @@ async function main(): Promise<void> {
   writeFileSync(tls.ca, ca.certPem);
   writeFileSync(tls.cert, leaf.certPem);
   writeFileSync(tls.key, leaf.keyPem, { mode: 0o600 });
-  writeFileSync(join(pki, 'agent.token'), agentToken, { mode: 0o600 });
+  writeFileSync(join(pki, 'agent.token'), agentTokens.join('\n'), { mode: 0o600 });
   writeFileSync(join(pki, 'upstream.token'), adminToken, { mode: 0o600 });
 
   // Namespaces, RBAC for the agent (like any cluster admin would grant a CI agent), data.
@@ -362,7 +367,7 @@ async function main(): Promise<void> {
     await ensure(`/apis/rbac.authorization.k8s.io/v1/namespaces/${ns}/rolebindings/airlock-bench-agent`, {
       apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'RoleBinding', metadata: { name: 'airlock-bench-agent', namespace: ns },
       roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: 'airlock-bench-agent' },
-      subjects: [{ apiGroup: 'rbac.authorization.k8s.io', kind: 'User', name: AGENT.user }],
+      subjects: [{ apiGroup: 'rbac.authorization.k8s.io', kind: 'User', name: AGENT.user }, { apiGroup: 'rbac.authorization.k8s.io', kind: 'Group', name: 'airlock:agents' }],
     });
   }
   await ensure(`/api/v1/namespaces/${NS.get}/configmaps/small`, { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'small', namespace: NS.get }, data: { mode: 'fast', replicas: '3', region: 'eu-west-1' } });
@@ -458,7 +463,7 @@ async function main(): Promise<void> {
 
   console.log(`Airlock proxy benchmark: ${ROUNDS} round(s) x ${SECONDS} s per path and phase, interleaved (direct, floor, airlock); medians of rounds`);
   console.log(`  loopback, ${(await import('node:os')).cpus().length} CPUs shared by load generator, kube-apiserver, etcd, floor and Airlock; node ${process.version}`);
-  console.log(`  agent ${AGENT.user} (default-agent-policy), recording on (fsync always), Airlock pid ${apid}; set-up ${((Date.now() - t0) / 1000).toFixed(0)} s (${SECRETS - haveSecrets} Secrets created in ${secretsCreateS.toFixed(1)} s)`);
+  console.log(`  ${agentTokens.length > 1 ? `${agentTokens.length} agents (airlock:agents, each under the default policy's per-agent rate limits)` : `agent ${AGENT.user}`} (default-agent-policy), recording on (fsync always), Airlock pid ${apid}; set-up ${((Date.now() - t0) / 1000).toFixed(0)} s (${SECRETS - haveSecrets} Secrets created in ${secretsCreateS.toFixed(1)} s)`);
 
   type Phase = 'get' | 'list' | 'tput' | 'secrets';
   const res: Record<Phase, Record<TargetName, LoadResult[]>> = {
@@ -659,7 +664,7 @@ async function fetchText(t: Target, path: string): Promise<string> {
   const https = await import('node:https');
   const u = new URL(t.base + path);
   return new Promise((res, rej) => {
-    const req = https.request({ hostname: u.hostname, port: u.port, path: u.pathname + u.search, ca: readFileSync(t.ca), headers: { authorization: `Bearer ${t.token}`, accept: 'application/json' } }, (r) => {
+    const req = https.request({ hostname: u.hostname, port: u.port, path: u.pathname + u.search, ca: readFileSync(t.ca), headers: { authorization: `Bearer ${t.token.split(',')[0]}`, accept: 'application/json' } }, (r) => {
       let s = '';
       r.setEncoding('utf8');
       r.on('data', (c: string) => (s += c));

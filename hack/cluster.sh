@@ -79,6 +79,14 @@ alice:airlock:approvers
 bob:airlock:approvers
 mallory:
 USERS
+  # A pool of agents (airlock:agents) for load that must not look like one agent to per-agent rate limits.
+  : > "$DIR/agent-pool.tokens"
+  local i
+  for i in $(seq -w 1 32); do
+    t="$(token)"
+    echo "${t},agent-pool-${i},uid-agent-pool-${i},\"airlock:agents\"" >> "$DIR/tokens.csv"
+    echo "$t" >> "$DIR/agent-pool.tokens"
+  done
 }
 
 kubeconfig() { # name server token file
@@ -216,6 +224,7 @@ up() {
     "admin": "$DIR/admin.kubeconfig", "airlock": "$DIR/airlock.kubeconfig", "agent-ci": "$DIR/agent-direct.kubeconfig",
     "alice": "$DIR/approver.kubeconfig", "bob": "$DIR/approver2.kubeconfig", "mallory": "$DIR/outsider.kubeconfig"
   },
+  "agentPoolTokens": "$DIR/agent-pool.tokens",
   "pids": "$PIDS"
 }
 EOF

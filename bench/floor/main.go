@@ -3,7 +3,7 @@
 //	bench-floor proxy -listen 127.0.0.1:0 -cert C -key K -token-file T -upstream URL -ca CA \
 //	    -upstream-token-file T2 -user agent-ci -groups airlock:agents,system:authenticated
 //
-// The floor: the least an authenticating impersonating proxy must do. TLS in, one static bearer token
+// The floor: the least an authenticating impersonating proxy must do. TLS in, a static bearer token
 // checked (constant time), incoming Authorization and Impersonate-* dropped, forwarded with
 // net/http/httputil.ReverseProxy over a keep-alive TLS transport (HTTP/2 unless -http2=false) with the
 // proxy's own token plus Impersonate-User / Impersonate-Group. No policy, no masking, no recording.
@@ -83,7 +83,7 @@ func proxyMain(args []string) {
 	listen := fs.String("listen", "127.0.0.1:0", "listen address")
 	cert := fs.String("cert", "", "serving certificate (PEM)")
 	key := fs.String("key", "", "serving key (PEM)")
-	tokenFile := fs.String("token-file", "", "file with the one bearer token accepted from the agent")
+	tokenFile := fs.String("token-file", "", "file with the bearer tokens accepted from agents, one per line")
 	upstream := fs.String("upstream", "", "kube-apiserver URL")
 	ca := fs.String("ca", "", "kube-apiserver CA (PEM)")
 	upTokenFile := fs.String("upstream-token-file", "", "file with the proxy's own bearer token for kube-apiserver")
@@ -94,7 +94,12 @@ func proxyMain(args []string) {
 	if *cert == "" || *key == "" || *tokenFile == "" || *upstream == "" || *ca == "" || *upTokenFile == "" || *user == "" {
 		log.Fatal("proxy: -cert, -key, -token-file, -upstream, -ca, -upstream-token-file and -user are required")
 	}
-	want := []byte("Bearer " + readToken(*tokenFile))
+	var accepted [][]byte
+	for _, t := range strings.Split(readToken(*tokenFile), "\n") {
+		if t = strings.TrimSpace(t); t != "" {
+			accepted = append(accepted, []byte("Bearer "+t))
+		}
+	}
 	upAuth := "Bearer " + readToken(*upTokenFile)
 	target, err := url.Parse(*upstream)
 	if err != nil {
@@ -129,7 +134,7 @@ func proxyMain(args []string) {
 		ErrorLog:  log.New(io.Discard, "", 0),
 	}
 	handler := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if subtle.ConstantTimeCompare([]byte(r.Header.Get("Authorization")), want) != 1 {
+		if !acceptedToken(accepted, []byte(r.Header.Get("Authorization"))) {
 			w.Header().Set("Content-Type", "application/json")
 			w.WriteHeader(http.StatusUnauthorized)
 			_, _ = io.WriteString(w, `{"kind":"Status","apiVersion":"v1","status":"Failure","reason":"Unauthorized","code":401}`)
@@ -187,7 +192,7 @@ func pct(sorted []float64, p float64) float64 {
 func loadMain(args []string) {
 	fs := flag.NewFlagSet("load", flag.ExitOnError)
 	target := fs.String("url", "", "request URL")
-	token := fs.String("token", "", "bearer token")
+	token := fs.String("token", "", "bearer token, or several separated by commas (requests take them in turn)")
 	ca := fs.String("ca", "", "CA (PEM) of the server")
 	method := fs.String("method", "GET", "HTTP method")
 	body := fs.String("body", "", "request body")
@@ -202,6 +207,13 @@ func loadMain(args []string) {
 	if *target == "" || *ca == "" {
 		log.Fatal("load: -url and -ca are required")
 	}
+	var tokens []string
+	for _, t := range strings.Split(*token, ",") {
+		if t = strings.TrimSpace(t); t != "" {
+			tokens = append(tokens, t)
+		}
+	}
+	var next atomic.Int64
 	client := &http.Client{
 		Timeout: *timeout,
 		Transport: &http.Transport{
@@ -232,8 +244,8 @@ func loadMain(args []string) {
 		if *body != "" {
 			req.Header.Set("Content-Type", *contentType)
 		}
-		if *token != "" {
-			req.Header.Set("Authorization", "Bearer "+*token)
+		if len(tokens) > 0 {
+			req.Header.Set("Authorization", "Bearer "+tokens[int(next.Add(1))%len(tokens)])
 		}
 		reason := ""
 		var n int64
@@ -311,6 +323,15 @@ func loadMain(args []string) {
 	}
 	out, _ := json.Marshal(r)
 	fmt.Println(string(out))
+}
+
+// acceptedToken compares in constant time against every accepted token (no early exit on a match).
+func acceptedToken(accepted [][]byte, got []byte) bool {
+	ok := 0
+	for _, a := range accepted {
+		ok |= subtle.ConstantTimeCompare(got, a)
+	}
+	return ok == 1
 }
 
 func shortErr(err error) string {

@@ -74,26 +74,28 @@ const regoRef: Schema = {
   ],
 };
 
+const ruleMatch: Schema = {
+  type: 'object',
+  properties: {
+    verbs: strList(32),
+    apiGroups: strList(),
+    resources: strList(),
+    namespaces: strList(),
+    names: strList(),
+    labelSelector,
+    namespaceSelector: labelSelector,
+    via: { type: 'array', maxItems: 2, items: str({ enum: ['proxy', 'webhook'] }) },
+    nonResourceURLs: strList(64, { maxLength: 1024 }),
+    commands: strList(256, { maxLength: 1024 }),
+  },
+};
+
 const rule: Schema = {
   type: 'object',
   required: ['name', 'action'],
   properties: {
     name: str({ minLength: 1, maxLength: 63, pattern: NAME }),
-    match: {
-      type: 'object',
-      properties: {
-        verbs: strList(32),
-        apiGroups: strList(),
-        resources: strList(),
-        namespaces: strList(),
-        names: strList(),
-        labelSelector,
-        namespaceSelector: labelSelector,
-        via: { type: 'array', maxItems: 2, items: str({ enum: ['proxy', 'webhook'] }) },
-        nonResourceURLs: strList(64, { maxLength: 1024 }),
-        commands: strList(256, { maxLength: 1024 }),
-      },
-    },
+    match: ruleMatch,
     detectors: strList(64, { maxLength: 63 }),
     rego: regoRef,
     action: str({ enum: ['allow', 'deny', 'hold', 'mutate', 'audit'] }),
@@ -124,6 +126,33 @@ const rule: Schema = {
     { rule: "self.action == 'mutate' ? has(self.mutate) : !has(self.mutate)", message: 'mutate is required for action mutate and only allowed there' },
     { rule: "!has(self.hold) || self.action == 'hold'", message: 'hold settings are only allowed for action hold' },
   ],
+};
+
+const budget: Schema = {
+  type: 'object',
+  required: ['name', 'match', 'limit', 'window'],
+  properties: {
+    // Approvals name it as rule "budget:<name>" (at most 63 characters).
+    name: str({ minLength: 1, maxLength: 56, pattern: NAME }),
+    match: ruleMatch,
+    limit: { type: 'integer', minimum: 1, maximum: 10000 },
+    window: str({ pattern: DURATION }),
+    per: {
+      type: 'object',
+      properties: { namespace: { type: 'boolean' }, label: str({ minLength: 1, maxLength: 317 }) },
+      'x-kubernetes-validations': [{ rule: '!(has(self.namespace) && self.namespace && has(self.label))', message: 'per names a namespace or a label, not both' }],
+    },
+    onExhausted: str({ enum: ['hold', 'deny', 'audit'] }),
+    hold: holdSpec,
+    message: str({ maxLength: 1024 }),
+  },
+  'x-kubernetes-validations': [{ rule: "!has(self.hold) || !has(self.onExhausted) || self.onExhausted == 'hold'", message: 'hold settings are only allowed for onExhausted hold' }],
+};
+
+const tokenBucket: Schema = {
+  type: 'object',
+  required: ['qps'],
+  properties: { qps: { type: 'number', minimum: 0.001, maximum: 100000 }, burst: { type: 'integer', minimum: 1, maximum: 100000 } },
 };
 
 const conditions: Schema = {
@@ -238,6 +267,23 @@ export const agentPolicySpecSchema: Schema = {
     },
     approvals: holdSpec,
     failurePolicy: str({ enum: ['deny', 'allow'] }),
+    budgets: {
+      type: 'array',
+      maxItems: 64,
+      items: budget,
+      'x-kubernetes-list-type': 'map',
+      'x-kubernetes-list-map-keys': ['name'],
+    },
+    rateLimits: {
+      type: 'object',
+      properties: {
+        read: tokenBucket,
+        write: tokenBucket,
+        connect: tokenBucket,
+        maxInFlight: { type: 'integer', minimum: 1, maximum: 100000 },
+        priority: str({ enum: ['reads', 'none'] }),
+      },
+    },
   },
 };
 
@@ -354,6 +400,32 @@ export const approvalSchema: Schema = {
   },
 };
 
+export const budgetUsageSchema: Schema = {
+  type: 'object',
+  required: ['spec'],
+  properties: {
+    apiVersion: str(),
+    kind: str(),
+    metadata: { type: 'object' },
+    spec: {
+      type: 'object',
+      required: ['agent', 'policy', 'budget', 'limit', 'window'],
+      properties: {
+        agent: str({ maxLength: 1024 }),
+        policy: str({ maxLength: 253 }),
+        budget: str({ maxLength: 63 }),
+        scope: str({ maxLength: 1024 }),
+        limit: { type: 'integer', minimum: 1 },
+        window: str({ maxLength: 64 }),
+      },
+    },
+    status: {
+      type: 'object',
+      properties: { charges: { type: 'array', maxItems: 20000, items: { type: 'integer', minimum: 0 } } },
+    },
+  },
+};
+
 export interface CrdDef {
   kind: string;
   plural: string;
@@ -361,6 +433,8 @@ export interface CrdDef {
   shortNames: string[];
   scope: 'Cluster' | 'Namespaced';
   schema: Schema;
+  /** Whether status is a subresource (default true); BudgetUsage is written whole by the proxy in one update. */
+  statusSubresource?: boolean;
   printerColumns: { name: string; type: string; jsonPath: string; description?: string; priority?: number }[];
 }
 
@@ -401,6 +475,24 @@ export const CRDS: CrdDef[] = [
       { name: 'Summary', type: 'string', jsonPath: '.spec.request.summary', priority: 1 },
     ],
   },
+  {
+    kind: 'BudgetUsage',
+    plural: 'budgetusages',
+    singular: 'budgetusage',
+    shortNames: ['bu'],
+    scope: 'Namespaced',
+    schema: budgetUsageSchema,
+    statusSubresource: false,
+    printerColumns: [
+      { name: 'Agent', type: 'string', jsonPath: '.spec.agent' },
+      { name: 'Policy', type: 'string', jsonPath: '.spec.policy' },
+      { name: 'Budget', type: 'string', jsonPath: '.spec.budget' },
+      { name: 'Scope', type: 'string', jsonPath: '.spec.scope' },
+      { name: 'Limit', type: 'integer', jsonPath: '.spec.limit' },
+      { name: 'Window', type: 'string', jsonPath: '.spec.window' },
+      { name: 'Age', type: 'date', jsonPath: '.metadata.creationTimestamp' },
+    ],
+  },
 ];
 
 /** Builds the CustomResourceDefinition object for one CRD definition. */
@@ -428,7 +520,7 @@ export function crdManifest(def: CrdDef): Record<string, unknown> {
           name: VERSION,
           served: true,
           storage: true,
-          subresources: { status: {} },
+          ...(def.statusSubresource === false ? {} : { subresources: { status: {} } }),
           additionalPrinterColumns: def.printerColumns,
           schema: { openAPIV3Schema: def.schema },
         },

@@ -190,6 +190,46 @@ export interface RecordingSpec {
   readFailurePolicy?: 'Fail' | 'Ignore';
 }
 
+/**
+ * At most `limit` requests matching `match` per agent within any `window` (a sliding window), counted
+ * across every proxy replica (src/budgets/ledger.ts). A deletecollection counts each object it deletes.
+ */
+export interface BudgetSpec {
+  name: string;
+  /** Which requests count (the rule match syntax). */
+  match: RuleMatch;
+  limit: number;
+  /** Go duration such as 10m, 1h, 24h. */
+  window: string;
+  /** Count separately per target namespace, or per value of a label of the target object. */
+  per?: { namespace?: boolean; label?: string };
+  /** What happens to a request once the budget is spent: held for approval (default), denied, or audited. */
+  onExhausted?: 'hold' | 'deny' | 'audit';
+  /** Approval settings for onExhausted hold (defaults: spec.approvals). */
+  hold?: HoldSpec;
+  message?: string;
+}
+
+/** A token bucket: `qps` tokens a second, up to `burst` at once. */
+export interface TokenBucketSpec {
+  qps: number;
+  burst?: number;
+}
+
+/** Per-agent request rate limits, answered with 429 and Retry-After (src/budgets/rate-limiter.ts). */
+export interface RateLimitSpec {
+  /** get, list, watch and non-resource reads. */
+  read?: TokenBucketSpec;
+  /** create, update, patch, delete, deletecollection (and other verbs that change something). */
+  write?: TokenBucketSpec;
+  /** exec, attach, port-forward and proxy. */
+  connect?: TokenBucketSpec;
+  /** Requests of one agent in flight at once, long-running ones (watches, exec, log follows) not counted. */
+  maxInFlight?: number;
+  /** reads (default): a quarter of maxInFlight is kept for reads, so a write storm cannot stop reads. */
+  priority?: 'reads' | 'none';
+}
+
 export interface AgentPolicySpec {
   agents: AgentSelector;
   /** Namespaces the policy governs (globs). Empty: all namespaces and cluster-scoped resources. */
@@ -205,6 +245,9 @@ export interface AgentPolicySpec {
   approvals?: HoldSpec;
   /** What to do for this policy's agents when the policy cannot be evaluated (default deny). */
   failurePolicy?: 'deny' | 'allow';
+  /** Counts over sliding windows (e.g. at most 20 deletes per hour). */
+  budgets?: BudgetSpec[];
+  rateLimits?: RateLimitSpec;
 }
 
 export interface AgentPolicyStatus {
@@ -305,4 +348,26 @@ export interface Approval {
   metadata: ObjectMeta;
   spec: ApprovalSpec;
   status?: ApprovalStatus;
+}
+
+// ---------- BudgetUsage ----------
+
+/** What one budget of one agent (and scope) has spent: kept by the proxy replicas, one object per key. */
+export interface BudgetUsage {
+  apiVersion: typeof API_VERSION;
+  kind: 'BudgetUsage';
+  metadata: ObjectMeta;
+  spec: {
+    agent: string;
+    policy: string;
+    budget: string;
+    /** The scope of a per-namespace or per-label budget: `namespace=x` or `label:k=v` (empty: the agent). */
+    scope?: string;
+    limit: number;
+    window: string;
+  };
+  status?: {
+    /** When each counted request was let through (epoch milliseconds), oldest first, inside the window. */
+    charges?: number[];
+  };
 }

@@ -6,6 +6,7 @@ const commands: Record<string, { module: string; help: string }> = {
   sessions: { module: './sessions.js', help: 'list recorded agent sessions' },
   replay: { module: './replay.js', help: 'replay a recorded session (timeline, exec streams)' },
   verify: { module: './verify.js', help: 'verify the hash chain of session recordings' },
+  budgets: { module: './budgets.js', help: "show each agent's use of its AgentPolicy budgets" },
   run: { module: '../main/index.js', help: 'run the operator, proxy and webhook (see --help)' },
 };
 

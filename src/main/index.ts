@@ -27,13 +27,17 @@ import { startWebhook, type WebhookServer } from '../webhook/server.js';
 import { KubeAuditSink } from '../webhook/audit.js';
 import { startProxy, type ProxyHandle } from '../proxy/server.js';
 import { startTracing, type Tracing } from '../tracing/tracer.js';
+import { BudgetLedger } from '../budgets/ledger.js';
+import { budgetEvents } from '../budgets/events.js';
+import { startBudgetSweeper } from '../budgets/sweeper.js';
+import { RateLimiter } from '../budgets/rate-limiter.js';
 import { unionAuthenticator, OidcAuthenticator, TokenReviewAuthenticator, type TokenAuthenticator } from '../proxy/auth/index.js';
 import { createMaskerFactory } from '../masking/index.js';
 import { ensureMaskingKey } from '../operator/masking-key.js';
 import { FileRecorder } from '../recording/file-recorder.js';
 import { clusterReconciler } from '../recording/reconcile.js';
 import { startIdleCollector } from './memory.js';
-import { registry, leaderStatus } from '../metrics/registry.js';
+import { budgetLimit, budgetUsed, registry, leaderStatus } from '../metrics/registry.js';
 
 const log = logger('main');
 
@@ -122,6 +126,20 @@ export async function start(cfg: Config): Promise<Running> {
   const serviceAccounts = new SubjectAccessReviewChecker({ client });
   // Signs (proxy) and verifies (webhook) the per-request airlock.dev/proxied token; shared by all replicas.
   const proxiedKey = await retry('proxied-request key', () => ensureProxiedKey(client, cfg.namespace));
+  // Budget counts, shared by this process's proxy and webhook and by every other replica (BudgetUsage objects).
+  const budgets = {
+    ledger: new BudgetLedger({
+      client,
+      namespace: cfg.namespace,
+      onCharged: (agent, charge, used) => {
+        const labels = { policy: charge.budget.policy, budget: charge.budget.name, agent };
+        budgetUsed.set(labels, used);
+        budgetLimit.set(labels, charge.budget.limit);
+      },
+      onError: (err) => log.warn('budget ledger', { error: String(err) }),
+    }),
+    onSpent: budgetEvents({ client, instance: cfg.identity, onError: (err) => log.warn('budget event', { error: String(err) }) }),
+  };
   const controllerUsers = [...cfg.controllerUsers];
 
   // Webhook: serving certificate from the Secret (created by whichever replica gets there first).
@@ -151,6 +169,7 @@ export async function start(cfg: Config): Promise<Running> {
       },
       engine,
       approvals,
+      budgets,
       audit: new KubeAuditSink({ client, onError: (err) => log.warn('audit sink', { error: String(err) }) }),
       tls: { cert: certs.cert, key: certs.key },
       host: cfg.bindAddress,
@@ -242,6 +261,8 @@ export async function start(cfg: Config): Promise<Running> {
       proxiedSigner: proxiedSigner(proxiedKey),
       serviceAccounts,
       ...(tracing ? { tracing } : {}),
+      rateLimiter: new RateLimiter(),
+      budgets,
       audit: new KubeAuditSink({ client, onError: (err) => log.warn('audit sink', { error: String(err) }) }),
       onError: (err) => log.error('proxy error', { error: String((err as Error)?.stack ?? err) }),
     });
@@ -264,6 +285,7 @@ export async function start(cfg: Config): Promise<Running> {
     // Expiry first, and it catches up at once: whatever fell due while no replica led is expired now.
     const expiry: ExpiryController = startExpiryController(client, approvalInformer, { onError: (err) => log.warn('approval expiry', { error: String(err) }) });
     void expiry.caughtUp.then((n) => log.info('approval expiry caught up', { expired: n }), () => undefined);
+    const budgetSweeper = startBudgetSweeper(client, cfg.namespace, { onError: (err) => log.warn('budget sweeper', { error: String(err) }) });
     const rotator =
       webhook && webhookSync
         ? startCertRotation(
@@ -292,6 +314,7 @@ export async function start(cfg: Config): Promise<Running> {
     await new Promise<void>((r) => (signal.aborted ? r() : signal.addEventListener('abort', () => r(), { once: true })));
     policies.informer.off('add', syncPolicies).off('update', syncPolicies).off('delete', syncPolicies);
     expiry.stop();
+    budgetSweeper.stop();
     rotator?.stop();
   };
   let elector: LeaderElector | undefined;

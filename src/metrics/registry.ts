@@ -102,3 +102,27 @@ export const leaderStatus = new Gauge({
   labelNames: ['lease'] as const,
   registers: [registry],
 });
+export const budgetUsed = new Gauge({
+  name: 'airlock_budget_used',
+  help: 'Units of a budget an agent has used in its window, as of its last charge (by policy, budget, agent).',
+  labelNames: ['policy', 'budget', 'agent'] as const,
+  registers: [registry],
+});
+export const budgetLimit = new Gauge({
+  name: 'airlock_budget_limit',
+  help: 'The limit of a budget, beside airlock_budget_used (by policy, budget, agent).',
+  labelNames: ['policy', 'budget', 'agent'] as const,
+  registers: [registry],
+});
+export const budgetExhaustedTotal = new Counter({
+  name: 'airlock_budget_exhausted_total',
+  help: 'Requests that met a spent budget, by policy, budget, agent and what was done (hold, deny, audit).',
+  labelNames: ['policy', 'budget', 'agent', 'action'] as const,
+  registers: [registry],
+});
+export const rateLimitedTotal = new Counter({
+  name: 'airlock_rate_limited_total',
+  help: 'Agent requests answered 429 by a rate limit, by agent and limit (read, write, connect, in-flight).',
+  labelNames: ['agent', 'limit'] as const,
+  registers: [registry],
+});

@@ -1,6 +1,7 @@
 // Compiles an AgentPolicy into matchers and closures once, at upsert, so decide() only runs predicates.
 // Validation = the CRD schema (ajv) + semantic checks; every message names the offending field.
-import type { Action, AgentPolicy, DetectorSettings, HoldSpec, JsonPatchOp, LabelSelector, RecordingSpec, Rule, RuleMatch } from '../api/types.js';
+import type { Action, AgentPolicy, AgentPolicySpec, DetectorSettings, HoldSpec, JsonPatchOp, LabelSelector, RateLimitSpec, RecordingSpec, Rule, RuleMatch } from '../api/types.js';
+import { parseDurationMs } from '../proxy/duration.js';
 import { validateObject } from '../api/validate.js';
 import type { CompileResult, RequestAttributes, ResolvedMasking, UserInfo } from './types.js';
 import { compileGlobs, compileGlobsOrNone, globError, type Matcher } from './glob.js';
@@ -49,6 +50,32 @@ export interface CompiledPolicy {
   failurePolicy: 'deny' | 'allow';
   /** Per-policy cache: static request key -> candidate rules (filled by the engine). */
   candidateCache: Map<string, CompiledRule[]>;
+  budgets: CompiledBudget[];
+  rateLimits?: ResolvedRateLimits;
+}
+
+/** A budget of spec.budgets, ready to match (restrictively: a request whose facts are unknown counts). */
+export interface CompiledBudget extends CompiledMatch {
+  policy: string;
+  name: string;
+  limit: number;
+  window: string;
+  windowMs: number;
+  per: { namespace: boolean; label?: string };
+  onExhausted: 'hold' | 'deny' | 'audit';
+  hold?: ResolvedHold;
+  message?: string;
+}
+
+export interface ResolvedBucket { qps: number; burst: number }
+
+/** spec.rateLimits with defaults filled in (absent classes are not limited). */
+export interface ResolvedRateLimits {
+  read?: ResolvedBucket;
+  write?: ResolvedBucket;
+  connect?: ResolvedBucket;
+  maxInFlight?: number;
+  priority: 'reads' | 'none';
 }
 
 export const HOLD_DEFAULTS = { required: 1, ttl: '1h', mode: 'async' as const, inlineTimeout: '25s', uses: 1 };
@@ -299,6 +326,75 @@ function buildDetectorSettings(ds: DetectorSettings): ResolvedDetectorSettings {
   };
 }
 
+/** Checks a rule's (or a budget's) match, naming the field: `path` is where the match is, e.g. spec.rules[2].match. */
+export function matchErrors(match: RuleMatch | undefined, path: string, errors: string[], warnings: string[]): void {
+  const m = match ?? {};
+  (m.verbs ?? []).forEach((v, j) => {
+    const e = globError(v);
+    if (e) errors.push(`${path}.verbs[${j}]: ${e}`);
+    else if (!v.includes('*') && !KNOWN_VERBS.has(v)) warnings.push(`${path}.verbs[${j}]: unknown verb "${v}"`);
+  });
+  (m.apiGroups ?? []).forEach((g, j) => { const e = g === '' ? undefined : globError(g); if (e) errors.push(`${path}.apiGroups[${j}]: ${e}`); });
+  globChecks(m.resources, `${path}.resources`, errors);
+  globChecks(m.namespaces, `${path}.namespaces`, errors);
+  globChecks(m.names, `${path}.names`, errors);
+  (m.nonResourceURLs ?? []).forEach((u, j) => {
+    const e = globError(u) ?? (u.startsWith('/') ? undefined : 'must start with "/"');
+    if (e) errors.push(`${path}.nonResourceURLs[${j}]: ${e}`);
+  });
+  if (m.nonResourceURLs?.length && (m.apiGroups?.length || m.resources?.length || m.namespaces?.length || m.names?.length || m.labelSelector || m.namespaceSelector)) {
+    errors.push(`${path}.nonResourceURLs: cannot be combined with resource fields (apiGroups, resources, namespaces, names, selectors)`);
+  }
+  (m.commands ?? []).forEach((c, j) => {
+    const compiled = compileCommandPattern(c);
+    if ('error' in compiled) errors.push(`${path}.commands[${j}]: ${compiled.error}`);
+  });
+  if (m.commands?.length) {
+    if (m.nonResourceURLs?.length) errors.push(`${path}.commands: cannot be combined with nonResourceURLs`);
+    const off = (m.resources ?? []).filter((x) => !/^(?:\*|pods\/\*|pods\/exec|\*\/exec|\*\/\*)$/.test(x));
+    if (m.resources?.length && off.length === m.resources.length) errors.push(`${path}.commands: only pods/exec requests carry a command, but match.resources names none (${off.join(', ')})`);
+  }
+  if (m.labelSelector) errors.push(...selectorErrors(m.labelSelector, `${path}.labelSelector`));
+  if (m.namespaceSelector) errors.push(...selectorErrors(m.namespaceSelector, `${path}.namespaceSelector`));
+}
+
+/** The longest budget window: counts are kept per request, so a longer one would keep too many. */
+const LABEL_KEY = /^(?:[a-z0-9](?:[-a-z0-9.]{0,251}[a-z0-9])?\/)?[A-Za-z0-9](?:[-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$/;
+const MAX_BUDGET_WINDOW_MS = 31 * 24 * 3_600_000;
+
+function compileBudgets(policy: string, spec: AgentPolicySpec, errors: string[], warnings: string[]): CompiledBudget[] {
+  const out: CompiledBudget[] = [];
+  const seen = new Map<string, number>();
+  for (const [i, b] of (spec.budgets ?? []).entries()) {
+    const path = `spec.budgets[${i}]`;
+    if (seen.has(b.name)) errors.push(`${path}.name: duplicate budget name "${b.name}" (also spec.budgets[${seen.get(b.name)}])`);
+    seen.set(b.name, i);
+    matchErrors(b.match, `${path}.match`, errors, warnings);
+    const windowMs = parseDurationMs(b.window, NaN);
+    if (!(windowMs >= 1000 && windowMs <= MAX_BUDGET_WINDOW_MS)) errors.push(`${path}.window: ${JSON.stringify(b.window)} must be a duration from 1s to 744h`);
+    const onExhausted = b.onExhausted ?? 'hold';
+    let hold: ResolvedHold | undefined;
+    if (onExhausted === 'hold') { hold = resolveHold(b.hold, spec.approvals); holdErrors(hold, `${path}.hold`, errors); }
+    else if (b.hold) errors.push(`${path}.hold: only allowed for onExhausted hold`);
+    if (b.per?.namespace && b.per.label !== undefined) errors.push(`${path}.per: names a namespace or a label, not both`);
+    if (b.per?.label !== undefined && !LABEL_KEY.test(b.per.label)) errors.push(`${path}.per.label: ${JSON.stringify(b.per.label)} is not a label key (an optional DNS prefix and "/", then up to 63 of A-Z a-z 0-9 - _ .)`);
+    out.push({
+      ...compileMatch(b.match, 'deny'), policy, name: b.name, limit: b.limit, window: b.window, windowMs,
+      per: { namespace: b.per?.namespace === true, ...(b.per?.label !== undefined ? { label: b.per.label } : {}) },
+      onExhausted, ...(hold ? { hold } : {}), ...(b.message !== undefined ? { message: b.message } : {}),
+    });
+  }
+  return out;
+}
+
+function resolveRateLimits(r: RateLimitSpec): ResolvedRateLimits {
+  const bucket = (b: RateLimitSpec['read']): ResolvedBucket | undefined => (b ? { qps: b.qps, burst: b.burst ?? Math.max(1, Math.ceil(b.qps)) } : undefined);
+  const read = bucket(r.read);
+  const write = bucket(r.write);
+  const connect = bucket(r.connect);
+  return { ...(read ? { read } : {}), ...(write ? { write } : {}), ...(connect ? { connect } : {}), ...(r.maxInFlight ? { maxInFlight: r.maxInFlight } : {}), priority: r.priority ?? 'reads' };
+}
+
 export interface CompileOptions { loadConfigMap?: ConfigMapLoader }
 
 export async function compilePolicy(policy: AgentPolicy, opts: CompileOptions = {}): Promise<{ compiled?: CompiledPolicy; result: CompileResult }> {
@@ -355,34 +451,7 @@ export async function compilePolicy(policy: AgentPolicy, opts: CompileOptions = 
     if (seen.has(r.name)) errors.push(`${path}.name: duplicate rule name "${r.name}" (also spec.rules[${seen.get(r.name)}])`);
     seen.set(r.name, i);
     if (unreachableFrom) warnings.push(`${path}: unreachable: rule "${unreachableFrom}" before it matches every request`);
-    const m = r.match ?? {};
-    (m.verbs ?? []).forEach((v, j) => {
-      const e = globError(v);
-      if (e) errors.push(`${path}.match.verbs[${j}]: ${e}`);
-      else if (!v.includes('*') && !KNOWN_VERBS.has(v)) warnings.push(`${path}.match.verbs[${j}]: unknown verb "${v}"`);
-    });
-    (m.apiGroups ?? []).forEach((g, j) => { const e = g === '' ? undefined : globError(g); if (e) errors.push(`${path}.match.apiGroups[${j}]: ${e}`); });
-    globChecks(m.resources, `${path}.match.resources`, errors);
-    globChecks(m.namespaces, `${path}.match.namespaces`, errors);
-    globChecks(m.names, `${path}.match.names`, errors);
-    (m.nonResourceURLs ?? []).forEach((u, j) => {
-      const e = globError(u) ?? (u.startsWith('/') ? undefined : 'must start with "/"');
-      if (e) errors.push(`${path}.match.nonResourceURLs[${j}]: ${e}`);
-    });
-    if (m.nonResourceURLs?.length && (m.apiGroups?.length || m.resources?.length || m.namespaces?.length || m.names?.length || m.labelSelector || m.namespaceSelector)) {
-      errors.push(`${path}.match.nonResourceURLs: cannot be combined with resource fields (apiGroups, resources, namespaces, names, selectors)`);
-    }
-    (m.commands ?? []).forEach((c, j) => {
-      const compiled = compileCommandPattern(c);
-      if ('error' in compiled) errors.push(`${path}.match.commands[${j}]: ${compiled.error}`);
-    });
-    if (m.commands?.length) {
-      if (m.nonResourceURLs?.length) errors.push(`${path}.match.commands: cannot be combined with nonResourceURLs`);
-      const off = (m.resources ?? []).filter((x) => !/^(?:\*|pods\/\*|pods\/exec|\*\/exec|\*\/\*)$/.test(x));
-      if (m.resources?.length && off.length === m.resources.length) errors.push(`${path}.match.commands: only pods/exec requests carry a command, but match.resources names none (${off.join(', ')})`);
-    }
-    if (m.labelSelector) errors.push(...selectorErrors(m.labelSelector, `${path}.match.labelSelector`));
-    if (m.namespaceSelector) errors.push(...selectorErrors(m.namespaceSelector, `${path}.match.namespaceSelector`));
+    matchErrors(r.match, `${path}.match`, errors, warnings);
     const detectors: CompiledRule['detectors'] = [];
     (r.detectors ?? []).forEach((d, j) => {
       const fn = Object.hasOwn(DETECTORS, d) ? DETECTORS[d] : undefined;
@@ -421,6 +490,9 @@ export async function compilePolicy(policy: AgentPolicy, opts: CompileOptions = 
   if (defaultAction === 'hold') { defaultHold = resolveHold(undefined, spec.approvals); holdErrors(defaultHold, 'spec.approvals', errors); }
   if (defaultAction === 'allow') warnings.push('spec.defaultAction: allow lets agents do anything no rule denies; prefer deny with an allow-list');
 
+  const budgets = compileBudgets(name, spec, errors, warnings);
+  const rateLimits = spec.rateLimits ? resolveRateLimits(spec.rateLimits) : undefined;
+
   if (errors.length) return { compiled: failClosed(name, agents.match, errors), result: { ok: false, errors, warnings } };
   return {
     compiled: {
@@ -429,6 +501,8 @@ export async function compilePolicy(policy: AgentPolicy, opts: CompileOptions = 
       recording: { enabled: spec.recording?.enabled ?? true, bodies: spec.recording?.bodies ?? false, readFailurePolicy: spec.recording?.readFailurePolicy ?? 'Fail' },
       failurePolicy: spec.failurePolicy ?? 'deny',
       candidateCache: new Map(),
+      budgets,
+      ...(rateLimits ? { rateLimits } : {}),
     },
     result: { ok: true, errors: [], warnings },
   };
@@ -443,6 +517,7 @@ function failClosed(name: string, selectsUser: (u: UserInfo) => boolean, errors:
     recording: { enabled: true, bodies: false, readFailurePolicy: 'Fail' },
     failurePolicy: 'deny',
     candidateCache: new Map(),
+    budgets: [],
   };
 }
 

@@ -3,7 +3,7 @@
 import type { AgentPolicy, JsonPatchOp, RecordingSpec, ServiceAccountPermission } from '../api/types.js';
 import { decisionDuration, decisionsTotal, policiesLoaded } from '../metrics/registry.js';
 import type { AuditHit, CompileResult, Decision, DecisionCommon, Explanation, PolicyEngine, RequestAttributes, ResolvedMasking, RuleRef, UserInfo } from './types.js';
-import { compilePolicy, staticKeyOf, staticKeyString, type CompiledPolicy, type CompiledRule, type ResolvedHold, type StaticKey } from './compile.js';
+import { compilePolicy, staticKeyOf, staticKeyString, type CompiledBudget, type CompiledPolicy, type CompiledRule, type ResolvedBucket, type ResolvedHold, type ResolvedRateLimits, type StaticKey } from './compile.js';
 import { isDiscoveryPath } from './nonresource.js';
 import { MUTATING_VERBS } from './detectors/util.js';
 import { regoExplanations, type ConfigMapLoader, type RegoEvaluator } from './rego.js';
@@ -30,7 +30,7 @@ interface Outcome {
   audits: AuditHit[];
 }
 
-interface Merged { names: string[]; masking: ResolvedMasking; recording: Required<RecordingSpec> }
+interface Merged { names: string[]; masking: ResolvedMasking; recording: Required<RecordingSpec>; rateLimits: ResolvedRateLimits | undefined }
 
 /** Recording when a decision could not be made (fail closed): the request is recorded, without bodies. */
 const FAILSAFE_RECORDING: Required<RecordingSpec> = { enabled: true, bodies: false, readFailurePolicy: 'Fail' };
@@ -169,12 +169,35 @@ export class Engine implements PolicyEngine {
     return mergeMasking(this.identityPolicies(user));
   }
 
+  /** The rate limits of an identity: the strictest of its policies' (undefined: none limits it). */
+  rateLimitsFor(user: UserInfo): ResolvedRateLimits | undefined {
+    const ps = this.identityPolicies(user);
+    return ps.length ? this.mergedFor(ps).rateLimits : undefined;
+  }
+
+  /**
+   * The budgets a request counts against: those of the identity's valid policies that govern its namespace
+   * and whose match it meets (an invalid policy denies everything anyway).
+   */
+  budgetsFor(req: RequestAttributes): CompiledBudget[] {
+    const user = normaliseUser(req?.user);
+    if (!user) return [];
+    let key: StaticKey | undefined;
+    const out: CompiledBudget[] = [];
+    for (const p of this.selecting(user)) {
+      if (!p.valid || p.budgets.length === 0 || !p.governs(req.namespace)) continue;
+      key ??= staticKeyOf(req);
+      for (const b of p.budgets) if (b.staticMatch(key) && b.dynamicMatch(req)) out.push(b);
+    }
+    return out;
+  }
+
   /** Masking and recording merged over a set of policies, cached until the policies change. */
   private mergedFor(ps: CompiledPolicy[]): Merged {
     const key = ps.map((p) => p.name).join('\u0000');
     let m = this.mergedCache.get(key);
     if (!m) {
-      m = { names: ps.map((p) => p.name), masking: mergeMasking(ps)!, recording: mergeRecording(ps) };
+      m = { names: ps.map((p) => p.name), masking: mergeMasking(ps)!, recording: mergeRecording(ps), rateLimits: mergeRateLimits(ps) };
       if (this.mergedCache.size >= 4096) this.mergedCache.clear();
       this.mergedCache.set(key, m);
     }
@@ -446,6 +469,25 @@ function mergeRecording(ps: CompiledPolicy[]): Required<RecordingSpec> {
     enabled: ps.some((p) => p.recording.enabled),
     bodies: ps.some((p) => p.recording.bodies),
     readFailurePolicy: ps.some((p) => p.recording.readFailurePolicy === 'Fail') ? 'Fail' : 'Ignore',
+  };
+}
+
+/** The strictest limits of the policies: the lowest rate and burst per class, the lowest in-flight bound. */
+function mergeRateLimits(ps: CompiledPolicy[]): ResolvedRateLimits | undefined {
+  const limits = ps.map((p) => p.rateLimits).filter((r): r is ResolvedRateLimits => r !== undefined);
+  if (limits.length === 0) return undefined;
+  const lowest = (pick: (r: ResolvedRateLimits) => ResolvedBucket | undefined): ResolvedBucket | undefined => {
+    const bs = limits.map(pick).filter((b): b is ResolvedBucket => b !== undefined);
+    return bs.length ? { qps: Math.min(...bs.map((b) => b.qps)), burst: Math.min(...bs.map((b) => b.burst)) } : undefined;
+  };
+  const read = lowest((r) => r.read);
+  const write = lowest((r) => r.write);
+  const connect = lowest((r) => r.connect);
+  const inFlight = limits.map((r) => r.maxInFlight).filter((n): n is number => n !== undefined);
+  return {
+    ...(read ? { read } : {}), ...(write ? { write } : {}), ...(connect ? { connect } : {}),
+    ...(inFlight.length ? { maxInFlight: Math.min(...inFlight) } : {}),
+    priority: limits.some((r) => r.priority === 'reads') ? 'reads' : 'none',
   };
 }
 

@@ -1,5 +1,6 @@
 // The policy engine's contract: what callers (proxy, webhook, offline tester) pass in, what comes back.
 // Pure data; no HTTP, no Kubernetes client. Implemented in src/policy/engine.ts.
+import type { CompiledBudget, ResolvedRateLimits } from './compile.js';
 import type { AgentPolicy, HoldSpec, JsonPatchOp, MaskingSpec, RecordingSpec, ServiceAccountPermission } from '../api/types.js';
 
 export interface UserInfo {
@@ -170,6 +171,10 @@ export interface PolicyEngine {
    * the bounds of its policies that use powerfulServiceAccount (empty: nothing to check).
    */
   serviceAccountBound?(user: UserInfo): ServiceAccountPermission[];
+  /** The budgets a request counts against (src/budgets/). */
+  budgetsFor?(req: RequestAttributes): CompiledBudget[];
+  /** The rate limits of an identity (undefined: not limited). */
+  rateLimitsFor?(user: UserInfo): ResolvedRateLimits | undefined;
 }
 
 export type { MaskingSpec };

@@ -13,6 +13,8 @@ import type { Authenticator } from './auth/types.js';
 import type { Deadline } from './deadline.js';
 import type { RequestInfo } from './request-info.js';
 import type { Upstream } from './upstream.js';
+import type { BudgetLedger, Spent } from '../budgets/ledger.js';
+import type { RateLimiter } from '../budgets/rate-limiter.js';
 import { NO_TRACE, type RequestTrace, type Tracing } from '../tracing/tracer.js';
 
 export interface ProxyContext {
@@ -39,6 +41,12 @@ export interface ProxyContext {
   signProxied?: (req: ProxiedRequest) => string;
   /** OpenTelemetry traces of agent requests (absent: none are made). */
   tracing?: Tracing;
+  /** Per-agent rate limits (AgentPolicy spec.rateLimits), kept in this replica. */
+  rateLimiter?: RateLimiter;
+  /** Budget counts shared by the replicas (AgentPolicy spec.budgets). */
+  budgets?: BudgetLedger;
+  /** Told when a request meets a spent budget (an Event on the AgentPolicy). */
+  onBudgetSpent?: (spent: Spent, user: UserInfo, action: string) => void;
 }
 
 /** Per-request state, filled as the request progresses (for the recording). */
@@ -65,6 +73,10 @@ export interface Exchange {
   verbForMetrics: string;
   /** The request's trace: a span per stage (a no-op unless tracing is on). */
   trace: RequestTrace;
+  /** Gives back the request's in-flight slot (rate limits) when it ends. */
+  releaseSlot?: () => void;
+  /** Its budgets were charged (a write judged again after a conflict is not charged twice). */
+  budgetsCharged?: boolean;
 }
 
 export function newExchange(req: IncomingMessage): Exchange {

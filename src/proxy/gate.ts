@@ -108,9 +108,9 @@ export class ResponseGate {
    * The proxy's own answer. Its message may quote the judged object (detector explanations), so the
    * values that object protects are scrubbed; the rest is Airlock's own text and is left readable.
    */
-  answer(st: KubeStatus, view?: MaskView): void {
+  answer(st: KubeStatus, view?: MaskView, headers?: Record<string, string>): void {
     const masked = scrubKnownValues(st, view?.target.knownValues ?? [], () => SCRUBBED) as KubeStatus;
-    this.deliver(masked.code, masked, view);
+    this.deliver(masked.code, masked, view, headers);
   }
 
   /**
@@ -220,12 +220,12 @@ export class ResponseGate {
   }
 
   /** A whole JSON answer (already masked or scrubbed), and what the recording keeps of it. */
-  private deliver(status: number, body: KubeStatus | Record<string, unknown>, view: MaskView | undefined): void {
+  private deliver(status: number, body: KubeStatus | Record<string, unknown>, view: MaskView | undefined, headers?: Record<string, string>): void {
     this.ex.status = status;
     this.ex.reason = typeof body.message === 'string' ? body.message : undefined;
     this.ex.responseBody = body;
     this.observe(status);
-    this.channel.send(status, { ...JSON_HEADERS, ...warningHeaders(view) }, JSON.stringify(body));
+    this.channel.send(status, { ...JSON_HEADERS, ...warningHeaders(view), ...headers }, JSON.stringify(body));
   }
 
   private maskWhole(value: unknown, view: MaskView | undefined): unknown {

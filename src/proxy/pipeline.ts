@@ -34,6 +34,7 @@ import { readExecPod, readTargetValues } from './exec-target.js';
 import { execMaskers } from './exec-guard.js';
 import { deadlineFor, isDeadlineExceeded, timeoutStatus, type Deadline } from './deadline.js';
 import { refuseUnsafeWrite } from './write-guards.js';
+import { admitRate, chargeBudgets } from './budgets.js';
 
 /** Methods that change the cluster (unless dry run): recorded ahead of forwarding. */
 const MUTATING_METHODS = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
@@ -59,6 +60,7 @@ export async function serveAgentRequest(ctx: ProxyContext, req: IncomingMessage,
     if (!gate.started) gate.answer(kubeStatus(500, 'airlock: internal error in the agent proxy'));
     else gate.abort();
   } finally {
+    ex.releaseSlot?.();
     if (ctx.tracing) traceOutcome(ex);
     void ex.trace.stage('record', (span) => (span.set({ 'airlock.record': 'outcome' }), finishRecord(ctx, req, ex))).finally(() => ex.trace.end(ex.status));
   }
@@ -89,6 +91,14 @@ async function runStages(ctx: ProxyContext, req: IncomingMessage, ex: Exchange, 
   }
   const { info, user } = admitted;
   ex.deadline = deadlineFor(info, ex.startTime.getTime(), ctx.upstreamTimeoutMs, upgrade !== undefined);
+
+  // rate limits: before anything is read or sent for the request.
+  const slot = admitRate(ctx.rateLimiter, ctx.engine, user, info, upgrade !== undefined || info.watch || info.params.get('follow') === 'true');
+  if ('status' in slot) {
+    req.resume();
+    return gate.answer(slot.status, undefined, slot.headers);
+  }
+  ex.releaseSlot = slot.done;
 
   // body: bounded, parsed, only where the method carries one.
   const body = await readRequestBody(ctx, req, ex.method, upgrade !== undefined);
@@ -216,14 +226,40 @@ async function judgeAndForward(
   if (decision.audits.length) ctx.audit?.record(decision.audits, variants[0]!, { group: info.apiGroup, version: info.apiVersion, kind: String(subject.object?.kind ?? subject.oldObject?.kind ?? '') });
   const view = maskView(info, user, decision.masking, subject.knownValues, decision.recording.enabled && decision.recording.bodies);
   view.warnings = auditWarnings(decision.audits);
+
+  // budgets: what the judge lets through is counted (across replicas); a spent budget holds or refuses it.
+  const countable = !effective.dryRun && !ex.budgetsCharged;
+  const itemCount = subject.items?.length ?? 0;
+  if (countable && decision.action !== 'deny') {
+    const budget = await chargeBudgets(ctx, user, decision, variants, itemCount, decision.action === 'hold' ? 'peek' : 'charge');
+    if (budget.kind === 'refuse') {
+      gate.answer(budget.status, view, budget.headers);
+      return 'done';
+    }
+    if (budget.kind === 'hold') decision = ex.decision = budget.decision;
+    else {
+      ex.budgetsCharged = decision.action !== 'hold';
+      view.warnings.push(...budget.warnings);
+    }
+  }
+  const judged = decision;
   const verdict = await ex.trace.stage('judge', (span) => {
-    span.set(decisionAttributes(decision));
-    return verdictFor(decision, variants[0]!, ctx.approvals, decision.action === 'hold' ? goneSignal(gate) : undefined);
+    span.set(decisionAttributes(judged));
+    return verdictFor(judged, variants[0]!, ctx.approvals, judged.action === 'hold' ? goneSignal(gate) : undefined);
   });
   ex.approval = verdict.approval;
   if (!verdict.forward) {
     gate.answer(verdict.status, view);
     return 'done';
+  }
+  if (countable && judged.action === 'hold') {
+    // Approved by a person: counted, never refused by a budget.
+    const budget = await chargeBudgets(ctx, user, judged, variants, itemCount, 'approved');
+    if (budget.kind === 'refuse') {
+      gate.answer(budget.status, view, budget.headers);
+      return 'done';
+    }
+    ex.budgetsCharged = true;
   }
 
   // pods/log: the log masker knows the pod's secret values too (a program logging its own database

@@ -8,7 +8,9 @@ import type { Duplex } from 'node:stream';
 import type { AddressInfo } from 'node:net';
 import { X509Certificate } from 'node:crypto';
 import type { KubeClient } from '../k8s/client.js';
-import type { PolicyEngine } from '../policy/types.js';
+import type { PolicyEngine, UserInfo } from '../policy/types.js';
+import type { BudgetLedger, Spent } from '../budgets/ledger.js';
+import type { RateLimiter } from '../budgets/rate-limiter.js';
 import type { ApprovalService } from '../approvals/types.js';
 import type { MaskerFactory } from '../masking/types.js';
 import type { Recorder } from '../recording/types.js';
@@ -51,6 +53,10 @@ export interface ProxyOptions {
   proxiedSigner?: (req: ProxiedRequest) => string;
   /** OpenTelemetry traces of agent requests (src/tracing/tracer.ts). */
   tracing?: Tracing;
+  /** Per-agent rate limits (src/budgets/rate-limiter.ts). */
+  rateLimiter?: RateLimiter;
+  /** Budget counts shared by the replicas (src/budgets/ledger.ts), and who hears of spent ones. */
+  budgets?: { ledger: BudgetLedger; onSpent?: (spent: Spent, user: UserInfo, action: string) => void };
   /** Called for unexpected internal errors (default: console.error). */
   onError?: (err: unknown) => void;
 }
@@ -81,6 +87,8 @@ export async function startProxy(opts: ProxyOptions): Promise<ProxyHandle> {
     ...(opts.serviceAccounts ? { serviceAccounts: opts.serviceAccounts } : {}),
     ...(opts.audit ? { audit: opts.audit } : {}),
     ...(opts.tracing ? { tracing: opts.tracing } : {}),
+    ...(opts.rateLimiter ? { rateLimiter: opts.rateLimiter } : {}),
+    ...(opts.budgets ? { budgets: opts.budgets.ledger, ...(opts.budgets.onSpent ? { onBudgetSpent: opts.budgets.onSpent } : {}) } : {}),
   };
   const server = https.createServer({
     cert: opts.tls.cert,

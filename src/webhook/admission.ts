@@ -141,7 +141,9 @@ export function allow(uid: string, warnings: string[] = []): AdmissionResponse {
   return { uid, allowed: true, ...(warnings.length ? { warnings } : {}) };
 }
 
+const REJECT_REASONS: Record<number, string> = { 400: 'BadRequest', 403: 'Forbidden', 422: 'Invalid', 429: 'TooManyRequests', 503: 'ServiceUnavailable' };
+
 export function reject(uid: string, message: string, code = 403, warnings: string[] = []): AdmissionResponse {
-  const reason = code === 403 ? 'Forbidden' : code === 400 ? 'BadRequest' : code === 422 ? 'Invalid' : 'InternalError';
+  const reason = REJECT_REASONS[code] ?? 'InternalError';
   return { uid, allowed: false, status: { status: 'Failure', code, reason, message: message.slice(0, 8192) }, ...(warnings.length ? { warnings } : {}) };
 }

@@ -17,6 +17,7 @@ import type { AuditSink } from './audit.js';
 import { PROXIED_EXTRA_KEY } from '../identity/proxied-token.js';
 import { proxiedCheck } from './proxied.js';
 import { auditWarnings, holdVerdict, verdictOf } from '../policy/verdict.js';
+import { judgeBudgets, type BudgetDeps } from '../budgets/charge.js';
 
 export const DEFAULT_MAX_BODY = 3 * 1024 * 1024;
 
@@ -60,6 +61,11 @@ export interface WebhookOptions {
   ready?: () => boolean;
   log?: (level: 'info' | 'warn' | 'error', msg: string, fields?: Record<string, unknown>) => void;
   now?: () => number;
+  /**
+   * Budget counts shared with the proxy (src/budgets/ledger.ts): agents' requests that bypass the proxy are
+   * counted here, one admission per object (the API server admits a deletecollection object by object).
+   */
+  budgets?: Omit<BudgetDeps, 'engine'>;
 }
 
 export interface WebhookServer {
@@ -153,11 +159,24 @@ export async function startWebhook(opts: WebhookOptions): Promise<WebhookServer>
     const d = opts.engine.decide(attrs); // the engine records airlock_decisions_total and its own latency
     if (d.audits.length && opts.audit) opts.audit.record(d.audits, attrs, r.kind ?? { group: attrs.apiGroup, version: attrs.apiVersion, kind: '' });
     const warnings = auditWarnings(d.audits);
+    // Budgets, as the proxy counts them: an allowed write is charged, a held one checked first.
+    const budgets = opts.budgets && !attrs.dryRun ? { ...opts.budgets, engine: opts.engine } : undefined;
+    let judged = d;
+    if (budgets && (d.action === 'allow' || d.action === 'hold')) {
+      const out = await judgeBudgets(budgets, attrs.user, d, [attrs], 0, d.action === 'hold' ? 'peek' : 'charge');
+      if (out.kind === 'refuse') return reject(r.uid, out.message, out.code, warnings);
+      if (out.kind === 'hold') judged = out.decision;
+      else warnings.push(...out.warnings);
+    }
     // The same decision core as the proxy (src/policy/verdict.ts): same verdicts, same messages.
-    let verdict = verdictOf(d, false);
-    if (d.action === 'hold' && opts.approvals) {
-      const out = await opts.approvals.hold(attrs, d);
-      verdict = holdVerdict(d, { ...out, persisted: !attrs.dryRun });
+    let verdict = verdictOf(judged, false);
+    if (judged.action === 'hold' && opts.approvals) {
+      const out = await opts.approvals.hold(attrs, judged);
+      verdict = holdVerdict(judged, { ...out, persisted: !attrs.dryRun });
+      if (verdict.admit && budgets) {
+        const charged = await judgeBudgets(budgets, attrs.user, judged, [attrs], 0, 'approved');
+        if (charged.kind === 'refuse') return reject(r.uid, charged.message, charged.code, warnings);
+      }
     }
     if (verdict.admit) return allow(r.uid, verdict.approval ? [...warnings, `airlock: admitted with Approval ${verdict.approval}`] : warnings);
     return reject(r.uid, verdict.message, 403, warnings);

@@ -84,7 +84,7 @@ beforeAll(async () => {
   const stubs = await kubectl(['apply', '--server-side', '--field-manager=airlock-chart-test', '-f', '-'], { input: STUB_CRDS.map((c) => JSON.stringify(c)).join('\n') });
   if (stubs.code !== 0) throw new Error(`applying the monitoring stub CRDs failed: ${stubs.stderr}`);
   const established = await kubectl(['wait', '--for=condition=Established', '--timeout=30s',
-    'crd/agentpolicies.airlock.dev', 'crd/approvals.airlock.dev', 'crd/servicemonitors.monitoring.coreos.com', 'crd/prometheusrules.monitoring.coreos.com']);
+    'crd/agentpolicies.airlock.dev', 'crd/approvals.airlock.dev', 'crd/budgetusages.airlock.dev', 'crd/servicemonitors.monitoring.coreos.com', 'crd/prometheusrules.monitoring.coreos.com']);
   expect(established.code).toBe(0);
 }, 300000);
 
@@ -297,6 +297,9 @@ describe('RBAC really applied, probed with the operator ServiceAccount token', (
       [['create', 'tokenreviews.authentication.k8s.io'], 'yes'],
       [['create', 'subjectaccessreviews.authorization.k8s.io'], 'yes'],
       [['-n', ns, 'update', `leases.coordination.k8s.io/airlock-controller`], 'yes'],
+      [['-n', ns, 'update', 'budgetusages.airlock.dev/x'], 'yes'],
+      [['-n', 'default', 'update', 'budgetusages.airlock.dev/x'], 'no'],
+      [['patch', 'customresourcedefinitions/budgetusages.airlock.dev'], 'yes'],
       [['-n', ns, 'update', 'leases.coordination.k8s.io/kube-scheduler'], 'no'],
       [['-n', 'kube-system', 'update', 'leases.coordination.k8s.io/airlock-controller'], 'no'],
       [['-n', ns, 'get', `secrets/${wh}`], 'yes'],

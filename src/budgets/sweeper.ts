@@ -1,0 +1,41 @@
+// Deletes BudgetUsage objects with nothing left in their window (an agent idle for longer than the window,
+// a scope no longer used, a budget removed from its policy), so their number stays bounded by what is
+// live. Runs behind the leader Lease. Each delete carries the resourceVersion it judged: a replica that
+// charged the object meanwhile makes the delete fail, and the ledger re-creates an object deleted under it.
+import { GROUP, VERSION, type BudgetUsage } from '../api/types.js';
+import { isConflict, isNotFound, resourcePath } from '../k8s/client.js';
+import { parseDurationMs } from '../proxy/duration.js';
+
+export interface SweepClient {
+  get<T>(path: string): Promise<T>;
+  delete<T>(path: string, opts?: { body?: unknown }): Promise<T>;
+}
+
+export interface BudgetSweeper {
+  /** One pass now: resolves with how many objects it deleted. */
+  sweep(): Promise<number>;
+  stop(): void;
+}
+
+export function startBudgetSweeper(client: SweepClient, namespace: string, opts: { intervalMs?: number; now?: () => number; onError?: (err: unknown) => void } = {}): BudgetSweeper {
+  const now = opts.now ?? Date.now;
+  const path = resourcePath({ group: GROUP, version: VERSION, resource: 'budgetusages', namespace });
+  const sweep = async (): Promise<number> => {
+    const list = await client.get<{ items: BudgetUsage[] }>(path);
+    let deleted = 0;
+    for (const u of list.items) {
+      const windowMs = parseDurationMs(u.spec.window, Infinity);
+      if ((u.status?.charges ?? []).some((t) => t > now() - windowMs)) continue;
+      try {
+        await client.delete(`${path}/${encodeURIComponent(u.metadata.name!)}`, { body: { preconditions: { resourceVersion: u.metadata.resourceVersion } } });
+        deleted++;
+      } catch (err) {
+        if (!isConflict(err) && !isNotFound(err)) throw err;
+      }
+    }
+    return deleted;
+  };
+  const timer = setInterval(() => void sweep().catch((err: unknown) => opts.onError?.(err)), opts.intervalMs ?? 600_000);
+  timer.unref();
+  return { sweep, stop: () => clearInterval(timer) };
+}
