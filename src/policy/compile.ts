@@ -51,6 +51,8 @@ export interface CompiledPolicy {
   /** Per-policy cache: static request key -> candidate rules (filled by the engine). */
   candidateCache: Map<string, CompiledRule[]>;
   budgets: CompiledBudget[];
+  /** Per-policy cache: static request key -> budgets whose static checks pass (filled by the engine). */
+  budgetCache: Map<string, CompiledBudget[]>;
   rateLimits?: ResolvedRateLimits;
 }
 
@@ -502,6 +504,7 @@ export async function compilePolicy(policy: AgentPolicy, opts: CompileOptions = 
       failurePolicy: spec.failurePolicy ?? 'deny',
       candidateCache: new Map(),
       budgets,
+      budgetCache: new Map(),
       ...(rateLimits ? { rateLimits } : {}),
     },
     result: { ok: true, errors: [], warnings },
@@ -518,6 +521,7 @@ function failClosed(name: string, selectsUser: (u: UserInfo) => boolean, errors:
     failurePolicy: 'deny',
     candidateCache: new Map(),
     budgets: [],
+    budgetCache: new Map(),
   };
 }
 

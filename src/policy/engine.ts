@@ -183,11 +183,21 @@ export class Engine implements PolicyEngine {
     const user = normaliseUser(req?.user);
     if (!user) return [];
     let key: StaticKey | undefined;
+    let keyString = '';
     const out: CompiledBudget[] = [];
     for (const p of this.selecting(user)) {
       if (!p.valid || p.budgets.length === 0 || !p.governs(req.namespace)) continue;
-      key ??= staticKeyOf(req);
-      for (const b of p.budgets) if (b.staticMatch(key) && b.dynamicMatch(req)) out.push(b);
+      if (!key) {
+        key = staticKeyOf(req);
+        keyString = staticKeyString(key);
+      }
+      let candidates = p.budgetCache.get(keyString);
+      if (!candidates) {
+        candidates = p.budgets.filter((b) => b.staticMatch(key!));
+        if (p.budgetCache.size >= CANDIDATE_CACHE_MAX) p.budgetCache.clear();
+        p.budgetCache.set(keyString, candidates);
+      }
+      for (const b of candidates) if (b.dynamicMatch(req)) out.push(b);
     }
     return out;
   }
