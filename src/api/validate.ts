@@ -12,9 +12,24 @@ for (const k of ['x-kubernetes-validations', 'x-kubernetes-list-type', 'x-kubern
   ajv.addKeyword({ keyword: k });
 }
 
+/**
+ * The schema with unknown fields refused wherever it lists properties. The API server prunes unknown fields
+ * of a CRD silently (a structural schema cannot say additionalProperties: false), so a typo such as
+ * `match.resourcs` would vanish and widen the rule to every resource; offline and in Airlock's own checks
+ * it is an error naming the field instead. (kubectl apply refuses it too, by server-side field validation.)
+ */
+function strict(schema: unknown): unknown {
+  if (Array.isArray(schema)) return schema.map(strict);
+  if (schema === null || typeof schema !== 'object') return schema;
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(schema)) out[k] = k === 'properties' && v && typeof v === 'object' ? Object.fromEntries(Object.entries(v).map(([name, sub]) => [name, strict(sub)])) : strict(v);
+  if (out.properties && out.additionalProperties === undefined && !out['x-kubernetes-preserve-unknown-fields']) out.additionalProperties = false;
+  return out;
+}
+
 const validators: Record<'AgentPolicy' | 'Approval', ValidateFunction> = {
-  AgentPolicy: ajv.compile(agentPolicySchema),
-  Approval: ajv.compile(approvalSchema),
+  AgentPolicy: ajv.compile(strict(agentPolicySchema) as object),
+  Approval: ajv.compile(strict(approvalSchema) as object),
 };
 
 /** Turns an ajv instance path (/spec/rules/2/action) into a field path (spec.rules[2].action). */
@@ -36,6 +51,7 @@ function describe(e: ErrorObject): string {
   let msg = e.message ?? 'is invalid';
   if (e.keyword === 'enum') msg = `must be one of ${(p.allowedValues as unknown[]).join(', ')}`;
   if (e.keyword === 'required') msg = 'is required';
+  if (e.keyword === 'additionalProperties') msg = 'unknown field';
   return `${path || '(root)'}: ${msg}`;
 }
 

@@ -2,7 +2,7 @@
 import { describe, expect, it } from '@jest/globals';
 import { Engine } from '../../../src/policy/engine.js';
 import type { Rule } from '../../../src/api/types.js';
-import { policy } from './helpers.js';
+import { policy, req } from './helpers.js';
 
 const agents = { users: ['agent-ci'] };
 const compile = (rules: Rule[], extra: Record<string, unknown> = {}) => new Engine({ metrics: false }).upsert(policy('p', { agents, rules, ...extra }));
@@ -99,5 +99,15 @@ describe('command patterns in rules', () => {
     // Not an exec: a pattern never widens anything else.
     expect(e.decide({ ...exec([]), subresource: 'attach', exec: { kind: 'attach', command: [], interactive: false } }).action).toBe('deny');
     expect(e.decide({ ...exec([]), subresource: undefined, exec: undefined, verb: 'get' }).action).toBe('deny');
+  });
+});
+
+describe('unknown fields', () => {
+  it('are errors naming the field (the API server would prune them and widen the rule)', async () => {
+    const e = new Engine({ metrics: false });
+    const p = policy('typo', { agents: { users: ['agent-ci'] }, rules: [{ name: 'r', match: { resourcs: ['secrets'] } as never, action: 'allow' }], budgets: [{ name: 'b', match: {}, limit: 1, window: '1m', onExhausted: 'deny', widow: '1h' } as never] });
+    const r = await e.upsert(p);
+    expect(r.errors).toEqual(expect.arrayContaining(['spec.rules[0].match.resourcs: unknown field', 'spec.budgets[0].widow: unknown field']));
+    expect(e.decide(req({ verb: 'get', resource: 'secrets' }))).toMatchObject({ action: 'deny', matched: { rule: 'invalid' } });
   });
 });
