@@ -3,7 +3,7 @@ SHELL := /bin/bash
 NODE_BIN := $(shell bash hack/node.sh)
 export PATH := $(NODE_BIN):$(CURDIR)/node_modules/.bin:$(PATH)
 
-.PHONY: all deps tools build crds crds-check test test-unit fuzz cluster-up cluster-down up down bench lint clean
+.PHONY: all deps tools test-tools build crds crds-check test test-unit fuzz cluster-up cluster-down up down bench lint clean
 
 all: build
 
@@ -12,8 +12,12 @@ node_modules/.installed: package.json package-lock.json
 	npm ci --no-audit --no-fund
 	@touch $@
 
+## tools: the control plane, kubectl, helm and the other binaries everything here runs (cached by content)
 tools:
 	@bash hack/build-tools.sh >/dev/null
+
+## test-tools: tools plus what only the tests need (a Jaeger for the trace tests; make up builds it only with TRACING=1)
+test-tools: tools
 	@bash hack/jaeger.sh >/dev/null
 
 build: deps
@@ -27,7 +31,7 @@ crds-check: build
 	node dist/src/api/generate.js --check
 
 ## test: the whole suite (unit + integration against a real control plane). Same command CI runs.
-test: deps tools build
+test: deps test-tools build
 	npm test
 
 test-unit: deps
