@@ -144,9 +144,13 @@ const budget: Schema = {
     },
     onExhausted: str({ enum: ['hold', 'deny', 'audit'] }),
     hold: holdSpec,
+    grant: { type: 'integer', minimum: 1, maximum: 10000 },
     message: str({ maxLength: 1024 }),
   },
-  'x-kubernetes-validations': [{ rule: "!has(self.hold) || !has(self.onExhausted) || self.onExhausted == 'hold'", message: 'hold settings are only allowed for onExhausted hold' }],
+  'x-kubernetes-validations': [
+    { rule: "!has(self.hold) || !has(self.onExhausted) || self.onExhausted == 'hold'", message: 'hold settings are only allowed for onExhausted hold' },
+    { rule: "!has(self.grant) || !has(self.onExhausted) || self.onExhausted == 'hold'", message: 'grant is only allowed for onExhausted hold' },
+  ],
 };
 
 const tokenBucket: Schema = {
@@ -421,7 +425,14 @@ export const budgetUsageSchema: Schema = {
     },
     status: {
       type: 'object',
-      properties: { charges: { type: 'array', maxItems: 20000, items: { type: 'integer', minimum: 0 } } },
+      properties: {
+        charges: { type: 'array', maxItems: 20000, items: { type: 'integer', minimum: 0 } },
+        grants: {
+          type: 'array',
+          maxItems: 1000,
+          items: { type: 'object', required: ['at', 'units'], properties: { at: { type: 'integer', minimum: 0 }, units: { type: 'integer', minimum: 1 }, approval: str({ maxLength: 253 }) } },
+        },
+      },
     },
   },
 };

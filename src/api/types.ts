@@ -207,6 +207,11 @@ export interface BudgetSpec {
   onExhausted?: 'hold' | 'deny' | 'audit';
   /** Approval settings for onExhausted hold (defaults: spec.approvals). */
   hold?: HoldSpec;
+  /**
+   * onExhausted hold: how many requests an approval lets through in the window, the approved one included
+   * (default 1). Approving the 21st of 20 deletes with grant 10 lets it and 9 more through.
+   */
+  grant?: number;
   message?: string;
 }
 
@@ -352,6 +357,13 @@ export interface Approval {
 
 // ---------- BudgetUsage ----------
 
+/** Units an approver added to a budget's limit (by approving a request it held), for one window from `at`. */
+export interface BudgetGrant {
+  at: number;
+  units: number;
+  approval?: string;
+}
+
 /** What one budget of one agent (and scope) has spent: kept by the proxy replicas, one object per key. */
 export interface BudgetUsage {
   apiVersion: typeof API_VERSION;
@@ -369,5 +381,7 @@ export interface BudgetUsage {
   status?: {
     /** When each counted request was let through (epoch milliseconds), oldest first, inside the window. */
     charges?: number[];
+    /** Units approvers added to the limit, each for one window from its time. */
+    grants?: BudgetGrant[];
   };
 }

@@ -80,10 +80,17 @@ export async function judgeBudgets(
   variants: RequestAttributes[],
   itemCount: number,
   mode: 'charge' | 'peek' | 'approved',
+  approval?: string,
 ): Promise<BudgetOutcome> {
   const base = chargesFor(engine, variants, itemCount);
   if (base.length === 0) return { kind: 'charged', warnings: [] };
-  const charges = base.map((c) => ({ ...c, enforce: mode !== 'approved' && c.budget.onExhausted !== 'audit' }));
+  // An approved request a spent budget held grants that budget more room (its `grant`, itself included).
+  const heldBy = mode === 'approved' && decision.matched?.rule.startsWith('budget:') ? decision.matched : undefined;
+  const charges: BudgetCharge[] = base.map((c) => ({
+    ...c,
+    enforce: mode !== 'approved' && c.budget.onExhausted !== 'audit',
+    ...(heldBy && c.budget.policy === heldBy.policy && `budget:${c.budget.name}` === heldBy.rule ? { grant: { units: c.budget.grant, ...(approval ? { approval } : {}) } } : {}),
+  }));
   let res: Reservation;
   try {
     if (mode === 'peek') {
@@ -132,6 +139,7 @@ export function spentText(s: Spent, user: UserInfo): string {
   const b = s.charge.budget;
   const scope = s.charge.scope ? ` in ${s.charge.scope}` : '';
   const cost = s.charge.cost > 1 ? ` and this request would add ${s.charge.cost}` : '';
-  const limit = `at most ${b.limit} per ${b.window}${scope}; ${user.username} used ${s.used}${cost}`;
+  const granted = s.limit > b.limit ? ` (+${s.limit - b.limit} granted)` : '';
+  const limit = `at most ${b.limit}${granted} per ${b.window}${scope}; ${user.username} used ${s.used}${cost}`;
   return b.message ? `${b.message} (${limit})` : `budget spent: ${limit}`;
 }

@@ -5,7 +5,7 @@
 // fresh count. The count is exact; the error bound is the clock skew between replicas (each stamps with
 // its own clock) and, on the safe side, charges of requests that were then not sent (docs/budgets.md).
 import { createHash } from 'node:crypto';
-import { API_VERSION, GROUP, VERSION, type BudgetUsage } from '../api/types.js';
+import { API_VERSION, GROUP, VERSION, type BudgetGrant, type BudgetUsage } from '../api/types.js';
 import { isAlreadyExists, isConflict, isNotFound, resourcePath } from '../k8s/client.js';
 import type { CompiledBudget } from '../policy/compile.js';
 
@@ -24,12 +24,16 @@ export interface BudgetCharge {
   cost: number;
   /** false: counted but never refused (audit budgets, requests a person approved). */
   enforce: boolean;
+  /** An approver let a request this budget held through: its limit grows by `units` for one window. */
+  grant?: { units: number; approval?: string };
 }
 
 export interface Spent {
   charge: BudgetCharge;
   /** Units counted in the window before this request. */
   used: number;
+  /** The budget's limit plus what approvers granted in the window. */
+  limit: number;
   /** When enough of the window will have passed for this request to fit (at least 1). */
   retryAfterSeconds: number;
 }
@@ -53,6 +57,8 @@ export interface LedgerOptions {
 const MAX_ATTEMPTS = 16;
 /** status.charges is bounded by the CRD; charges beyond a spent budget (approved ones) drop the oldest. */
 const MAX_CHARGES = 20_000;
+/** status.grants is bounded by the CRD too (the oldest are dropped first). */
+const MAX_GRANTS = 1000;
 
 export class BudgetUnavailableError extends Error {}
 
@@ -103,10 +109,9 @@ export class BudgetLedger {
       throw new BudgetUnavailableError(`budget "${charge.budget.name}" cannot be read: ${(err as Error)?.message ?? String(err)}`);
     }
     const now = this.now();
-    const b = charge.budget;
-    const live = (current?.status?.charges ?? []).filter((t) => t > now - b.windowMs).sort((x, y) => x - y);
-    if (live.length + charge.cost <= b.limit) return undefined;
-    return { charge, used: live.length, retryAfterSeconds: retryAfter(live, charge.cost, b, now) };
+    const { live, limit } = windowOf(current, charge.budget, now);
+    if (live.length + charge.cost <= limit) return undefined;
+    return { charge, used: live.length, limit, retryAfterSeconds: retryAfter(live, charge.cost, limit, charge.budget.windowMs, now) };
   }
 
   /** The BudgetUsage objects' path in Airlock's namespace. */
@@ -137,14 +142,15 @@ export class BudgetLedger {
         fresh = true;
       }
       const now = this.now();
-      const live = (current?.status?.charges ?? []).filter((t) => t > now - b.windowMs).sort((x, y) => x - y);
-      const over = live.length + charge.cost > b.limit;
+      const { live, grants, limit } = windowOf(current, b, now);
+      const over = live.length + charge.cost > limit;
       if (over && charge.enforce && !fresh) continue; // a stale copy may count charges another replica took back
-      const spent = over ? { charge, used: live.length, retryAfterSeconds: retryAfter(live, charge.cost, b, now) } : undefined;
+      const spent = over ? { charge, used: live.length, limit, retryAfterSeconds: retryAfter(live, charge.cost, limit, b.windowMs, now) } : undefined;
       if (spent && charge.enforce) return spent;
       const charges = [...live, ...Array<number>(charge.cost).fill(now)].slice(-MAX_CHARGES);
+      const granted = charge.grant ? [...grants, { at: now, units: charge.grant.units, ...(charge.grant.approval ? { approval: charge.grant.approval } : {}) }].slice(-MAX_GRANTS) : grants;
       try {
-        const written = await this.write(name, current, usageFor(agent, charge, name, this.opts.namespace), charges);
+        const written = await this.write(name, current, usageFor(agent, charge, name, this.opts.namespace), charges, granted);
         this.seen.set(name, written);
         this.opts.onCharged?.(agent, charge, charges.length);
         return { stamp: now, ...(spent ? { spent } : {}) };
@@ -171,7 +177,7 @@ export class BudgetLedger {
             if (i >= 0) charges.splice(i, 1);
           }
           try {
-            this.seen.set(name, await this.write(name, current, current, charges));
+            this.seen.set(name, await this.write(name, current, current, charges, current.status?.grants ?? []));
             return;
           } catch (err) {
             if (!isConflict(err)) throw err;
@@ -193,18 +199,28 @@ export class BudgetLedger {
     }
   }
 
-  private write(name: string, current: BudgetUsage | undefined, base: BudgetUsage, charges: number[]): Promise<BudgetUsage> {
-    const body: BudgetUsage = { ...base, metadata: { ...(current?.metadata ?? base.metadata) }, status: { charges } };
+  private write(name: string, current: BudgetUsage | undefined, base: BudgetUsage, charges: number[], grants: BudgetGrant[]): Promise<BudgetUsage> {
+    const body: BudgetUsage = { ...base, metadata: { ...(current?.metadata ?? base.metadata) }, status: { charges, ...(grants.length ? { grants } : {}) } };
     if (current) return this.opts.client.replace<BudgetUsage>(`${this.collectionPath}/${name}`, body);
     return this.opts.client.create<BudgetUsage>(this.collectionPath, body);
   }
 }
 
-/** Seconds until the oldest charges leave the window and `cost` fits (a cost over the limit never fits: the window). */
-function retryAfter(live: number[], cost: number, b: CompiledBudget, now: number): number {
-  const mustExpire = live.length + cost - b.limit;
-  if (mustExpire > live.length) return Math.ceil(b.windowMs / 1000);
-  return Math.max(1, Math.ceil((live[mustExpire - 1]! + b.windowMs - now) / 1000));
+/** What of an object is inside the window now: its charges (oldest first), its grants, and the limit with them. */
+export function windowOf(u: BudgetUsage | undefined, b: Pick<CompiledBudget, 'limit' | 'windowMs'>, now: number): { live: number[]; grants: BudgetGrant[]; limit: number } {
+  const live = (u?.status?.charges ?? []).filter((t) => t > now - b.windowMs).sort((x, y) => x - y);
+  const grants = (u?.status?.grants ?? []).filter((g) => g.at > now - b.windowMs);
+  return { live, grants, limit: b.limit + grants.reduce((n, g) => n + g.units, 0) };
+}
+
+/**
+ * Seconds until the oldest charges leave the window and `cost` fits (a cost over the limit never fits: the
+ * window). Grants expiring meanwhile can make the real wait longer; the answer is a hint, the count decides.
+ */
+function retryAfter(live: number[], cost: number, limit: number, windowMs: number, now: number): number {
+  const mustExpire = live.length + cost - limit;
+  if (mustExpire > live.length) return Math.ceil(windowMs / 1000);
+  return Math.max(1, Math.ceil((live[mustExpire - 1]! + windowMs - now) / 1000));
 }
 
 /** The object's name: readable prefix, then a hash of everything that makes the key (agent names are not DNS names). */

@@ -5,6 +5,7 @@ import { GROUP, VERSION, type BudgetUsage } from '../api/types.js';
 import { humanDuration } from '../approvals/duration.js';
 import { KubeApiError, KubeClient, resourcePath } from '../k8s/client.js';
 import { parseDurationMs } from '../proxy/duration.js';
+import { windowOf } from '../budgets/ledger.js';
 
 const USAGE = `Usage: kubectl airlock budgets [flags]
 
@@ -28,6 +29,8 @@ export interface BudgetRow {
   scope: string;
   used: number;
   limit: number;
+  /** Units approvers granted in the window, on top of the limit. */
+  granted: number;
   window: string;
   remaining: number;
   /** Seconds until the oldest counted request leaves the window (undefined: nothing counted). */
@@ -38,7 +41,7 @@ export function rowsOf(items: BudgetUsage[], now: number): BudgetRow[] {
   return items
     .map((u) => {
       const windowMs = parseDurationMs(u.spec.window, 0);
-      const live = (u.status?.charges ?? []).filter((t) => t > now - windowMs).sort((a, b) => a - b);
+      const { live, limit } = windowOf(u, { limit: u.spec.limit, windowMs }, now);
       return {
         agent: u.spec.agent,
         policy: u.spec.policy,
@@ -46,8 +49,9 @@ export function rowsOf(items: BudgetUsage[], now: number): BudgetRow[] {
         scope: u.spec.scope ?? '',
         used: live.length,
         limit: u.spec.limit,
+        granted: limit - u.spec.limit,
         window: u.spec.window,
-        remaining: Math.max(0, u.spec.limit - live.length),
+        remaining: Math.max(0, limit - live.length),
         ...(live.length ? { nextFreeSeconds: Math.max(0, Math.ceil((live[0]! + windowMs - now) / 1000)) } : {}),
       };
     })
@@ -56,7 +60,7 @@ export function rowsOf(items: BudgetUsage[], now: number): BudgetRow[] {
 
 export function table(rows: BudgetRow[]): string {
   const head = ['AGENT', 'POLICY', 'BUDGET', 'USED', 'WINDOW', 'REMAINING', 'NEXT-FREE', 'SCOPE'];
-  const cells = rows.map((r) => [r.agent, r.policy, r.budget, `${r.used}/${r.limit}`, r.window, String(r.remaining), r.nextFreeSeconds === undefined ? '-' : humanDuration(r.nextFreeSeconds * 1000), r.scope || '-']);
+  const cells = rows.map((r) => [r.agent, r.policy, r.budget, `${r.used}/${r.limit}${r.granted ? `+${r.granted}` : ''}`, r.window, String(r.remaining), r.nextFreeSeconds === undefined ? '-' : humanDuration(r.nextFreeSeconds * 1000), r.scope || '-']);
   const widths = head.map((h, i) => Math.max(h.length, ...cells.map((c) => c[i]!.length)));
   return [head, ...cells].map((line) => line.map((c, i) => (i === line.length - 1 ? c : c.padEnd(widths[i]!))).join('   ')).join('\n') + '\n';
 }

@@ -66,6 +66,8 @@ export interface CompiledBudget extends CompiledMatch {
   per: { namespace: boolean; label?: string };
   onExhausted: 'hold' | 'deny' | 'audit';
   hold?: ResolvedHold;
+  /** Units an approval of a held request adds to the window's limit (onExhausted hold). */
+  grant: number;
   message?: string;
 }
 
@@ -378,12 +380,13 @@ function compileBudgets(policy: string, spec: AgentPolicySpec, errors: string[],
     let hold: ResolvedHold | undefined;
     if (onExhausted === 'hold') { hold = resolveHold(b.hold, spec.approvals); holdErrors(hold, `${path}.hold`, errors); }
     else if (b.hold) errors.push(`${path}.hold: only allowed for onExhausted hold`);
+    if (b.grant !== undefined && onExhausted !== 'hold') errors.push(`${path}.grant: only allowed for onExhausted hold`);
     if (b.per?.namespace && b.per.label !== undefined) errors.push(`${path}.per: names a namespace or a label, not both`);
     if (b.per?.label !== undefined && !LABEL_KEY.test(b.per.label)) errors.push(`${path}.per.label: ${JSON.stringify(b.per.label)} is not a label key (an optional DNS prefix and "/", then up to 63 of A-Z a-z 0-9 - _ .)`);
     out.push({
       ...compileMatch(b.match, 'deny'), policy, name: b.name, limit: b.limit, window: b.window, windowMs,
       per: { namespace: b.per?.namespace === true, ...(b.per?.label !== undefined ? { label: b.per.label } : {}) },
-      onExhausted, ...(hold ? { hold } : {}), ...(b.message !== undefined ? { message: b.message } : {}),
+      onExhausted, ...(hold ? { hold } : {}), grant: b.grant ?? 1, ...(b.message !== undefined ? { message: b.message } : {}),
     });
   }
   return out;

@@ -37,9 +37,10 @@ export async function chargeBudgets(
   variants: RequestAttributes[],
   itemCount: number,
   mode: 'charge' | 'peek' | 'approved',
+  approval?: string,
 ): Promise<Exclude<BudgetOutcome, { kind: 'refuse' }> | ({ kind: 'refuse' } & LimitAnswer)> {
   if (!ctx.budgets) return { kind: 'charged', warnings: [] };
-  const out = await judgeBudgets({ ledger: ctx.budgets, engine: ctx.engine, ...(ctx.onBudgetSpent ? { onSpent: ctx.onBudgetSpent } : {}) }, user, decision, variants, itemCount, mode);
+  const out = await judgeBudgets({ ledger: ctx.budgets, engine: ctx.engine, ...(ctx.onBudgetSpent ? { onSpent: ctx.onBudgetSpent } : {}) }, user, decision, variants, itemCount, mode, approval);
   if (out.kind !== 'refuse') return out;
   const reason = out.code === 429 ? 'TooManyRequests' : 'ServiceUnavailable';
   return { kind: 'refuse', status: kubeStatus(out.code, out.message, reason, out.retryAfterSeconds !== undefined ? { retryAfterSeconds: out.retryAfterSeconds } : undefined) };

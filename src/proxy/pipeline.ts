@@ -254,7 +254,7 @@ async function judgeAndForward(
   }
   if (countable && judged.action === 'hold') {
     // Approved by a person: counted, never refused by a budget.
-    const budget = await chargeBudgets(ctx, user, judged, variants, itemCount, 'approved');
+    const budget = await chargeBudgets(ctx, user, judged, variants, itemCount, 'approved', verdict.approval);
     if (budget.kind === 'refuse') {
       gate.answer(budget.status, view, budget.headers);
       return 'done';

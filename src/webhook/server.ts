@@ -174,7 +174,7 @@ export async function startWebhook(opts: WebhookOptions): Promise<WebhookServer>
       const out = await opts.approvals.hold(attrs, judged);
       verdict = holdVerdict(judged, { ...out, persisted: !attrs.dryRun });
       if (verdict.admit && budgets) {
-        const charged = await judgeBudgets(budgets, attrs.user, judged, [attrs], 0, 'approved');
+        const charged = await judgeBudgets(budgets, attrs.user, judged, [attrs], 0, 'approved', verdict.approval);
         if (charged.kind === 'refuse') return reject(r.uid, charged.message, charged.code, warnings);
       }
     }

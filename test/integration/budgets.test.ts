@@ -127,12 +127,12 @@ describe('budgets and rate limits across two replicas', () => {
     replicas[0] = await startAirlock(c, { id: 'replica-a', recordingDir: join(c.dir, 'rec-a') });
     const afterRestart = await c.kubectl(agent(0), ['-n', NS, 'delete', 'configmap', 'cm-22']);
     expect(afterRestart.code).not.toBe(0);
-    expect(afterRestart.stderr).toContain('agent-ci used 21');
+    expect(afterRestart.stderr).toContain('at most 20 (+1 granted) per 1h; agent-ci used 21');
 
     // Visible: kubectl airlock budgets, the metrics, an Event on the AgentPolicy.
     const table = await run(process.execPath, [join(ROOT, 'bin/kubectl-airlock.js'), 'budgets', '-n', 'airlock-system'], { env: { ...process.env, KUBECONFIG: c.env.kubeconfigs.alice } });
     expect(table.stderr).toBe('');
-    expect(table.stdout).toMatch(/agent-ci\s+default-agent-policy\s+deletes\s+21\/20\s+1h/);
+    expect(table.stdout).toMatch(/agent-ci\s+default-agent-policy\s+deletes\s+21\/20\+1\s+1h\s+0\s/);
     const metrics = await replicas[1]!.metrics();
     expect(metricValue(metrics, 'airlock_budget_exhausted_total{policy="default-agent-policy",budget="deletes",agent="agent-ci",action="hold"}')).toBeGreaterThanOrEqual(1);
     const events = await eventually(async () => {

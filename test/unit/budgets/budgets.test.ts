@@ -6,7 +6,7 @@ import { Engine } from '../../../src/policy/engine.js';
 import { BudgetLedger, nameFor, type BudgetCharge, type UsageClient } from '../../../src/budgets/ledger.js';
 import { RateLimiter, verbClassOf } from '../../../src/budgets/rate-limiter.js';
 import { startBudgetSweeper, type SweepClient } from '../../../src/budgets/sweeper.js';
-import { chargesFor, scopeOf } from '../../../src/budgets/charge.js';
+import { chargesFor, judgeBudgets, scopeOf } from '../../../src/budgets/charge.js';
 import { KubeApiError } from '../../../src/k8s/client.js';
 import type { BudgetSpec, BudgetUsage } from '../../../src/api/types.js';
 import { rowsOf, table } from '../../../src/cli/budgets.js';
@@ -48,6 +48,7 @@ describe('compiling budgets and rate limits', () => {
       expect.stringMatching(/^spec\.budgets\[3\]\.hold: only allowed for onExhausted hold/),
     ]));
     expect(await errorsOf({ budgets: [deletes] })).toEqual([expect.stringMatching(/^spec\.budgets\[0\]\.hold: hold needs approvers/)]);
+    expect(await errorsOf({ budgets: [{ ...deletes, onExhausted: 'deny', grant: 5 }] })).toEqual(['spec.budgets[0].grant: only allowed for onExhausted hold']);
     expect(await errorsOf({ budgets: [{ ...deletes, limit: 0 }] })).toEqual([expect.stringMatching(/^spec\.budgets\[0\]\.limit: must be >= 1/)]);
     expect(await errorsOf({ rateLimits: { read: { qps: 0 } } })).toEqual([expect.stringMatching(/^spec\.rateLimits\.read\.qps: must be >= 0.001/)]);
   });
@@ -261,6 +262,35 @@ describe('budget ledger', () => {
     // The ledger still holds its last copy of idle's object: the write finds it gone and creates it afresh.
     expect((await one('idle')).ok).toBe(true);
     expect([...store.objects.values()].map((o) => (o as unknown as BudgetUsage).spec.agent).sort()).toEqual(['busy', 'idle']);
+  });
+
+  it('lets an approval of a held request grant the budget more room for one window', async () => {
+    let now = 0;
+    const store = memoryStore();
+    const e = await engineWith({ budgets: [{ ...deletes, limit: 2, window: '10m', grant: 3 }] });
+    const ledger = new BudgetLedger({ client: store, namespace: 'ns', now: () => now });
+    const del = req({ verb: 'delete', name: 'x' });
+    const allow = e.decide(del);
+    const charge = (mode: 'charge' | 'approved', decision = allow) => judgeBudgets({ ledger, engine: e }, agent, decision, [del], 0, mode, 'apr-1');
+    expect((await charge('charge')).kind).toBe('charged');
+    expect((await charge('charge')).kind).toBe('charged');
+    const held = await charge('charge');
+    expect(held).toMatchObject({ kind: 'hold', decision: { action: 'hold', matched: { policy: 'p', rule: 'budget:deletes' } } });
+    if (held.kind !== 'hold') throw new Error('not held');
+    expect(held.decision.reason).toContain('at most 2 per 10m; agent-ci used 2');
+    // Approved: counted, and the budget grows by 3 (the approved one included) for one window.
+    expect((await charge('approved', held.decision)).kind).toBe('charged');
+    expect((await charge('charge')).kind).toBe('charged');
+    expect((await charge('charge')).kind).toBe('charged');
+    const again = await charge('charge');
+    expect(again.kind).toBe('hold');
+    if (again.kind === 'hold') expect(again.decision.reason).toContain('at most 2 (+3 granted) per 10m; agent-ci used 5');
+    const stored = [...store.objects.values()][0] as unknown as BudgetUsage;
+    expect(stored.status?.grants).toEqual([{ at: 0, units: 3, approval: 'apr-1' }]);
+    // A window later the grant is gone with the charges.
+    now = 600_001;
+    expect(rowsOf([stored], now)[0]).toMatchObject({ used: 0, granted: 0, remaining: 2 });
+    expect(rowsOf([stored], 1)[0]).toMatchObject({ used: 5, granted: 3, remaining: 0 });
   });
 
   it('keeps agents, budgets and scopes apart, in objects named by a hash of the key', async () => {
