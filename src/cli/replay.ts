@@ -4,7 +4,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { isAbsolute, join, resolve } from 'node:path';
 import { findSession, playAsciicast, readSession, summarizeSession, type RequestRecord } from '../recording/index.js';
 import { printable, sanitizeTerminal } from '../recording/terminal.js';
-import { EXIT_FAIL, EXIT_OK, EXIT_USAGE, accessGate, commonHelp, defaultDir, formatDuration, parse, stdio, type Io } from '../recording/cli-common.js';
+import { EXIT_FAIL, EXIT_OK, EXIT_USAGE, accessGate, commonHelp, formatDuration, parse, stdio, recordingDir, type Io } from '../recording/cli-common.js';
 
 const usage = `Usage: kubectl airlock replay SESSION [--dir DIR] [--speed N] [--exec] [--max-gap SECONDS] [--raw]
 
@@ -53,7 +53,8 @@ export async function main(argv: string[], io: Io = stdio): Promise<number> {
   if (!Number.isFinite(maxGap) || maxGap < 0) return io.err('error: --max-gap must be a number >= 0\n'), EXIT_USAGE;
   const denied = await accessGate(v, io);
   if (denied !== undefined) return denied;
-  const dir = (v.dir as string | undefined) ?? defaultDir();
+  const dir = recordingDir(v, io);
+  if (typeof dir === 'number') return dir;
   const files = findSession(dir, args.positionals[0]!);
   if (!files) return io.err(`error: session "${args.positionals[0]}" not found in ${dir}\n`), EXIT_USAGE;
   let records: RequestRecord[];

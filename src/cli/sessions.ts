@@ -1,6 +1,6 @@
 // kubectl airlock sessions [--dir D] [-o json]: lists recorded agent sessions.
 import { listSessionFiles, readSession, summarizeSession, type SessionSummary } from '../recording/index.js';
-import { EXIT_FAIL, EXIT_OK, EXIT_USAGE, accessGate, commonHelp, defaultDir, formatDuration, outputFormat, parse, stdio, table, type Io } from '../recording/cli-common.js';
+import { EXIT_FAIL, EXIT_OK, EXIT_USAGE, accessGate, commonHelp, formatDuration, outputFormat, parse, stdio, recordingDir, table, type Io } from '../recording/cli-common.js';
 
 const usage = `Usage: kubectl airlock sessions [--dir DIR] [-o json|table]
 
@@ -19,7 +19,8 @@ export async function main(argv: string[], io: Io = stdio): Promise<number> {
   if (args.positionals.length) return io.err(`error: unexpected arguments: ${args.positionals.join(' ')}\n\n${usage}`), EXIT_USAGE;
   const denied = await accessGate(v, io);
   if (denied !== undefined) return denied;
-  const dir = (v.dir as string | undefined) ?? defaultDir();
+  const dir = recordingDir(v, io);
+  if (typeof dir === 'number') return dir;
   const summaries: SessionSummary[] = [];
   let status = EXIT_OK;
   for (const files of listSessionFiles(dir)) {

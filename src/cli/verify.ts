@@ -2,7 +2,7 @@
 // Exit 0: every chain verifies; 1: tampering or corruption (the first broken record is named).
 import { existsSync, statSync } from 'node:fs';
 import { findSession, listSessionFiles, sessionFromFile, verifySession, type SessionFiles } from '../recording/index.js';
-import { EXIT_FAIL, EXIT_OK, EXIT_USAGE, accessGate, commonHelp, defaultDir, outputFormat, parse, stdio, type Io } from '../recording/cli-common.js';
+import { EXIT_FAIL, EXIT_OK, EXIT_USAGE, accessGate, commonHelp, outputFormat, parse, stdio, recordingDir, type Io } from '../recording/cli-common.js';
 
 const usage = `Usage: kubectl airlock verify [--dir DIR] [SESSION|FILE] [-o json]
 
@@ -23,7 +23,8 @@ export async function main(argv: string[], io: Io = stdio): Promise<number> {
   if (!format) return EXIT_USAGE;
   const denied = await accessGate(v, io);
   if (denied !== undefined) return denied;
-  const dir = (v.dir as string | undefined) ?? defaultDir();
+  const dir = recordingDir(v, io);
+  if (typeof dir === 'number') return dir;
   const arg = args.positionals[0];
   let targets: SessionFiles[];
   if (arg) {

@@ -1,4 +1,5 @@
 // Shared pieces of the recording CLIs (sessions, replay, verify): flags, access check, formatting.
+import { existsSync, statSync } from 'node:fs';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { checkRecordingAccess } from './access.js';
 
@@ -9,6 +10,21 @@ export const EXIT_FORBIDDEN = 3;
 
 export function defaultDir(env: NodeJS.ProcessEnv = process.env): string {
   return env.AIRLOCK_RECORDING_DIR || '.airlock/recordings';
+}
+
+/**
+ * The recording directory from --dir or the default, or EXIT_FAIL after saying it is not there: a mistyped
+ * path must not read as "no sessions".
+ */
+export function recordingDir(values: { dir?: unknown }, io: Io): string | number {
+  const dir = typeof values.dir === 'string' ? values.dir : defaultDir();
+  let isDir = false;
+  try {
+    isDir = statSync(dir).isDirectory();
+  } catch { /* missing: said below */ }
+  if (isDir) return dir;
+  io.err(`error: recording directory ${dir} ${existsSync(dir) ? 'is not a directory' : 'does not exist'} (set --dir or AIRLOCK_RECORDING_DIR)\n`);
+  return EXIT_FAIL;
 }
 
 export const commonOptions = {

@@ -30,6 +30,14 @@ function rec(id: string, i: number, action: string, over: Partial<RequestRecord>
 }
 
 describe('recording CLI', () => {
+  it('fails naming a recording directory that is not there, rather than finding no sessions', async () => {
+    for (const [name, cmd, extra] of [['sessions', sessions, []], ['verify', verify, []], ['replay', replay, ['some-session']]] as const) {
+      const o = io();
+      expect({ name, code: await cmd(['--dir', join(dir, 'nonexistent'), ...extra], o.io) }).toEqual({ name, code: 1 });
+      expect(o.err()).toMatch(/^error: recording directory .*nonexistent does not exist \(set --dir or AIRLOCK_RECORDING_DIR\)/);
+    }
+  });
+
   it('setup: records two sessions, one with an exec stream', async () => {
     let now = Date.UTC(2026, 10, 24, 12, 0, 0);
     const r = new FileRecorder({ dir, housekeepingMs: 0, now: () => now });
