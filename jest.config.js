@@ -8,6 +8,9 @@ const common = {
   extensionsToTreatAsEsm: ['.ts'],
   moduleNameMapper: { '^(\\.{1,2}/.*)\\.js$': '$1' },
   testEnvironment: 'node',
+  // Run-time state (make up's .airlock/, builds, caches) is not source: never crawled or watched.
+  modulePathIgnorePatterns: ['<rootDir>/.airlock/', '<rootDir>/dist/'],
+  watchPathIgnorePatterns: ['<rootDir>/.airlock/', '<rootDir>/dist/'],
 };
 export default {
   projects: [
