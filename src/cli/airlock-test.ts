@@ -136,7 +136,7 @@ async function suiteMode(a: Args): Promise<number> {
 
 export async function main(argv: string[]): Promise<number> {
   let a: Args;
-  try { a = parse(argv); } catch (e) { process.stderr.write(`error: ${(e as Error).message}\n\n${USAGE}`); return 1; }
+  try { a = parse(argv); } catch (e) { process.stderr.write(`error: ${(e as Error).message}\n\n${USAGE}`); return 2; }
   if (a.help) { process.stdout.write(USAGE); return 0; }
   try {
     if (a.requests.length || a.policies.length) {
@@ -144,7 +144,7 @@ export async function main(argv: string[]): Promise<number> {
       if (a.dirs.length) throw new Error(`unexpected arguments: ${a.dirs.join(' ')}`);
       return await decideMode(a);
     }
-    if (!a.dirs.length) { process.stderr.write(USAGE); return 1; }
+    if (!a.dirs.length) { process.stderr.write(USAGE); return 2; }
     return await suiteMode(a);
   } catch (e) {
     process.stderr.write(`error: ${(e as Error).message}\n`);

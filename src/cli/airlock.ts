@@ -12,19 +12,23 @@ const commands: Record<string, { module: string; help: string }> = {
 
 function usage(): string {
   const lines = Object.entries(commands).map(([k, v]) => `  ${k.padEnd(11)} ${v.help}`);
-  return `Usage: kubectl airlock <command> [flags]\n\nCommands:\n${lines.join('\n')}\n`;
+  return `Usage: kubectl airlock <command> [flags]\n\nCommands:\n${lines.join('\n')}\n\n  --version   print the version\n\nExit codes: 0 done, 1 failed, 2 usage error.\n`;
 }
 
 export async function main(argv: string[]): Promise<number> {
   const [cmd, ...rest] = argv;
+  if (cmd === '--version' || cmd === 'version') {
+    process.stdout.write(`airlock ${(await import('./version.js')).airlockVersion()}\n`);
+    return 0;
+  }
   if (!cmd || cmd === '-h' || cmd === '--help' || cmd === 'help') {
     process.stdout.write(usage());
-    return cmd ? 0 : 1;
+    return cmd ? 0 : 2;
   }
   const entry = commands[cmd];
   if (!entry) {
     process.stderr.write(`error: unknown command "${cmd}"\n\n${usage()}`);
-    return 1;
+    return 2;
   }
   const mod = (await import(entry.module)) as { main: (argv: string[]) => Promise<number> };
   return mod.main(rest);

@@ -20,6 +20,9 @@ Usage:
 Flags:
   --kubeconfig PATH   kubeconfig file (default: KUBECONFIG or ~/.kube/config)
   --context NAME      kubeconfig context
+  --version           print the version
+
+Exit codes: 0 done, 1 failed (refused, not found, API error), 2 usage error.
 `;
 
 interface Parsed {
@@ -28,7 +31,7 @@ interface Parsed {
 }
 
 const VALUE_FLAGS = new Set(['kubeconfig', 'context', 'o', 'output', 'comment', 'reason', 'm', 'timeout']);
-const BOOL_FLAGS = new Set(['A', 'all', 'all-namespaces', 'h', 'help', 'no-headers']);
+const BOOL_FLAGS = new Set(['A', 'all', 'all-namespaces', 'h', 'help', 'no-headers', 'version']);
 
 export function parseArgs(argv: string[]): Parsed {
   const positional: string[] = [];
@@ -275,12 +278,16 @@ export async function main(argv: string[]): Promise<number> {
     p = parseArgs(argv);
   } catch (err) {
     process.stderr.write(`error: ${(err as Error).message}\n\n${USAGE}`);
-    return 1;
+    return 2;
   }
   const cmd = p.positional[0];
+  if (has(p, 'version') || cmd === 'version') {
+    process.stdout.write(`kubectl-approve ${(await import('./version.js')).airlockVersion()}\n`);
+    return 0;
+  }
   if (has(p, 'h', 'help') || !cmd || cmd === 'help') {
     process.stdout.write(USAGE);
-    return cmd || has(p, 'h', 'help') ? 0 : 1;
+    return cmd || has(p, 'h', 'help') ? 0 : 2;
   }
   let target: string | undefined;
   try {

@@ -19,6 +19,8 @@ Flags:
       --kubeconfig F   kubeconfig file (default: KUBECONFIG, ~/.kube/config, in-cluster)
       --context C      kubeconfig context
   -h, --help
+
+Exit codes: 0 done, 1 failed, 2 usage error.
 `;
 
 /** One row: a budget of an agent (and scope) as of `now`. */

@@ -116,7 +116,7 @@ cases:
     expect((await run(['-p', join(dir, 'bad.yaml'), '-r', join(dir, 'broken.yaml'), '--user', 'x'])).err).toMatch(/invalid YAML/);
     expect((await run(['-p', join(dir, 'nope.yaml'), '-r', join(dir, 'pod.yaml')])).err).toMatch(/no such file/);
     expect((await run(['-p', defaultPolicy, '-r', join(dir, 'pod.yaml')])).err).toMatch(/no user/);
-    expect((await run(['--frobnicate'])).code).toBe(1);
+    expect((await run(['--frobnicate'])).code).toBe(2); // usage errors: 2, as every command
     expect((await run(['-p', defaultPolicy])).err).toMatch(/give both -p/);
     expect((await run([dir, '-o', 'xml'])).err).toMatch(/--output must be/);
     expect((await run(['--help'])).code).toBe(0);
