@@ -53,12 +53,16 @@ export function scopeOf(b: CompiledBudget, a: RequestAttributes): string {
 }
 
 export type BudgetOutcome =
-  /** Charged (or nothing to charge); warnings for spent audit budgets. */
-  | { kind: 'charged'; warnings: string[] }
+  /** Charged (or nothing to charge); warnings for spent audit budgets. release: give the charges back. */
+  | { kind: 'charged'; warnings: string[]; release: () => Promise<void> }
   /** A spent budget holds the request: judge this decision instead. */
   | { kind: 'hold'; decision: HoldDecision }
   /** 429: a spent budget that denies (retryAfterSeconds set); 503: the count cannot be kept. */
   | { kind: 'refuse'; code: 429 | 503; message: string; retryAfterSeconds?: number };
+
+export type BudgetMode = 'charge' | 'hold' | 'approved';
+
+const NOTHING = (): Promise<void> => Promise.resolve();
 
 /** What judging budgets needs: the shared count, the engine, and who hears of spent budgets. */
 export interface BudgetDeps {
@@ -68,10 +72,13 @@ export interface BudgetDeps {
 }
 
 /**
- * What a request's budgets say. `charge`: the judge let it through; it is counted, and a spent budget
- * holds or refuses it. `peek`: it is held by a rule; a spent budget that denies refuses it before anyone
- * is asked to approve (it is counted once approved). `approved`: a person let it through; it is counted
- * but never refused.
+ * What a request's budgets say.
+ * - `charge`: the judge let it through. It is counted, and a spent budget holds or refuses it.
+ * - `hold`: it is held (by a rule or a spent budget). Its `deny` budgets are charged now, before the
+ *   Approval is looked at, so a spent one refuses it before anyone is asked, and retries of approved
+ *   requests racing each other cannot all fit: bounds that deny hold even for approved requests. The
+ *   caller gives the charge back (release) unless the request is then let through.
+ * - `approved`: a person let the held request through. Its other budgets are counted, never refused.
  */
 export async function judgeBudgets(
   { ledger, engine, onSpent }: BudgetDeps,
@@ -79,11 +86,13 @@ export async function judgeBudgets(
   decision: Decision,
   variants: RequestAttributes[],
   itemCount: number,
-  mode: 'charge' | 'peek' | 'approved',
+  mode: BudgetMode,
   approval?: string,
 ): Promise<BudgetOutcome> {
-  const base = chargesFor(engine, variants, itemCount);
-  if (base.length === 0) return { kind: 'charged', warnings: [] };
+  const all = chargesFor(engine, variants, itemCount);
+  // A held request's deny budgets are charged before its Approval (hold), its others after (approved).
+  const base = mode === 'charge' ? all : all.filter((c) => (c.budget.onExhausted === 'deny') === (mode === 'hold'));
+  if (base.length === 0) return { kind: 'charged', warnings: [], release: NOTHING };
   // An approved request a spent budget held grants that budget more room (its `grant`, itself included).
   const heldBy = mode === 'approved' && decision.matched?.rule.startsWith('budget:') ? decision.matched : undefined;
   const charges: BudgetCharge[] = base.map((c) => ({
@@ -93,11 +102,7 @@ export async function judgeBudgets(
   }));
   let res: Reservation;
   try {
-    if (mode === 'peek') {
-      const denying = charges.filter((c) => c.budget.onExhausted === 'deny');
-      const spent = (await Promise.all(denying.map((c) => ledger.peek(user.username, c)))).find((x) => x !== undefined);
-      res = spent ? { ok: false, spent } : { ok: true, exhausted: [] };
-    } else res = await ledger.reserve(user.username, charges);
+    res = await ledger.reserve(user.username, charges);
   } catch (err) {
     if (!(err instanceof BudgetUnavailableError)) throw err;
     return { kind: 'refuse', code: 503, message: `airlock: ${err.message}; nothing was forwarded, retry` };
@@ -108,7 +113,7 @@ export async function judgeBudgets(
       budgetExhaustedTotal.inc({ ...labels(s, user), action });
       onSpent?.(s, user, action);
     }
-    return { kind: 'charged', warnings: res.exhausted.filter((s) => s.charge.budget.onExhausted === 'audit').map((s) => `airlock audit: ${spentText(s, user)}`) };
+    return { kind: 'charged', warnings: res.exhausted.filter((s) => s.charge.budget.onExhausted === 'audit').map((s) => `airlock audit: ${spentText(s, user)}`), release: res.release };
   }
   const spent = res.spent;
   const b = spent.charge.budget;

@@ -40,7 +40,7 @@ export interface Spent {
 
 export type Reservation =
   /** exhausted: budgets that are spent but did not refuse (enforce false); each was charged anyway. */
-  | { ok: true; exhausted: Spent[] }
+  | { ok: true; exhausted: Spent[]; release: () => Promise<void> }
   | { ok: false; spent: Spent };
 
 export interface LedgerOptions {
@@ -97,21 +97,7 @@ export class BudgetLedger {
       await this.undo(agent, made);
       return { ok: false, spent: res };
     }
-    return { ok: true, exhausted };
-  }
-
-  /** Whether a charge would find its budget spent, without charging (read fresh: no stale copy decides). */
-  async peek(agent: string, charge: BudgetCharge): Promise<Spent | undefined> {
-    let current;
-    try {
-      current = await this.read(nameFor(agent, charge));
-    } catch (err) {
-      throw new BudgetUnavailableError(`budget "${charge.budget.name}" cannot be read: ${(err as Error)?.message ?? String(err)}`);
-    }
-    const now = this.now();
-    const { live, limit } = windowOf(current, charge.budget, now);
-    if (live.length + charge.cost <= limit) return undefined;
-    return { charge, used: live.length, limit, retryAfterSeconds: retryAfter(live, charge.cost, limit, charge.budget.windowMs, now) };
+    return { ok: true, exhausted, release: () => this.undo(agent, made) };
   }
 
   /** The BudgetUsage objects' path in Airlock's namespace. */

@@ -53,7 +53,11 @@ export interface AdmittedRequest extends Omit<ResourceCoordinates, 'verb'> {
   dryRun: boolean;
 }
 
-export type ProxiedVerdict = { ok: true } | { ok: false; reason: string };
+/**
+ * collection: the token is the proxy's, for the deletecollection this DELETE is one object of. It does not
+ * exempt the object (it does not bind the selector), but the proxy already counted it against budgets.
+ */
+export type ProxiedVerdict = { ok: true } | { ok: false; reason: string; collection?: true };
 
 const CONNECT_VERBS = new Set(['get', 'create', 'update', 'patch', 'delete', 'proxy']);
 /** Which forwarded verbs can reach admission as which operation. */
@@ -163,8 +167,9 @@ export function proxiedVerifier(secret: Buffer, now: () => number = Date.now): (
     const nowS = now() / 1000;
     if (nowS - issuedAt > VALIDITY_SECONDS) return { ok: false, reason: 'expired token' };
     if (issuedAt - nowS > CLOCK_SKEW_SECONDS) return { ok: false, reason: 'token issued in the future' };
-    if (!verbCanProduce(verb, r.operation)) return { ok: false, reason: `token for verb ${verb} does not cover ${r.operation}` };
-    if (!nameFits(signedName, r)) return { ok: false, reason: 'token for another name' };
+    const collectionItem = verb === 'deletecollection' && r.operation === 'DELETE' && signedName === '';
+    if (!collectionItem && !verbCanProduce(verb, r.operation)) return { ok: false, reason: `token for verb ${verb} does not cover ${r.operation}` };
+    if (!collectionItem && !nameFits(signedName, r)) return { ok: false, reason: 'token for another name' };
     const expected = mac(key, issuedAt, nonce, {
       username: r.user.username, uid: r.user.uid ?? '', groups: boundGroups(r.user.username, r.user.groups),
       verb, apiGroup: r.apiGroup, apiVersion: r.apiVersion, resource: r.resource,
@@ -173,6 +178,7 @@ export function proxiedVerifier(secret: Buffer, now: () => number = Date.now): (
     const given = Buffer.from(macB64, 'base64url');
     if (given.toString('base64url') !== macB64) return { ok: false, reason: 'malformed token (signature)' };
     if (given.length !== expected.length || !timingSafeEqual(given, expected)) return { ok: false, reason: 'signature does not match this request' };
+    if (collectionItem) return { ok: false, reason: 'an object of a deletecollection the proxy judged: judged again', collection: true };
     return { ok: true };
   };
 }

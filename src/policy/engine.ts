@@ -5,7 +5,7 @@ import { decisionDuration, decisionsTotal, policiesLoaded } from '../metrics/reg
 import type { AuditHit, CompileResult, Decision, DecisionCommon, Explanation, PolicyEngine, RequestAttributes, ResolvedMasking, RuleRef, UserInfo } from './types.js';
 import { compilePolicy, staticKeyOf, staticKeyString, type CompiledBudget, type CompiledPolicy, type CompiledRule, type ResolvedBucket, type ResolvedHold, type ResolvedRateLimits, type StaticKey } from './compile.js';
 import { isDiscoveryPath } from './nonresource.js';
-import { MUTATING_VERBS } from './detectors/util.js';
+import { MUTATING_VERBS, PROVENANCE_AGENT } from './detectors/util.js';
 import { regoExplanations, type ConfigMapLoader, type RegoEvaluator } from './rego.js';
 import { permissionKey } from './service-account-power.js';
 
@@ -284,6 +284,8 @@ export class Engine implements PolicyEngine {
     }
     const input = this.policyInputWrite(req);
     if (input) return { action: 'deny', reason: input, ...common({ policy: BUILTIN_POLICY, rule: 'policy-inputs' }, [], []) };
+    const forged = provenanceWrite(req);
+    if (forged) return { action: 'deny', reason: forged, ...common({ policy: BUILTIN_POLICY, rule: 'provenance' }, [], []) };
     if (!req.isResourceRequest && isDiscoveryPath(req.path, req.verb)) {
       return { action: 'allow', ...common({ policy: BUILTIN_POLICY, rule: 'discovery' }, [], []) };
     }
@@ -325,6 +327,28 @@ export class Engine implements PolicyEngine {
         return { action: 'allow', ...common({ policy: top.policy, rule: top.rule }, dedupe(same), audits) };
     }
   }
+}
+
+const WRITE_VERBS = new Set(['create', 'update', 'patch']);
+const creatorIn = (o: Record<string, unknown> | undefined): unknown => {
+  try {
+    return ((o?.metadata as { annotations?: Record<string, unknown> } | undefined)?.annotations ?? {})[PROVENANCE_AGENT];
+  } catch {
+    return undefined; // an object that cannot be read is judged by the rules and their failurePolicy
+  }
+};
+
+/**
+ * Why an agent's write forges the creator annotation, if it does: detectors trust it to tell an agent's own
+ * objects (which it may delete) from others'. On a new object it may only name the agent itself (the proxy
+ * stamps it so); on an existing one it may not change. Judged here, so the webhook holds this line for
+ * writes that bypass the proxy as the proxy's write guards do for its own.
+ */
+function provenanceWrite(req: RequestAttributes): string | undefined {
+  if (!req.isResourceRequest || req.subresource || !req.object || !WRITE_VERBS.has(req.verb)) return undefined;
+  const now = creatorIn(req.object);
+  if (req.oldObject ? now === creatorIn(req.oldObject) : now === undefined || now === req.user.username) return undefined;
+  return `metadata.annotations["${PROVENANCE_AGENT}"] records which agent created the object (Airlock sets it on create); agents may not set it to another name or change it; denied`;
 }
 
 /** Explanations of several outcomes without repeats (policies sharing rules report the same fields). */

@@ -3,7 +3,7 @@
 // A rate limit answers 429 TooManyRequests with Retry-After (clients back off and retry by themselves); a
 // spent budget that denies answers 429 with details.retryAfterSeconds but no Retry-After header (a client
 // would otherwise sleep for up to the whole window).
-import { judgeBudgets, type BudgetOutcome } from '../budgets/charge.js';
+import { judgeBudgets, type BudgetMode, type BudgetOutcome } from '../budgets/charge.js';
 import { verbClassOf, type RateLimiter } from '../budgets/rate-limiter.js';
 import { rateLimitedTotal } from '../metrics/registry.js';
 import type { Decision, PolicyEngine, RequestAttributes, UserInfo } from '../policy/types.js';
@@ -36,10 +36,10 @@ export async function chargeBudgets(
   decision: Decision,
   variants: RequestAttributes[],
   itemCount: number,
-  mode: 'charge' | 'peek' | 'approved',
+  mode: BudgetMode,
   approval?: string,
 ): Promise<Exclude<BudgetOutcome, { kind: 'refuse' }> | ({ kind: 'refuse' } & LimitAnswer)> {
-  if (!ctx.budgets) return { kind: 'charged', warnings: [] };
+  if (!ctx.budgets) return { kind: 'charged', warnings: [], release: () => Promise.resolve() };
   const out = await judgeBudgets({ ledger: ctx.budgets, engine: ctx.engine, ...(ctx.onBudgetSpent ? { onSpent: ctx.onBudgetSpent } : {}) }, user, decision, variants, itemCount, mode, approval);
   if (out.kind !== 'refuse') return out;
   const reason = out.code === 429 ? 'TooManyRequests' : 'ServiceUnavailable';

@@ -93,7 +93,7 @@ async function runStages(ctx: ProxyContext, req: IncomingMessage, ex: Exchange, 
   ex.deadline = deadlineFor(info, ex.startTime.getTime(), ctx.upstreamTimeoutMs, upgrade !== undefined);
 
   // rate limits: before anything is read or sent for the request.
-  const slot = admitRate(ctx.rateLimiter, ctx.engine, user, info, upgrade !== undefined || info.watch || info.params.get('follow') === 'true');
+  const slot = admitRate(ctx.rateLimiter, ctx.engine, user, info, upgrade !== undefined || info.watch || isLogFollow(info));
   if ('status' in slot) {
     req.resume();
     return gate.answer(slot.status, undefined, slot.headers);
@@ -230,25 +230,37 @@ async function judgeAndForward(
   // budgets: what the judge lets through is counted (across replicas); a spent budget holds or refuses it.
   const countable = !effective.dryRun && !ex.budgetsCharged;
   const itemCount = subject.items?.length ?? 0;
-  if (countable && decision.action !== 'deny') {
-    const budget = await chargeBudgets(ctx, user, decision, variants, itemCount, decision.action === 'hold' ? 'peek' : 'charge');
+  if (countable && (decision.action === 'allow' || decision.action === 'mutate')) {
+    const budget = await chargeBudgets(ctx, user, decision, variants, itemCount, 'charge');
     if (budget.kind === 'refuse') {
       gate.answer(budget.status, view, budget.headers);
       return 'done';
     }
     if (budget.kind === 'hold') decision = ex.decision = budget.decision;
     else {
-      ex.budgetsCharged = decision.action !== 'hold';
+      ex.budgetsCharged = true;
       view.warnings.push(...budget.warnings);
     }
   }
   const judged = decision;
+  // A held request's deny budgets are charged before its Approval is looked at, and given back unless it
+  // is let through: approved retries racing each other cannot all fit.
+  let heldCharge: (() => Promise<void>) | undefined;
+  if (countable && judged.action === 'hold') {
+    const budget = await chargeBudgets(ctx, user, judged, variants, itemCount, 'hold');
+    if (budget.kind === 'refuse') {
+      gate.answer(budget.status, view, budget.headers);
+      return 'done';
+    }
+    if (budget.kind === 'charged') heldCharge = budget.release;
+  }
   const verdict = await ex.trace.stage('judge', (span) => {
     span.set(decisionAttributes(judged));
     return verdictFor(judged, variants[0]!, ctx.approvals, judged.action === 'hold' ? goneSignal(gate) : undefined);
   });
   ex.approval = verdict.approval;
   if (!verdict.forward) {
+    await heldCharge?.();
     gate.answer(verdict.status, view);
     return 'done';
   }
@@ -433,6 +445,14 @@ function isPodLog(info: RequestInfo): boolean {
   return info.isResourceRequest && info.apiGroup === '' && info.resource === 'pods' && info.subresource === 'log' && info.name !== undefined;
 }
 
+/**
+ * A followed pod log: it streams for as long as the pod logs. ?follow= means nothing on any other request
+ * (the API server ignores it), so it must not make one long-running (no in-flight slot, no body recorded).
+ */
+function isLogFollow(info: RequestInfo): boolean {
+  return isPodLog(info) && info.params.get('follow') === 'true';
+}
+
 /** The secret values a pod's log could carry (the pod read as the agent, its Secrets and ConfigMaps as the proxy), or none. */
 async function podLogValues(ctx: ProxyContext, probe: ProbeContext, info: RequestInfo, rules: ResolvedMasking): Promise<(string | Buffer)[]> {
   const read = await readExecPod(probe, info, undefined);
@@ -494,7 +514,7 @@ function createdName(body: unknown): string | undefined {
 
 
 function maskView(info: RequestInfo, user: UserInfo, rules: ResolvedMasking | undefined, knownValues: string[], recordBody: boolean): MaskView {
-  const follow = info.params.get('follow') === 'true';
+  const follow = isLogFollow(info);
   return {
     target: { ...resourceCoordinates(info), watch: info.watch, knownValues, view: agentView(user.username, info) },
     rules,

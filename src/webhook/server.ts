@@ -14,7 +14,7 @@ import type { PolicyEngine } from '../policy/types.js';
 import { enrichServiceAccounts, type ServiceAccountChecker } from '../policy/service-account-enrich.js';
 import { allow, BadReview, parseReview, reject, reviewResponse, toAttributes, type AdmissionRequest, type AdmissionResponse } from './admission.js';
 import type { AuditSink } from './audit.js';
-import { PROXIED_EXTRA_KEY } from '../identity/proxied-token.js';
+import { PROXIED_EXTRA_KEY, type ProxiedVerdict } from '../identity/proxied-token.js';
 import { proxiedCheck } from './proxied.js';
 import { auditWarnings, holdVerdict, verdictOf } from '../policy/verdict.js';
 import { judgeBudgets, type BudgetDeps } from '../budgets/charge.js';
@@ -119,15 +119,14 @@ export async function startWebhook(opts: WebhookOptions): Promise<WebhookServer>
     now: (opts.now ?? Date.now)(),
   });
   const checkProxied = opts.proxiedKey ? proxiedCheck(opts.proxiedKey, opts.now) : undefined;
-  const proxied = (r: AdmissionRequest): boolean => {
-    if (!checkProxied || !Object.hasOwn(r.userInfo.extra ?? {}, PROXIED_EXTRA_KEY)) return false;
+  const proxiedVerdict = (r: AdmissionRequest): ProxiedVerdict | undefined => {
+    if (!checkProxied || !Object.hasOwn(r.userInfo.extra ?? {}, PROXIED_EXTRA_KEY)) return undefined;
     const verdict = checkProxied(r);
     // A token that does not verify is judged like any request; worth a line: replay or forgery, or skew.
-    if (!verdict.ok) log('warn', 'airlock.dev/proxied token refused; judging the request', { uid: r.uid, user: r.userInfo.username, reason: verdict.reason });
-    return verdict.ok;
+    if (!verdict.ok && !verdict.collection) log('warn', 'airlock.dev/proxied token refused; judging the request', { uid: r.uid, user: r.userInfo.username, reason: verdict.reason });
+    return verdict;
   };
-  const exempt = (r: AdmissionRequest): boolean =>
-    proxied(r) ||
+  const exemptIdentity = (r: AdmissionRequest): boolean =>
     (opts.exemptUsers ?? []).includes(r.userInfo.username ?? '') || (r.userInfo.groups ?? []).some((g) => (opts.exemptGroups ?? []).includes(g));
 
   /** The forgery guard for Approvals; undefined when the request is not about Approvals. */
@@ -153,17 +152,20 @@ export async function startWebhook(opts: WebhookOptions): Promise<WebhookServer>
   async function review(r: AdmissionRequest): Promise<AdmissionResponse> {
     const guarded = guardApprovals(r);
     if (guarded) return guarded;
-    if (exempt(r)) return allow(r.uid);
+    const viaProxy = proxiedVerdict(r);
+    if (viaProxy?.ok || exemptIdentity(r)) return allow(r.uid);
     const attrs = toAttributes(r, r.namespace ? opts.namespaceLabels?.(r.namespace) : undefined);
     if (opts.serviceAccounts) await enrichServiceAccounts(attrs, opts.serviceAccounts, opts.engine);
     const d = opts.engine.decide(attrs); // the engine records airlock_decisions_total and its own latency
     if (d.audits.length && opts.audit) opts.audit.record(d.audits, attrs, r.kind ?? { group: attrs.apiGroup, version: attrs.apiVersion, kind: '' });
     const warnings = auditWarnings(d.audits);
     // Budgets, as the proxy counts them: an allowed write is charged, a held one checked first.
-    const budgets = opts.budgets && !attrs.dryRun ? { ...opts.budgets, engine: opts.engine } : undefined;
+    // The objects of a deletecollection the proxy judged are judged again, but the proxy counted them already.
+    const counted = viaProxy !== undefined && !viaProxy.ok && viaProxy.collection === true;
+    const budgets = opts.budgets && !attrs.dryRun && !counted ? { ...opts.budgets, engine: opts.engine } : undefined;
     let judged = d;
-    if (budgets && (d.action === 'allow' || d.action === 'hold')) {
-      const out = await judgeBudgets(budgets, attrs.user, d, [attrs], 0, d.action === 'hold' ? 'peek' : 'charge');
+    if (budgets && d.action === 'allow') {
+      const out = await judgeBudgets(budgets, attrs.user, d, [attrs], 0, 'charge');
       if (out.kind === 'refuse') return reject(r.uid, out.message, out.code, warnings);
       if (out.kind === 'hold') judged = out.decision;
       else warnings.push(...out.warnings);
@@ -171,8 +173,12 @@ export async function startWebhook(opts: WebhookOptions): Promise<WebhookServer>
     // The same decision core as the proxy (src/policy/verdict.ts): same verdicts, same messages.
     let verdict = verdictOf(judged, false);
     if (judged.action === 'hold' && opts.approvals) {
+      // Deny budgets first, given back unless admitted (as the proxy does: approved retries cannot race past).
+      const held = budgets ? await judgeBudgets(budgets, attrs.user, judged, [attrs], 0, 'hold') : undefined;
+      if (held?.kind === 'refuse') return reject(r.uid, held.message, held.code, warnings);
       const out = await opts.approvals.hold(attrs, judged);
       verdict = holdVerdict(judged, { ...out, persisted: !attrs.dryRun });
+      if (!verdict.admit && held?.kind === 'charged') await held.release();
       if (verdict.admit && budgets) {
         const charged = await judgeBudgets(budgets, attrs.user, judged, [attrs], 0, 'approved', verdict.approval);
         if (charged.kind === 'refuse') return reject(r.uid, charged.message, charged.code, warnings);

@@ -223,7 +223,6 @@ describe('budget ledger', () => {
     now = 120_000;
     const refused = await ledger.reserve('agent-ci', [one]);
     expect(refused).toMatchObject({ ok: false, spent: { used: 2, retryAfterSeconds: 480 } });
-    expect(await ledger.peek('agent-ci', one)).toMatchObject({ used: 2, retryAfterSeconds: 480 });
     now = 600_001; // the first charge left the window
     expect((await ledger.reserve('agent-ci', [one])).ok).toBe(true);
     // A cost larger than the limit never fits: it waits a whole window.
@@ -291,6 +290,24 @@ describe('budget ledger', () => {
     now = 600_001;
     expect(rowsOf([stored], now)[0]).toMatchObject({ used: 0, granted: 0, remaining: 2 });
     expect(rowsOf([stored], 1)[0]).toMatchObject({ used: 5, granted: 3, remaining: 0 });
+  });
+
+  it('charges a held request\'s deny budgets before its Approval: approved retries racing each other cannot all fit', async () => {
+    const store = memoryStore();
+    const e = await engineWith({ budgets: [{ name: 'rbac', match: { verbs: ['create'] }, limit: 10, window: '24h', onExhausted: 'deny' }, { ...deletes, match: { verbs: ['create'] }, limit: 1 }] });
+    const replicas = [0, 1].map(() => new BudgetLedger({ client: store, namespace: 'ns', now: () => 7 }));
+    const create = req({ verb: 'create', resource: 'rolebindings', apiGroup: 'rbac.authorization.k8s.io' });
+    const held = { ...e.decide(create), action: 'hold' } as never;
+    const results = await Promise.all(Array.from({ length: 12 }, (_, i) => judgeBudgets({ ledger: replicas[i % 2]!, engine: e }, agent, held, [create], 0, 'hold')));
+    expect(results.filter((r) => r.kind === 'charged')).toHaveLength(10);
+    expect(results.filter((r) => r.kind === 'refuse').map((r) => r.kind === 'refuse' && r.code)).toEqual([429, 429]);
+    // The hold budget ("deletes" here, limit 1) is not charged before approval: an approval cannot be starved by it.
+    const usage = (name: string) => [...store.objects.values()].map((o) => o as unknown as BudgetUsage).find((u) => u.spec.budget === name);
+    expect(usage('deletes')).toBeUndefined();
+    // Not admitted (still pending): the charge is given back.
+    const first = results.find((r) => r.kind === 'charged');
+    if (first?.kind === 'charged') await first.release();
+    expect(usage('rbac')?.status?.charges).toHaveLength(9);
   });
 
   it('keeps agents, budgets and scopes apart, in objects named by a hash of the key', async () => {

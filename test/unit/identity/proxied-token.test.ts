@@ -64,6 +64,10 @@ describe('proxied token', () => {
     // deletecollection does not bind its selector: each item's DELETE is judged.
     expect(verify(sign({ ...sent, verb: 'deletecollection', name: undefined }), del).ok).toBe(false);
     expect(verify(sign({ ...sent, verb: 'deletecollection' }), del).ok).toBe(false);
+    // ...but an object of the proxy's own collection is told apart (its budgets were counted by the proxy).
+    expect(verify(sign({ ...sent, verb: 'deletecollection', name: undefined }), del)).toMatchObject({ ok: false, collection: true });
+    expect(verify(sign({ ...sent, verb: 'deletecollection', name: undefined }), { ...del, namespace: 'other' })).toEqual({ ok: false, reason: 'signature does not match this request' });
+    expect(verify(sign({ ...sent, verb: 'deletecollection', name: undefined }), { ...del, operation: 'UPDATE' })).toMatchObject({ ok: false, reason: expect.stringContaining('does not cover UPDATE') });
     const exec: AdmittedRequest = { ...seen, operation: 'CONNECT', apiGroup: '', resource: 'pods', subresource: 'exec' };
     expect(verify(sign({ ...sent, verb: 'get', apiGroup: '', resource: 'pods', subresource: 'exec' }), exec).ok).toBe(true);
     expect(verify(sign({ ...sent, verb: 'get', apiGroup: '', resource: 'pods', subresource: 'attach' }), exec).ok).toBe(false);

@@ -320,3 +320,21 @@ describe('concurrent updates', () => {
     expect(e.policiesFor(agent)).toEqual([]);
   });
 });
+
+describe('the creator annotation (built in)', () => {
+  it('may name only the agent on a new object and may not change on an existing one, via proxy or webhook', async () => {
+    const e = await engineWith(policy('p', { agents: { users: ['agent-ci'] }, rules: [allowAll] }));
+    const cm = (creator?: string) => ({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'c', ...(creator ? { annotations: { 'airlock.dev/agent': creator } } : {}) } });
+    const write = (verb: string, object: unknown, oldObject?: unknown, via: 'proxy' | 'webhook' = 'webhook') =>
+      e.decide(req({ verb, resource: 'configmaps', via, object: object as never, ...(oldObject ? { oldObject: oldObject as never } : {}) }));
+    expect(write('create', cm())).toMatchObject({ action: 'allow' });
+    expect(write('create', cm('agent-ci'))).toMatchObject({ action: 'allow' });
+    expect(write('create', cm('someone-else'))).toMatchObject({ action: 'deny', matched: { policy: 'airlock', rule: 'provenance' } });
+    expect(write('patch', cm('agent-ci'), cm('alice'))).toMatchObject({ action: 'deny', matched: { rule: 'provenance' } });
+    expect(write('update', cm(), cm('alice'), 'proxy')).toMatchObject({ action: 'deny', matched: { rule: 'provenance' } });
+    expect(write('update', cm('agent-ci'), cm())).toMatchObject({ action: 'deny', matched: { rule: 'provenance' } });
+    expect(write('update', cm('alice'), cm('alice'))).toMatchObject({ action: 'allow' });
+    // Subresources (status) and deletes carry no new metadata of the agent's.
+    expect(e.decide(req({ verb: 'update', resource: 'configmaps', subresource: 'status', object: cm('x') as never, oldObject: cm() as never }))).toMatchObject({ action: 'allow' });
+  });
+});
