@@ -114,6 +114,13 @@ describe('budgets and rate limits across two replicas', () => {
     expect(direct.code).not.toBe(0);
     expect(direct.stderr).toContain('budget "deletes"');
 
+    // Nor claim someone else's object as its own to delete it freely (red team): the creator annotation
+    // cannot be set or changed around the proxy either.
+    await c.admin.create(`/api/v1/namespaces/${NS}/configmaps`, { metadata: { name: 'admins' }, data: { a: 'b' } });
+    const forged = await c.kubectl(c.env.kubeconfigs['agent-ci']!, ['-n', NS, 'annotate', 'configmap', 'admins', 'airlock.dev/agent=agent-ci']);
+    expect(forged.code).not.toBe(0);
+    expect(forged.stderr).toContain('records which agent created the object');
+
     // The agent cannot reset its count, through the proxy or around it.
     for (const kubeconfig of [agent(1), c.env.kubeconfigs['agent-ci']!]) {
       const reset = await c.kubectl(kubeconfig, ['-n', 'airlock-system', 'delete', 'budgetusages', '--all']);
