@@ -284,7 +284,8 @@ describe('the published kubernetes-mcp-server through the proxy', () => {
     // This server's Helm puts the chart's objects in the kubeconfig's namespace (default), the release in
     // the one asked for; it does the same direct to kube-apiserver.
     expect(await secretValue('viamcp-api', 'token', 'default')).toBe(API_TOKEN);
-    expect((await mcp.call('helm_uninstall', { name: 'viamcp', namespace: NS })).isError).toBe(false);
+    const uninstalled = await mcp.call('helm_uninstall', { name: 'viamcp', namespace: NS });
+    expect({ isError: uninstalled.isError, text: uninstalled.isError ? uninstalled.text : '' }).toEqual({ isError: false, text: '' });
     expect((await storedRecords('viamcp')).length).toBe(0);
   }, 180000);
 });
