@@ -77,6 +77,12 @@ export interface Exchange {
   releaseSlot?: () => void;
   /** Its budgets were charged (a write judged again after a conflict is not charged twice). */
   budgetsCharged?: boolean;
+  /** Give its budget charges back (when it was not sent, or the API server refused it). */
+  budgetRefunds?: (() => Promise<void>)[];
+  /** It was sent upstream as the agent (the forward stage began writing it). */
+  sent?: boolean;
+  /** The API server's status for it, once its answer began. */
+  upstreamStatus?: number;
 }
 
 export function newExchange(req: IncomingMessage): Exchange {

@@ -61,9 +61,22 @@ export async function serveAgentRequest(ctx: ProxyContext, req: IncomingMessage,
     else gate.abort();
   } finally {
     ex.releaseSlot?.();
+    await refundUndone(ex);
     if (ctx.tracing) traceOutcome(ex);
     void ex.trace.stage('record', (span) => (span.set({ 'airlock.record': 'outcome' }), finishRecord(ctx, req, ex))).finally(() => ex.trace.end(ex.status));
   }
+}
+
+/**
+ * Budgets count what was done: charges of a request that was never sent, or that the API server refused
+ * (an answer of 400 or more: nothing was changed or shown), are given back. A request sent whose answer
+ * never came may have been applied, and stays counted.
+ */
+async function refundUndone(ex: Exchange): Promise<void> {
+  const refunds = ex.budgetRefunds;
+  if (!refunds?.length) return;
+  const done = ex.sent && (ex.upstreamStatus === undefined || ex.upstreamStatus < 400);
+  if (!done) await Promise.all(refunds.map((r) => r()));
 }
 
 function decisionAttributes(d: Decision): Record<string, string> {
@@ -239,6 +252,7 @@ async function judgeAndForward(
     if (budget.kind === 'hold') decision = ex.decision = budget.decision;
     else {
       ex.budgetsCharged = true;
+      (ex.budgetRefunds ??= []).push(budget.release);
       view.warnings.push(...budget.warnings);
     }
   }
@@ -252,7 +266,10 @@ async function judgeAndForward(
       gate.answer(budget.status, view, budget.headers);
       return 'done';
     }
-    if (budget.kind === 'charged') heldCharge = budget.release;
+    if (budget.kind === 'charged') {
+      heldCharge = budget.release;
+      (ex.budgetRefunds ??= []).push(budget.release);
+    }
   }
   const verdict = await ex.trace.stage('judge', (span) => {
     span.set(decisionAttributes(judged));
@@ -260,6 +277,7 @@ async function judgeAndForward(
   });
   ex.approval = verdict.approval;
   if (!verdict.forward) {
+    if (heldCharge) ex.budgetRefunds = ex.budgetRefunds?.filter((r) => r !== heldCharge);
     await heldCharge?.();
     gate.answer(verdict.status, view);
     return 'done';
@@ -271,6 +289,7 @@ async function judgeAndForward(
       gate.answer(budget.status, view, budget.headers);
       return 'done';
     }
+    if (budget.kind === 'charged') (ex.budgetRefunds ??= []).push(budget.release);
     ex.budgetsCharged = true;
   }
 
@@ -422,6 +441,7 @@ function forwardHttp(ctx: ProxyContext, req: IncomingMessage, ex: Exchange, gate
       resolve('done');
     });
     up.on('response', (ures) => {
+      ex.upstreamStatus = ures.statusCode ?? 0;
       upstreamSpan.set({ 'http.response.status_code': ures.statusCode ?? 0 });
       upstreamSpan.end();
       if (ures.statusCode === 409 && retriable) {
@@ -437,6 +457,7 @@ function forwardHttp(ctx: ProxyContext, req: IncomingMessage, ex: Exchange, gate
         (err: unknown) => (masking.end(err), resolve('done')),
       );
     });
+    ex.sent = true;
     up.end(payload);
   });
 }

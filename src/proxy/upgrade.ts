@@ -87,8 +87,12 @@ export function forwardUpgrade(ctx: ProxyContext, req: IncomingMessage, ex: Exch
       resolve();
     });
     // The API server refused the upgrade: its answer goes through the gate as a normal response.
-    up.on('response', (ures) => void gate.relay(ures, f.view).then(resolve, resolve));
+    up.on('response', (ures) => {
+      ex.upstreamStatus = ures.statusCode ?? 0;
+      void gate.relay(ures, f.view).then(resolve, resolve);
+    });
     up.on('upgrade', (ures, usock, uhead) => {
+      ex.upstreamStatus = ures.statusCode ?? 101;
       const output = f.output;
       const framing = framingOf(String(ures.headers.upgrade ?? ''));
       const protocol = String(ures.headers['sec-websocket-protocol'] ?? '').trim();
@@ -177,6 +181,7 @@ export function forwardUpgrade(ctx: ProxyContext, req: IncomingMessage, ex: Exch
       } else startOutput();
       resolve();
     });
+    ex.sent = true;
     up.end();
   });
 }

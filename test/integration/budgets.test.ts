@@ -36,15 +36,17 @@ const limitedPolicy: AgentPolicy = {
   },
 };
 
-function get(c: PrivateCluster, port: number, token: string, path: string): Promise<{ status: number; retryAfter?: string; body: Record<string, unknown> }> {
+function call(c: PrivateCluster, port: number, token: string, method: string, path: string, body?: unknown): Promise<{ status: number; retryAfter?: string; body: Record<string, unknown> }> {
+  const payload = body === undefined ? undefined : JSON.stringify(body);
+  const headers = { authorization: `Bearer ${token}`, accept: 'application/json', ...(payload ? { 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(payload)) } : {}) };
   return new Promise((resolve, reject) => {
-    const req = request({ hostname: '127.0.0.1', port, path, headers: { authorization: `Bearer ${token}`, accept: 'application/json' }, ca: readFileSync(c.env.caFile), agent: false }, (res) => {
+    const req = request({ hostname: '127.0.0.1', port, method, path, headers, ca: readFileSync(c.env.caFile), agent: false }, (res) => {
       const chunks: Buffer[] = [];
       res.on('data', (d: Buffer) => chunks.push(d));
       res.on('end', () => resolve({ status: res.statusCode ?? 0, ...(res.headers['retry-after'] ? { retryAfter: String(res.headers['retry-after']) } : {}), body: JSON.parse(Buffer.concat(chunks).toString('utf8') || '{}') as Record<string, unknown> }));
     });
     req.on('error', reject);
-    req.end();
+    req.end(payload);
   });
 }
 
@@ -77,6 +79,11 @@ describe('budgets and rate limits across two replicas', () => {
   });
 
   it('holds the 21st delete in the window, lets it through once approved, and counts on across a replica restart', async () => {
+    // What the API server refuses did nothing and is given back: deletes whose precondition fails (409).
+    for (let i = 0; i < 3; i++) {
+      const refused = await call(c, replicas[i % 2]!.proxyPort, c.env.tokens['agent-ci']!, 'DELETE', `/api/v1/namespaces/${NS}/configmaps/cm-0`, { kind: 'DeleteOptions', apiVersion: 'v1', preconditions: { uid: 'not-its-uid' } });
+      expect({ i, status: refused.status, reason: refused.body.reason }).toEqual({ i, status: 409, reason: 'Conflict' });
+    }
     // 20 deletes, alternating replicas: each allowed.
     for (let i = 0; i < 20; i++) {
       const del = await c.kubectl(agent(i), ['-n', NS, 'delete', 'configmap', `cm-${i}`]);
@@ -156,7 +163,7 @@ describe('budgets and rate limits across two replicas', () => {
     const port = replicas[1]!.proxyPort;
     const token = c.env.tokens.mallory!;
     const answers = [];
-    for (let i = 0; i < 6; i++) answers.push(await get(c, port, token, `/api/v1/namespaces/${NS}/configmaps`));
+    for (let i = 0; i < 6; i++) answers.push(await call(c, port, token, 'GET', `/api/v1/namespaces/${NS}/configmaps`));
     const limited = answers.filter((a) => a.status === 429);
     expect(limited.length).toBeGreaterThanOrEqual(2);
     expect(limited[0]).toMatchObject({ retryAfter: '1', body: { kind: 'Status', reason: 'TooManyRequests', code: 429, details: { retryAfterSeconds: 1 } } });
