@@ -1,7 +1,8 @@
 // Budgets and rate limits with real processes: two Airlock replicas on a private control plane, the agent
 // alternating between them with kubectl. The 21st delete in the window is held whichever replica serves
 // it; an approval lets that one request through once; the count survives a replica restart; a rate limit
-// answers 429 with Retry-After, and kubectl (client-go) waits and retries by itself.
+// answers 429 with Retry-After, and kubectl (client-go) waits and retries by itself; 30 deletes racing over
+// both replicas against a deny budget of 10 let exactly 10 through.
 import { describe, expect, it, beforeAll, afterAll } from '@jest/globals';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { request } from 'node:https';
@@ -24,14 +25,18 @@ function policyWith20Deletes(): AgentPolicy {
   return p;
 }
 
-/** mallory, an agent of its own policy with a tight read rate (and no RBAC: allowed reads get 403 upstream). */
+/** mallory, an agent of its own policy with a tight read rate (and no RBAC: allowed reads get 403 upstream), and a deny budget of 10 deletes. */
 const limitedPolicy: AgentPolicy = {
   apiVersion: 'airlock.dev/v1alpha1',
   kind: 'AgentPolicy',
   metadata: { name: 'rate-limited' },
   spec: {
     agents: { users: ['mallory'] },
-    rules: [{ name: 'reads', match: { verbs: ['get', 'list'] }, action: 'allow' }],
+    rules: [
+      { name: 'reads', match: { verbs: ['get', 'list'] }, action: 'allow' },
+      { name: 'deletes', match: { verbs: ['delete'], resources: ['configmaps'], namespaces: ['burst-app'] }, action: 'allow' },
+    ],
+    budgets: [{ name: 'deletes', match: { verbs: ['delete'] }, limit: 10, window: '1h', onExhausted: 'deny' }],
     rateLimits: { read: { qps: 1, burst: 3 } },
   },
 };
@@ -139,6 +144,11 @@ describe('budgets and rate limits across two replicas', () => {
     // Restart a replica: the count is in the cluster, not in its memory.
     await replicas[0]!.kill();
     replicas[0] = await startAirlock(c, { id: 'replica-a', recordingDir: join(c.dir, 'rec-a') });
+    // Its webhook serves on a new port: wait until the registration points there (writes go through it).
+    await eventually(async () => {
+      const probe = await c.kubectl(c.env.kubeconfigs['agent-ci']!, ['-n', NS, 'create', 'configmap', 'webhook-probe', '--dry-run=server']);
+      return probe.code === 0;
+    }, 60000, 'the restarted replica\'s webhook serving admission');
     const afterRestart = await c.kubectl(agent(0), ['-n', NS, 'delete', 'configmap', 'cm-22']);
     expect(afterRestart.code).not.toBe(0);
     expect(afterRestart.stderr).toContain('at most 20 (+1 granted) per 1h; agent-ci used 21');
@@ -180,5 +190,25 @@ describe('budgets and rate limits across two replicas', () => {
     // Rate limits are per agent: agent-ci is not slowed by mallory's.
     const ci = await c.kubectl(agent(1), ['-n', NS, 'get', 'configmaps', '-o', 'name']);
     expect(ci.code).toBe(0);
+  }, 60000);
+
+  it('lets exactly the limit through when 30 deletes race over both replicas at once', async () => {
+    await c.admin.create('/api/v1/namespaces', { metadata: { name: 'burst-app' } });
+    await c.admin.create('/apis/rbac.authorization.k8s.io/v1/namespaces/burst-app/rolebindings', {
+      metadata: { name: 'mallory-edit' }, roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: 'edit' },
+      subjects: [{ apiGroup: 'rbac.authorization.k8s.io', kind: 'User', name: 'mallory' }],
+    });
+    for (let i = 0; i < 30; i++) await c.admin.create('/api/v1/namespaces/burst-app/configmaps', { metadata: { name: `b-${i}` } });
+    const token = c.env.tokens.mallory!;
+    const answers = await Promise.all(Array.from({ length: 30 }, (_, i) => call(c, replicas[i % 2]!.proxyPort, token, 'DELETE', `/api/v1/namespaces/burst-app/configmaps/b-${i}`)));
+    const byStatus = answers.reduce<Record<number, number>>((m, a) => ({ ...m, [a.status]: (m[a.status] ?? 0) + 1 }), {});
+    expect(byStatus).toEqual({ 200: 10, 429: 20 });
+    const left = await c.admin.get<{ items: unknown[] }>('/api/v1/namespaces/burst-app/configmaps?labelSelector=');
+    expect(left.items.filter((o) => String((o as { metadata: { name: string } }).metadata.name).startsWith('b-'))).toHaveLength(20);
+    const usage = (await c.admin.get<{ items: BudgetUsage[] }>(USAGES)).items.find((u) => u.spec.agent === 'mallory');
+    expect(usage?.status?.charges).toHaveLength(10);
+    const refused = answers.find((a) => a.status === 429)!;
+    expect(refused.retryAfter).toBeUndefined(); // no Retry-After: a client would sleep out the window
+    expect(refused.body).toMatchObject({ reason: 'TooManyRequests', details: { retryAfterSeconds: expect.any(Number) } });
   }, 60000);
 });
