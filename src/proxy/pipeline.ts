@@ -69,14 +69,15 @@ export async function serveAgentRequest(ctx: ProxyContext, req: IncomingMessage,
 
 /**
  * Budgets count what was done: charges of a request that was never sent, or that the API server refused
- * (an answer of 400 or more: nothing was changed or shown), are given back. A request sent whose answer
- * never came may have been applied, and stays counted.
+ * (an answer of 400 or more to a request on one object: it was not applied), are given back. A request
+ * sent whose answer never came may have been applied, and a deletecollection that fails may have deleted
+ * some of its objects first: those stay counted.
  */
 async function refundUndone(ex: Exchange): Promise<void> {
   const refunds = ex.budgetRefunds;
   if (!refunds?.length) return;
-  const done = ex.sent && (ex.upstreamStatus === undefined || ex.upstreamStatus < 400);
-  if (!done) await Promise.all(refunds.map((r) => r()));
+  const refused = ex.upstreamStatus !== undefined && ex.upstreamStatus >= 400 && ex.info?.verb !== 'deletecollection';
+  if (!ex.sent || refused) await Promise.all(refunds.map((r) => r()));
 }
 
 function decisionAttributes(d: Decision): Record<string, string> {
