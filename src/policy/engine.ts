@@ -345,7 +345,8 @@ const creatorIn = (o: Record<string, unknown> | undefined): unknown => {
  * writes that bypass the proxy as the proxy's write guards do for its own.
  */
 function provenanceWrite(req: RequestAttributes): string | undefined {
-  if (!req.isResourceRequest || req.subresource || !req.object || !WRITE_VERBS.has(req.verb)) return undefined;
+  // A status write carries the whole object, and some built-in status strategies keep its annotations.
+  if (!req.isResourceRequest || (req.subresource && req.subresource !== 'status') || !req.object || !WRITE_VERBS.has(req.verb)) return undefined;
   const now = creatorIn(req.object);
   if (req.oldObject ? now === creatorIn(req.oldObject) : now === undefined || now === req.user.username) return undefined;
   return `metadata.annotations["${PROVENANCE_AGENT}"] records which agent created the object (Airlock sets it on create); agents may not set it to another name or change it; denied`;

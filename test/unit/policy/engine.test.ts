@@ -334,7 +334,8 @@ describe('the creator annotation (built in)', () => {
     expect(write('update', cm(), cm('alice'), 'proxy')).toMatchObject({ action: 'deny', matched: { rule: 'provenance' } });
     expect(write('update', cm('agent-ci'), cm())).toMatchObject({ action: 'deny', matched: { rule: 'provenance' } });
     expect(write('update', cm('alice'), cm('alice'))).toMatchObject({ action: 'allow' });
-    // Subresources (status) and deletes carry no new metadata of the agent's.
-    expect(e.decide(req({ verb: 'update', resource: 'configmaps', subresource: 'status', object: cm('x') as never, oldObject: cm() as never }))).toMatchObject({ action: 'allow' });
+    // A status write carries the whole object (some status strategies keep annotations); scale does not.
+    expect(e.decide(req({ verb: 'update', resource: 'pods', subresource: 'status', object: cm('x') as never, oldObject: cm() as never }))).toMatchObject({ action: 'deny', matched: { rule: 'provenance' } });
+    expect(e.decide(req({ verb: 'update', resource: 'deployments', apiGroup: 'apps', subresource: 'scale', object: { kind: 'Scale', metadata: { name: 'c' } } as never, oldObject: cm('alice') as never }))).toMatchObject({ action: 'allow' });
   });
 });
