@@ -7,7 +7,7 @@ import { judgeBudgets, type BudgetMode, type BudgetOutcome } from '../budgets/ch
 import { verbClassOf, type RateLimiter } from '../budgets/rate-limiter.js';
 import { rateLimitedTotal } from '../metrics/registry.js';
 import type { Decision, PolicyEngine, RequestAttributes, UserInfo } from '../policy/types.js';
-import type { ProxyContext } from './context.js';
+import type { Exchange, ProxyContext } from './context.js';
 import type { RequestInfo } from './request-info.js';
 import { kubeStatus, type KubeStatus } from './status.js';
 
@@ -29,18 +29,58 @@ export function admitRate(limiter: RateLimiter | undefined, engine: PolicyEngine
   return { status, headers: { 'retry-after': String(res.retryAfterSeconds) } };
 }
 
-/** The budget stage (judgeBudgets) with its refusal as a Status; nothing to do without a ledger. */
-export async function chargeBudgets(
-  ctx: Pick<ProxyContext, 'budgets' | 'engine' | 'onBudgetSpent'>,
-  user: UserInfo,
+/** One request's budgets being counted: its charges are kept on the exchange (ex.budgetRefunds). */
+export interface BudgetCounting {
+  ctx: ProxyContext;
+  ex: Exchange;
+  user: UserInfo;
+  variants: RequestAttributes[];
+  /** How many of the variants are the per-object deletes of a deletecollection. */
+  itemCount: number;
+}
+
+/**
+ * Before the verdict. A request the judge allows (or mutates) is charged; a spent budget holds or refuses
+ * it. A held request (by a rule, or by that spent budget) is charged against its deny budgets before its
+ * Approval is looked at, so approved retries racing each other cannot all fit. Charges of a request that
+ * is then not sent are given back when it ends.
+ */
+export async function budgetsBeforeVerdict(c: BudgetCounting, decision: Decision): Promise<{ decision: Decision; warnings: string[] } | LimitAnswer> {
+  let judged = decision;
+  const warnings: string[] = [];
+  if (decision.action === 'allow' || decision.action === 'mutate') {
+    const out = await chargeBudgets(c, decision, 'charge');
+    if (out.kind === 'refuse') return out;
+    if (out.kind === 'hold') judged = out.decision;
+    else {
+      c.ex.budgetsCharged = true;
+      warnings.push(...out.warnings);
+    }
+  }
+  if (judged.action === 'hold') {
+    const out = await chargeBudgets(c, judged, 'hold');
+    if (out.kind === 'refuse') return out;
+  }
+  return { decision: judged, warnings };
+}
+
+/** After a person let a held request through: its other budgets are counted, never refused (but a 503). */
+export async function budgetsAfterApproval(c: BudgetCounting, judged: Decision, approval: string | undefined): Promise<LimitAnswer | undefined> {
+  const out = await chargeBudgets(c, judged, 'approved', approval);
+  c.ex.budgetsCharged = true;
+  return out.kind === 'refuse' ? out : undefined;
+}
+
+/** The budget stage (judgeBudgets) with its refusal as a Status, its charges kept to give back; nothing to do without a ledger. */
+async function chargeBudgets(
+  { ctx, ex, user, variants, itemCount }: BudgetCounting,
   decision: Decision,
-  variants: RequestAttributes[],
-  itemCount: number,
   mode: BudgetMode,
   approval?: string,
 ): Promise<Exclude<BudgetOutcome, { kind: 'refuse' }> | ({ kind: 'refuse' } & LimitAnswer)> {
   if (!ctx.budgets) return { kind: 'charged', warnings: [], release: () => Promise.resolve() };
   const out = await judgeBudgets({ ledger: ctx.budgets, engine: ctx.engine, ...(ctx.onBudgetSpent ? { onSpent: ctx.onBudgetSpent } : {}) }, user, decision, variants, itemCount, mode, approval);
+  if (out.kind === 'charged') (ex.budgetRefunds ??= []).push(out.release);
   if (out.kind !== 'refuse') return out;
   const reason = out.code === 429 ? 'TooManyRequests' : 'ServiceUnavailable';
   return { kind: 'refuse', status: kubeStatus(out.code, out.message, reason, out.retryAfterSeconds !== undefined ? { retryAfterSeconds: out.retryAfterSeconds } : undefined) };

@@ -34,7 +34,7 @@ import { readExecPod, readTargetValues } from './exec-target.js';
 import { execMaskers } from './exec-guard.js';
 import { deadlineFor, isDeadlineExceeded, timeoutStatus, type Deadline } from './deadline.js';
 import { refuseUnsafeWrite } from './write-guards.js';
-import { admitRate, chargeBudgets } from './budgets.js';
+import { admitRate, budgetsAfterApproval, budgetsBeforeVerdict, type BudgetCounting } from './budgets.js';
 
 /** Methods that change the cluster (unless dry run): recorded ahead of forwarding. */
 const MUTATING_METHODS = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
@@ -242,56 +242,32 @@ async function judgeAndForward(
   view.warnings = auditWarnings(decision.audits);
 
   // budgets: what the judge lets through is counted (across replicas); a spent budget holds or refuses it.
-  const countable = !effective.dryRun && !ex.budgetsCharged;
-  const itemCount = subject.items?.length ?? 0;
-  if (countable && (decision.action === 'allow' || decision.action === 'mutate')) {
-    const budget = await chargeBudgets(ctx, user, decision, variants, itemCount, 'charge');
-    if (budget.kind === 'refuse') {
-      gate.answer(budget.status, view, budget.headers);
+  const counting: BudgetCounting | undefined = effective.dryRun || ex.budgetsCharged ? undefined : { ctx, ex, user, variants, itemCount: subject.items?.length ?? 0 };
+  if (counting) {
+    const budgeted = await budgetsBeforeVerdict(counting, decision);
+    if ('status' in budgeted) {
+      gate.answer(budgeted.status, view, budgeted.headers);
       return 'done';
     }
-    if (budget.kind === 'hold') decision = ex.decision = budget.decision;
-    else {
-      ex.budgetsCharged = true;
-      (ex.budgetRefunds ??= []).push(budget.release);
-      view.warnings.push(...budget.warnings);
-    }
+    decision = ex.decision = budgeted.decision;
+    view.warnings.push(...budgeted.warnings);
   }
   const judged = decision;
-  // A held request's deny budgets are charged before its Approval is looked at, and given back unless it
-  // is let through: approved retries racing each other cannot all fit.
-  let heldCharge: (() => Promise<void>) | undefined;
-  if (countable && judged.action === 'hold') {
-    const budget = await chargeBudgets(ctx, user, judged, variants, itemCount, 'hold');
-    if (budget.kind === 'refuse') {
-      gate.answer(budget.status, view, budget.headers);
-      return 'done';
-    }
-    if (budget.kind === 'charged') {
-      heldCharge = budget.release;
-      (ex.budgetRefunds ??= []).push(budget.release);
-    }
-  }
   const verdict = await ex.trace.stage('judge', (span) => {
     span.set(decisionAttributes(judged));
     return verdictFor(judged, variants[0]!, ctx.approvals, judged.action === 'hold' ? goneSignal(gate) : undefined);
   });
   ex.approval = verdict.approval;
   if (!verdict.forward) {
-    if (heldCharge) ex.budgetRefunds = ex.budgetRefunds?.filter((r) => r !== heldCharge);
-    await heldCharge?.();
-    gate.answer(verdict.status, view);
+    gate.answer(verdict.status, view); // not sent: its charges are given back when it ends (refundUndone)
     return 'done';
   }
-  if (countable && judged.action === 'hold') {
-    // Approved by a person: counted, never refused by a budget.
-    const budget = await chargeBudgets(ctx, user, judged, variants, itemCount, 'approved', verdict.approval);
-    if (budget.kind === 'refuse') {
-      gate.answer(budget.status, view, budget.headers);
+  if (counting && judged.action === 'hold') {
+    const refused = await budgetsAfterApproval(counting, judged, verdict.approval);
+    if (refused) {
+      gate.answer(refused.status, view, refused.headers);
       return 'done';
     }
-    if (budget.kind === 'charged') (ex.budgetRefunds ??= []).push(budget.release);
-    ex.budgetsCharged = true;
   }
 
   // pods/log: the log masker knows the pod's secret values too (a program logging its own database
