@@ -68,15 +68,23 @@ export async function serveAgentRequest(ctx: ProxyContext, req: IncomingMessage,
 }
 
 /**
+ * Answers by which the API server refuses a request on one object before acting on it: malformed, not
+ * authenticated or authorised (admission included), not there, a failed precondition or conflict, invalid,
+ * throttled. Any other error may come after the work was done: a 406 when the answer cannot be encoded
+ * in the media type asked for comes after the delete, a 5xx may come at any point.
+ */
+const REFUSED_BEFORE_ACTING = new Set([400, 401, 403, 404, 409, 422, 429]);
+
+/**
  * Budgets count what was done: charges of a request that was never sent, or that the API server refused
- * (an answer of 400 or more to a request on one object: it was not applied), are given back. A request
- * sent whose answer never came may have been applied, and a deletecollection that fails may have deleted
- * some of its objects first: those stay counted.
+ * before acting on it, are given back. A request sent whose answer never came, or came as another error,
+ * may have been applied, and a deletecollection that fails may have deleted some of its objects first:
+ * those stay counted.
  */
 async function refundUndone(ex: Exchange): Promise<void> {
   const refunds = ex.budgetRefunds;
   if (!refunds?.length) return;
-  const refused = ex.upstreamStatus !== undefined && ex.upstreamStatus >= 400 && ex.info?.verb !== 'deletecollection';
+  const refused = ex.upstreamStatus !== undefined && REFUSED_BEFORE_ACTING.has(ex.upstreamStatus) && ex.info?.verb !== 'deletecollection';
   if (!ex.sent || refused) await Promise.all(refunds.map((r) => r()));
 }
 
