@@ -39,11 +39,28 @@ export async function admit(ctx: ProxyContext, req: IncomingMessage, ex: Exchang
   try {
     checkServedMethod(info, ex.method);
     if (upgrade) checkUpgradable(info);
+    checkAnswerable(info, ex.method, req.headers.accept);
   } catch (err) {
     if (err instanceof RequestError) return kubeStatus(err.code, err.message, err.reason);
     throw err;
   }
   return { info, user };
+}
+
+const WRITE_METHODS = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
+
+/**
+ * A write on one object answers with one object (or a Status). An Accept that takes only lists
+ * (`as=PartialObjectMetadataList`, `as=...List`) makes kube-apiserver do the write and then fail to encode
+ * its answer, a 406 after the fact: the agent, the recording and the budgets would read it as refused.
+ * Refused here instead, before anything is done. A deletecollection answers with a list and may ask so.
+ */
+function checkAnswerable(info: RequestInfo, method: string, accept: string | undefined): void {
+  if (!info.isResourceRequest || !WRITE_METHODS.has(method) || (method === 'DELETE' && info.name === undefined)) return;
+  const ranges = (accept ?? '').split(',').map((r) => r.trim()).filter(Boolean);
+  if (ranges.length && ranges.every((r) => /;\s*as=[^;,]*List\s*(;|$)/i.test(r))) {
+    throw new RequestError(406, 'NotAcceptable', `airlock: this ${method} acts on one object and answers with one object, but Accept asks only for a list (${ranges[0]}); nothing was sent`);
+  }
 }
 
 /** The attributes the engine judges, with the options the API server will really apply (request-options.ts). */
