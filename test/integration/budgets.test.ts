@@ -63,7 +63,8 @@ describe('budgets and rate limits across two replicas', () => {
   beforeAll(async () => {
     c = await startPrivateCluster('budgets');
     replicas.push(await startAirlock(c, { id: 'replica-a', recordingDir: join(c.dir, 'rec-a') }));
-    replicas.push(await startAirlock(c, { id: 'replica-b', recordingDir: join(c.dir, 'rec-b'), webhook: false }));
+    // Both serve the webhook, registered by URL by whichever leads (as a Service would point at any replica).
+    replicas.push(await startAirlock(c, { id: 'replica-b', recordingDir: join(c.dir, 'rec-b') }));
     for (const p of [policyWith20Deletes(), limitedPolicy]) {
       await c.admin.create('/apis/airlock.dev/v1alpha1/agentpolicies', p);
       const ready = await c.kubectl(c.env.kubeconfigs.admin!, ['wait', '--for=condition=Ready', `agentpolicy/${p.metadata.name}`, '--timeout=30s']);
