@@ -5,7 +5,7 @@ import { decisionDuration, decisionsTotal, policiesLoaded } from '../metrics/reg
 import type { AuditHit, CompileResult, Decision, DecisionCommon, Explanation, PolicyEngine, RequestAttributes, ResolvedMasking, RuleRef, UserInfo } from './types.js';
 import { compilePolicy, staticKeyOf, staticKeyString, type CompiledBudget, type CompiledPolicy, type CompiledRule, type ResolvedBucket, type ResolvedHold, type ResolvedRateLimits, type StaticKey } from './compile.js';
 import { isDiscoveryPath } from './nonresource.js';
-import { MUTATING_VERBS, PROVENANCE_AGENT } from './detectors/util.js';
+import { MUTATING_VERBS, PROVENANCE_AGENT, WRITE_VERBS, creatorOf } from './detectors/util.js';
 import { regoExplanations, type ConfigMapLoader, type RegoEvaluator } from './rego.js';
 import { permissionKey } from './service-account-power.js';
 
@@ -329,10 +329,9 @@ export class Engine implements PolicyEngine {
   }
 }
 
-const WRITE_VERBS = new Set(['create', 'update', 'patch']);
-const creatorIn = (o: Record<string, unknown> | undefined): unknown => {
+const creatorIn = (o: Record<string, unknown> | undefined): string | undefined => {
   try {
-    return ((o?.metadata as { annotations?: Record<string, unknown> } | undefined)?.annotations ?? {})[PROVENANCE_AGENT];
+    return creatorOf(o);
   } catch {
     return undefined; // an object that cannot be read is judged by the rules and their failurePolicy
   }

@@ -2,8 +2,9 @@
 // Annotations are added to what is forwarded in a form the API server accepts for that content type.
 import type { BodyKind } from './body.js';
 import { pointerToken } from './json-patch.js';
+import { PROVENANCE_AGENT, creatorOf } from '../policy/detectors/util.js';
 
-export const AGENT_ANNOTATION = 'airlock.dev/agent';
+export const AGENT_ANNOTATION = PROVENANCE_AGENT;
 export const SESSION_ANNOTATION = 'airlock.dev/session';
 
 type Obj = Record<string, unknown>;
@@ -11,12 +12,7 @@ type Obj = Record<string, unknown>;
 /** API groups whose objects are never stored (reviews): the API server rejects any metadata on them. */
 const VIRTUAL_GROUPS = new Set(['authorization.k8s.io', 'authentication.k8s.io']);
 
-/** The agent that created an object through the proxy (its airlock.dev/agent annotation), if any. */
-export function creatorOf(obj: Obj | undefined): string | undefined {
-  const meta = isObj(obj?.metadata) ? (obj.metadata as Obj) : undefined;
-  const v = isObj(meta?.annotations) ? (meta.annotations as Obj)[AGENT_ANNOTATION] : undefined;
-  return typeof v === 'string' ? v : undefined;
-}
+export { creatorOf };
 
 /** Whether a write to this resource produces a stored object that can carry provenance. */
 export function stampable(apiGroup: string, subresource: string | undefined): boolean {

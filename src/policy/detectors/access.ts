@@ -4,7 +4,7 @@
 // Security namespace labels.
 import type { RequestAttributes } from '../types.js';
 import type { Detector } from './types.js';
-import { MUTATING_VERBS, PROVENANCE_AGENT, READ_VERBS, arr, hit, objectsOf, rec, str } from './util.js';
+import { MUTATING_VERBS, PROVENANCE_AGENT, READ_VERBS, arr, creatorOf, hit, objectsOf, rec, str } from './util.js';
 
 const res = (req: RequestAttributes): string => (req.subresource ? `${req.resource}/${req.subresource}` : req.resource);
 const core = (req: RequestAttributes): boolean => req.apiGroup === '';
@@ -35,9 +35,8 @@ export const serviceAccountToken: Detector = (req) => {
 };
 
 const DESTRUCTIVE = new Set(['namespaces', 'customresourcedefinitions', 'persistentvolumes', 'persistentvolumeclaims']);
-/** The agent that created an object through the proxy (provenance annotation; the proxy overwrites any value an agent sends). */
-const creatorOf = (req: RequestAttributes): string | undefined => str(rec(rec(rec(req.oldObject)?.metadata)?.annotations)?.[PROVENANCE_AGENT]);
-const createdByRequester = (req: RequestAttributes): boolean => creatorOf(req) === req.user.username;
+/** Whether the requester created the object it deletes (the provenance annotation cannot be forged: see the engine's provenance check). */
+const createdByRequester = (req: RequestAttributes): boolean => creatorOf(req.oldObject) === req.user.username;
 export const destructiveDelete: Detector = (req, s) => {
   if (!req.isResourceRequest || req.subresource) return [];
   if (req.verb === 'deletecollection') return [hit('destructiveDelete', 'verb', `deletes every ${req.resource} matching the request`)];
@@ -63,7 +62,7 @@ export const deleteOthersObjects: Detector = (req, s) => {
   if (req.verb !== 'delete') return [];
   const name = nameOf(req) || '(unnamed)';
   if (!rec(req.oldObject)) return [hit('deleteOthersObjects', 'verb', `deletes ${what} ${name}, whose creator is unknown (the live object was not supplied)`)];
-  const creator = creatorOf(req);
+  const creator = creatorOf(req.oldObject);
   if (creator === req.user.username) return [];
   if (s.agentsMayDeleteControlledPods && controlledPod(req)) return [];
   return creator

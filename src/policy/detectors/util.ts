@@ -18,6 +18,9 @@ export const PROVENANCE_AGENT = 'airlock.dev/agent';
 
 export const isWrite = (req: RequestAttributes): boolean => WRITE_VERBS.has(req.verb);
 
+/** The agent that created an object through the proxy (its provenance annotation), if any. */
+export const creatorOf = (obj: unknown): string | undefined => str(rec(rec(rec(obj)?.metadata)?.annotations)?.[PROVENANCE_AGENT]);
+
 export interface ObjRef { obj: Rec; path: string; kind: string }
 
 /** The request's object (the result of create/update/patch), or each item of a List, with its path. */
