@@ -3,7 +3,7 @@
 // audit). Each front end wraps the outcome in its own envelope (a Status, an AdmissionResponse).
 import type { HoldDecision } from '../approvals/types.js';
 import { budgetExhaustedTotal } from '../metrics/registry.js';
-import type { CompiledBudget } from '../policy/compile.js';
+import { primaryObject, type CompiledBudget } from '../policy/compile.js';
 import type { Decision, PolicyEngine, RequestAttributes, UserInfo } from '../policy/types.js';
 import { BudgetUnavailableError, type BudgetCharge, type BudgetLedger, type Reservation, type Spent } from './ledger.js';
 
@@ -44,8 +44,7 @@ export function chargesFor(engine: PolicyEngine, variants: RequestAttributes[], 
 export function scopeOf(b: CompiledBudget, a: RequestAttributes): string {
   if (b.per.namespace) return `namespace=${a.namespace ?? ''}`;
   if (b.per.label !== undefined) {
-    const primary = a.verb === 'delete' || a.verb === 'deletecollection' ? a.oldObject ?? a.object : a.object ?? a.oldObject;
-    const labels = (primary?.metadata as { labels?: Record<string, unknown> } | undefined)?.labels;
+    const labels = (primaryObject(a)?.metadata as { labels?: Record<string, unknown> } | undefined)?.labels;
     const v = labels?.[b.per.label];
     return `label:${b.per.label}=${typeof v === 'string' ? v : ''}`;
   }

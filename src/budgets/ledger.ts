@@ -53,6 +53,11 @@ export interface LedgerOptions {
   onError?: (err: unknown) => void;
 }
 
+/** Where BudgetUsage objects live: Airlock's namespace. */
+export function budgetUsagesPath(namespace: string): string {
+  return resourcePath({ group: GROUP, version: VERSION, resource: 'budgetusages', namespace });
+}
+
 /** Read-modify-write attempts before a charge gives up (the request is then refused, fail closed). */
 const MAX_ATTEMPTS = 16;
 /** status.charges is bounded by the CRD; charges beyond a spent budget (approved ones) drop the oldest. */
@@ -65,6 +70,7 @@ export class BudgetUnavailableError extends Error {}
 export class BudgetLedger {
   private readonly opts: LedgerOptions;
   private readonly now: () => number;
+  private readonly collectionPath: string;
   /** The last copy seen of each object: the first write is tried against it (one call when no one else wrote). */
   private readonly seen = new Map<string, BudgetUsage>();
   /** Charges of one key made by this replica run one after another (no self-inflicted conflicts). */
@@ -73,6 +79,7 @@ export class BudgetLedger {
   constructor(opts: LedgerOptions) {
     this.opts = opts;
     this.now = opts.now ?? Date.now;
+    this.collectionPath = budgetUsagesPath(opts.namespace);
   }
 
   /**
@@ -98,11 +105,6 @@ export class BudgetLedger {
       return { ok: false, spent: res };
     }
     return { ok: true, exhausted, release: () => this.undo(agent, made) };
-  }
-
-  /** The BudgetUsage objects' path in Airlock's namespace. */
-  get collectionPath(): string {
-    return resourcePath({ group: GROUP, version: VERSION, resource: 'budgetusages', namespace: this.opts.namespace });
   }
 
   private serial<T>(key: string, fn: () => Promise<T>): Promise<T> {

@@ -2,8 +2,9 @@
 // a scope no longer used, a budget removed from its policy), so their number stays bounded by what is
 // live. Runs behind the leader Lease. Each delete carries the resourceVersion it judged: a replica that
 // charged the object meanwhile makes the delete fail, and the ledger re-creates an object deleted under it.
-import { GROUP, VERSION, type BudgetUsage } from '../api/types.js';
-import { isConflict, isNotFound, resourcePath } from '../k8s/client.js';
+import type { BudgetUsage } from '../api/types.js';
+import { isConflict, isNotFound } from '../k8s/client.js';
+import { budgetUsagesPath, windowOf } from './ledger.js';
 import { parseDurationMs } from '../proxy/duration.js';
 
 export interface SweepClient {
@@ -19,13 +20,12 @@ export interface BudgetSweeper {
 
 export function startBudgetSweeper(client: SweepClient, namespace: string, opts: { intervalMs?: number; now?: () => number; onError?: (err: unknown) => void } = {}): BudgetSweeper {
   const now = opts.now ?? Date.now;
-  const path = resourcePath({ group: GROUP, version: VERSION, resource: 'budgetusages', namespace });
+  const path = budgetUsagesPath(namespace);
   const sweep = async (): Promise<number> => {
     const list = await client.get<{ items: BudgetUsage[] }>(path);
     let deleted = 0;
     for (const u of list.items) {
-      const windowMs = parseDurationMs(u.spec.window, Infinity);
-      if ((u.status?.charges ?? []).some((t) => t > now() - windowMs)) continue;
+      if (windowOf(u, { limit: u.spec.limit, windowMs: parseDurationMs(u.spec.window, Infinity) }, now()).live.length) continue;
       try {
         await client.delete(`${path}/${encodeURIComponent(u.metadata.name!)}`, { body: { preconditions: { resourceVersion: u.metadata.resourceVersion } } });
         deleted++;

@@ -1,11 +1,11 @@
 // `kubectl airlock budgets`: each agent's use of each AgentPolicy budget, read from the BudgetUsage objects
 // the proxy replicas keep in Airlock's namespace (src/budgets/ledger.ts), counted as of now.
 import { parseArgs } from 'node:util';
-import { GROUP, VERSION, type BudgetUsage } from '../api/types.js';
+import type { BudgetUsage } from '../api/types.js';
 import { humanDuration } from '../approvals/duration.js';
-import { KubeApiError, KubeClient, resourcePath } from '../k8s/client.js';
+import { KubeApiError, KubeClient } from '../k8s/client.js';
 import { parseDurationMs } from '../proxy/duration.js';
-import { windowOf } from '../budgets/ledger.js';
+import { budgetUsagesPath, windowOf } from '../budgets/ledger.js';
 
 const USAGE = `Usage: kubectl airlock budgets [flags]
 
@@ -98,8 +98,7 @@ export async function main(argv: string[]): Promise<number> {
   }
   try {
     const client = await KubeClient.load(values.kubeconfig, values.context);
-    const path = resourcePath({ group: GROUP, version: VERSION, resource: 'budgetusages', namespace: values.namespace });
-    const list = await client.get<{ items: BudgetUsage[] }>(path);
+    const list = await client.get<{ items: BudgetUsage[] }>(budgetUsagesPath(values.namespace));
     const rows = rowsOf(list.items, Date.now()).filter((r) => (!values.agent || r.agent === values.agent) && (!values.policy || r.policy === values.policy));
     if (values.output === 'json') process.stdout.write(JSON.stringify(rows, null, 2) + '\n');
     else if (rows.length === 0) process.stdout.write(`No budget has been used in namespace ${values.namespace}${values.agent ? ` by ${values.agent}` : ''}.\n`);

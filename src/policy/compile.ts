@@ -160,6 +160,11 @@ export interface CompiledMatch {
   dynamicMatch: (req: RequestAttributes) => boolean;
 }
 
+/** The object a request is about, for its labels: the one deleted for deletes, else the one that results. */
+export function primaryObject(r: RequestAttributes): Record<string, unknown> | undefined {
+  return r.verb === 'delete' || r.verb === 'deletecollection' ? r.oldObject ?? r.object : r.object ?? r.oldObject;
+}
+
 /**
  * Compiles a rule's match. Unknown facts (labels of an object the caller did not pass, a name or namespace
  * a collection request does not have) make restrictive rules (deny, hold) match and others not: missing
@@ -209,7 +214,7 @@ export function compileMatch(m: RuleMatch | undefined, action: Action): Compiled
     const lsel = labelPredicate(m?.labelSelector);
     if (lsel) {
       dyn.push((r) => {
-        const primary = r.verb === 'delete' || r.verb === 'deletecollection' ? r.oldObject ?? r.object : r.object ?? r.oldObject;
+        const primary = primaryObject(r);
         const items = primary && Array.isArray(primary.items) ? (primary.items as unknown[]).filter(isRec) : undefined;
         if (items) {
           // A List (e.g. what a deletecollection removes): restrictive rules match if any item matches,
