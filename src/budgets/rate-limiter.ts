@@ -29,14 +29,6 @@ const MAX_BUCKETS = 10_000;
 /** With priority reads, this share of maxInFlight is kept for reads. */
 const READ_RESERVE = 0.25;
 
-const READ_VERBS = new Set(['get', 'list', 'watch']);
-const CONNECT_SUBRESOURCES = new Set(['exec', 'attach', 'portforward', 'proxy']);
-
-export function verbClassOf(verb: string, subresource: string | undefined): VerbClass {
-  if (verb === 'proxy' || CONNECT_SUBRESOURCES.has(subresource ?? '')) return 'connect';
-  return READ_VERBS.has(verb) ? 'read' : 'write';
-}
-
 export class RateLimiter {
   private readonly buckets = new Map<string, Bucket>();
   private readonly inFlight = new Map<string, number>();

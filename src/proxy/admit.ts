@@ -47,7 +47,8 @@ export async function admit(ctx: ProxyContext, req: IncomingMessage, ex: Exchang
   return { info, user };
 }
 
-const WRITE_METHODS = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
+/** Methods that change the cluster (unless dry run): recorded ahead of forwarding, and answered with what was written. */
+export const MUTATING_METHODS = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
 
 /**
  * A write on one object answers with one object (or a Status). An Accept that takes only lists
@@ -56,7 +57,7 @@ const WRITE_METHODS = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
  * Refused here instead, before anything is done. A deletecollection answers with a list and may ask so.
  */
 function checkAnswerable(info: RequestInfo, method: string, accept: string | undefined): void {
-  if (!info.isResourceRequest || !WRITE_METHODS.has(method) || (method === 'DELETE' && info.name === undefined)) return;
+  if (!info.isResourceRequest || !MUTATING_METHODS.has(method) || (method === 'DELETE' && info.name === undefined)) return;
   const ranges = (accept ?? '').split(',').map((r) => r.trim()).filter(Boolean);
   if (ranges.length && ranges.every((r) => /;\s*as=[^;,]*List\s*(;|$)/i.test(r))) {
     throw new RequestError(406, 'NotAcceptable', `airlock: this ${method} acts on one object and answers with one object, but Accept asks only for a list (${ranges[0]}); nothing was sent`);

@@ -4,7 +4,9 @@
 // spent budget that denies answers 429 with details.retryAfterSeconds but no Retry-After header (a client
 // would otherwise sleep for up to the whole window).
 import { judgeBudgets, type BudgetMode, type BudgetOutcome } from '../budgets/charge.js';
-import { verbClassOf, type RateLimiter } from '../budgets/rate-limiter.js';
+import type { RateLimiter, VerbClass } from '../budgets/rate-limiter.js';
+import { READ_VERBS } from '../policy/detectors/util.js';
+import { UPGRADE_SUBRESOURCES } from './subresources.js';
 import { rateLimitedTotal } from '../metrics/registry.js';
 import type { Decision, PolicyEngine, RequestAttributes, UserInfo } from '../policy/types.js';
 import type { Exchange, ProxyContext } from './context.js';
@@ -17,6 +19,12 @@ export interface LimitAnswer {
   headers?: Record<string, string>;
 }
 
+/** The rate-limit class of a request: connects (exec, attach, port-forward, proxies), reads, or writes. */
+export function verbClassOf(verb: string, subresource: string | undefined): VerbClass {
+  if (verb === 'proxy' || UPGRADE_SUBRESOURCES.has(subresource ?? '')) return 'connect';
+  return READ_VERBS.has(verb) ? 'read' : 'write';
+}
+
 /** Rate limits: a slot for the request (release it when the request ends), or the 429 to answer with. */
 export function admitRate(limiter: RateLimiter | undefined, engine: PolicyEngine, user: UserInfo, info: RequestInfo, longRunning: boolean): { done: () => void } | LimitAnswer {
   const limits = limiter && engine.rateLimitsFor?.(user);
@@ -25,7 +33,7 @@ export function admitRate(limiter: RateLimiter | undefined, engine: PolicyEngine
   const res = limiter.admit({ agent: user.username, verbClass, longRunning }, limits);
   if (res.ok) return res;
   rateLimitedTotal.inc({ agent: user.username, limit: res.limit });
-  const status = kubeStatus(429, `airlock: too many requests: ${res.message}; retry after ${res.retryAfterSeconds}s`, 'TooManyRequests', { retryAfterSeconds: res.retryAfterSeconds });
+  const status = kubeStatus(429, `airlock: too many requests: ${res.message}; retry after ${res.retryAfterSeconds}s`, undefined, { retryAfterSeconds: res.retryAfterSeconds });
   return { status, headers: { 'retry-after': String(res.retryAfterSeconds) } };
 }
 
@@ -79,9 +87,8 @@ async function chargeBudgets(
   approval?: string,
 ): Promise<Exclude<BudgetOutcome, { kind: 'refuse' }> | ({ kind: 'refuse' } & LimitAnswer)> {
   if (!ctx.budgets) return { kind: 'charged', warnings: [], release: () => Promise.resolve() };
-  const out = await judgeBudgets({ ledger: ctx.budgets, engine: ctx.engine, ...(ctx.onBudgetSpent ? { onSpent: ctx.onBudgetSpent } : {}) }, user, decision, variants, itemCount, mode, approval);
+  const out = await judgeBudgets({ ...ctx.budgets, engine: ctx.engine }, user, decision, variants, itemCount, mode, approval);
   if (out.kind === 'charged') (ex.budgetRefunds ??= []).push(out.release);
   if (out.kind !== 'refuse') return out;
-  const reason = out.code === 429 ? 'TooManyRequests' : 'ServiceUnavailable';
-  return { kind: 'refuse', status: kubeStatus(out.code, out.message, reason, out.retryAfterSeconds !== undefined ? { retryAfterSeconds: out.retryAfterSeconds } : undefined) };
+  return { kind: 'refuse', status: kubeStatus(out.code, out.message, undefined, out.retryAfterSeconds !== undefined ? { retryAfterSeconds: out.retryAfterSeconds } : undefined) };
 }

@@ -13,7 +13,7 @@ import type { Authenticator } from './auth/types.js';
 import type { Deadline } from './deadline.js';
 import type { RequestInfo } from './request-info.js';
 import type { Upstream } from './upstream.js';
-import type { BudgetLedger, Spent } from '../budgets/ledger.js';
+import type { BudgetDeps } from '../budgets/charge.js';
 import type { RateLimiter } from '../budgets/rate-limiter.js';
 import { NO_TRACE, type RequestTrace, type Tracing } from '../tracing/tracer.js';
 
@@ -43,10 +43,8 @@ export interface ProxyContext {
   tracing?: Tracing;
   /** Per-agent rate limits (AgentPolicy spec.rateLimits), kept in this replica. */
   rateLimiter?: RateLimiter;
-  /** Budget counts shared by the replicas (AgentPolicy spec.budgets). */
-  budgets?: BudgetLedger;
-  /** Told when a request meets a spent budget (an Event on the AgentPolicy). */
-  onBudgetSpent?: (spent: Spent, user: UserInfo, action: string) => void;
+  /** Budget counts shared by the replicas (AgentPolicy spec.budgets), and who hears of spent ones. */
+  budgets?: Omit<BudgetDeps, 'engine'>;
 }
 
 /** Per-request state, filled as the request progresses (for the recording). */

@@ -8,7 +8,7 @@ import type { IncomingMessage, OutgoingHttpHeaders } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { resourceCoordinates } from '../policy/coordinates.js';
 import type { Decision, ExecTarget, ResolvedMasking, UserInfo } from '../policy/types.js';
-import { admit, namespaceLabels } from './admit.js';
+import { admit, MUTATING_METHODS, namespaceLabels } from './admit.js';
 import { agentView } from './agent-view.js';
 import { readRequestBody, type ParsedBody } from './body.js';
 import type { AgentChannel } from './channel.js';
@@ -34,10 +34,9 @@ import { readExecPod, readTargetValues } from './exec-target.js';
 import { execMaskers } from './exec-guard.js';
 import { deadlineFor, isDeadlineExceeded, timeoutStatus, type Deadline } from './deadline.js';
 import { refuseUnsafeWrite } from './write-guards.js';
+import { UPGRADE_SUBRESOURCES } from './subresources.js';
 import { admitRate, budgetsAfterApproval, budgetsBeforeVerdict, type BudgetCounting } from './budgets.js';
 
-/** Methods that change the cluster (unless dry run): recorded ahead of forwarding. */
-const MUTATING_METHODS = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
 
 /** How often a write is judged again when the object changed between the judgement and the write. */
 const MAX_CONFLICT_RETRIES = 5;
@@ -61,7 +60,7 @@ export async function serveAgentRequest(ctx: ProxyContext, req: IncomingMessage,
     else gate.abort();
   } finally {
     ex.releaseSlot?.();
-    await refundUndone(ex);
+    void refundUndone(ex); // API writes of its own: the outcome record does not wait for them (undo reports its errors)
     if (ctx.tracing) traceOutcome(ex);
     void ex.trace.stage('record', (span) => (span.set({ 'airlock.record': 'outcome' }), finishRecord(ctx, req, ex))).finally(() => ex.trace.end(ex.status));
   }
@@ -502,14 +501,13 @@ function verbOfMethod(method: string, info: RequestInfo): string {
  */
 function identityFor(ctx: ProxyContext, user: UserInfo, info: RequestInfo, verb: string, body: unknown, dryRun: boolean): OutgoingHttpHeaders {
   // A read never reaches admission, so it needs no token (without one, admission would judge it anyway).
-  if (READ_VERBS.has(verb) && !ADMITTED_SUBRESOURCES.has(info.subresource ?? '')) return ctx.upstream.identity(user);
+  // (Connect subresources reach admission as CONNECT even through a GET.)
+  if (READ_VERBS.has(verb) && !UPGRADE_SUBRESOURCES.has(info.subresource ?? '')) return ctx.upstream.identity(user);
   const name = info.name ?? (verb === 'create' ? createdName(body) : undefined);
   const token = ctx.signProxied?.({ user, ...resourceCoordinates(info), verb, ...(name ? { name } : {}), dryRun });
   return ctx.upstream.identity(user, token);
 }
 
-/** Subresources a GET reaches admission through (as CONNECT). */
-const ADMITTED_SUBRESOURCES = new Set(['exec', 'attach', 'portforward', 'proxy']);
 
 /** metadata.name of a created object, JSON or protobuf (empty for generateName: the API server picks it). */
 function createdName(body: unknown): string | undefined {

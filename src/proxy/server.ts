@@ -8,8 +8,8 @@ import type { Duplex } from 'node:stream';
 import type { AddressInfo } from 'node:net';
 import { X509Certificate } from 'node:crypto';
 import type { KubeClient } from '../k8s/client.js';
-import type { PolicyEngine, UserInfo } from '../policy/types.js';
-import type { BudgetLedger, Spent } from '../budgets/ledger.js';
+import type { PolicyEngine } from '../policy/types.js';
+import type { BudgetDeps } from '../budgets/charge.js';
 import type { RateLimiter } from '../budgets/rate-limiter.js';
 import type { ApprovalService } from '../approvals/types.js';
 import type { MaskerFactory } from '../masking/types.js';
@@ -56,7 +56,7 @@ export interface ProxyOptions {
   /** Per-agent rate limits (src/budgets/rate-limiter.ts). */
   rateLimiter?: RateLimiter;
   /** Budget counts shared by the replicas (src/budgets/ledger.ts), and who hears of spent ones. */
-  budgets?: { ledger: BudgetLedger; onSpent?: (spent: Spent, user: UserInfo, action: string) => void };
+  budgets?: Omit<BudgetDeps, 'engine'>;
   /** Called for unexpected internal errors (default: console.error). */
   onError?: (err: unknown) => void;
 }
@@ -88,7 +88,7 @@ export async function startProxy(opts: ProxyOptions): Promise<ProxyHandle> {
     ...(opts.audit ? { audit: opts.audit } : {}),
     ...(opts.tracing ? { tracing: opts.tracing } : {}),
     ...(opts.rateLimiter ? { rateLimiter: opts.rateLimiter } : {}),
-    ...(opts.budgets ? { budgets: opts.budgets.ledger, ...(opts.budgets.onSpent ? { onBudgetSpent: opts.budgets.onSpent } : {}) } : {}),
+    ...(opts.budgets ? { budgets: opts.budgets } : {}),
   };
   const server = https.createServer({
     cert: opts.tls.cert,

@@ -29,11 +29,17 @@ const REASONS: Record<number, string> = {
   414: 'RequestURITooLong',
   415: 'UnsupportedMediaType',
   422: 'Invalid',
+  429: 'TooManyRequests',
   500: 'InternalError',
   502: 'ServiceUnavailable',
   503: 'ServiceUnavailable',
   504: 'Timeout',
 };
+
+/** The Kubernetes Status reason for an HTTP code, as kube-apiserver names it (undefined: none of ours). */
+export function statusReason(code: number): string | undefined {
+  return REASONS[code];
+}
 
 export function isKubeStatus(v: unknown): v is KubeStatus {
   return typeof v === 'object' && v !== null && (v as { kind?: unknown }).kind === 'Status' && typeof (v as { code?: unknown }).code === 'number';
@@ -46,7 +52,7 @@ export function kubeStatus(code: number, message: string, reason?: string, detai
     metadata: {},
     status: 'Failure',
     message,
-    reason: reason ?? REASONS[code] ?? 'Unknown',
+    reason: reason ?? statusReason(code) ?? 'Unknown',
     code,
   };
   if (details) s.details = details;

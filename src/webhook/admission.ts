@@ -2,6 +2,7 @@
 // adaptation of an AdmissionRequest to the policy engine's RequestAttributes.
 import type { RequestAttributes, UserInfo } from '../policy/types.js';
 import { execAttributesOf } from '../policy/exec-facts.js';
+import { statusReason } from '../proxy/status.js';
 
 export const ADMISSION_VERSIONS = ['admission.k8s.io/v1', 'admission.k8s.io/v1beta1'] as const;
 export type AdmissionApiVersion = (typeof ADMISSION_VERSIONS)[number];
@@ -141,9 +142,7 @@ export function allow(uid: string, warnings: string[] = []): AdmissionResponse {
   return { uid, allowed: true, ...(warnings.length ? { warnings } : {}) };
 }
 
-const REJECT_REASONS: Record<number, string> = { 400: 'BadRequest', 403: 'Forbidden', 422: 'Invalid', 429: 'TooManyRequests', 503: 'ServiceUnavailable' };
-
 export function reject(uid: string, message: string, code = 403, warnings: string[] = []): AdmissionResponse {
-  const reason = REJECT_REASONS[code] ?? 'InternalError';
+  const reason = statusReason(code) ?? 'InternalError';
   return { uid, allowed: false, status: { status: 'Failure', code, reason, message: message.slice(0, 8192) }, ...(warnings.length ? { warnings } : {}) };
 }

@@ -4,7 +4,8 @@
 import { describe, expect, it } from '@jest/globals';
 import { Engine } from '../../../src/policy/engine.js';
 import { BudgetLedger, nameFor, type BudgetCharge, type UsageClient } from '../../../src/budgets/ledger.js';
-import { RateLimiter, verbClassOf } from '../../../src/budgets/rate-limiter.js';
+import { RateLimiter } from '../../../src/budgets/rate-limiter.js';
+import { verbClassOf } from '../../../src/proxy/budgets.js';
 import { startBudgetSweeper, type SweepClient } from '../../../src/budgets/sweeper.js';
 import { chargesFor, judgeBudgets, scopeOf } from '../../../src/budgets/charge.js';
 import { KubeApiError } from '../../../src/k8s/client.js';
