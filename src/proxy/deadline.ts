@@ -1,7 +1,7 @@
 // Bounded waits: every agent request has a deadline by class, counted from when it arrived, which bounds
 // the calls made upstream for it (probes and the forwarded request). A request past its deadline is
 // answered 504 with a Status (or cut, once its answer has started streaming).
-import type { RequestInfo } from './request-info.js';
+import { isLogFollow, type RequestInfo } from './request-info.js';
 import { parseDurationMs } from './duration.js';
 import { kubeStatus, type KubeStatus } from './status.js';
 
@@ -28,7 +28,7 @@ export interface Deadline {
  * the proxy's default for other non-watch requests, and only a start-up bound for streams.
  */
 export function deadlineFor(info: RequestInfo, arrived: number, defaultMs: number, upgrade: boolean): Deadline {
-  const streaming = upgrade || info.subresource === 'proxy' || (info.subresource === 'log' && info.params.get('follow') === 'true');
+  const streaming = upgrade || info.subresource === 'proxy' || isLogFollow(info);
   if (streaming) return { answerBy: arrived + STREAM_START_MS, because: `a stream must start within ${STREAM_START_MS / 1000} s` };
   if (info.watch) {
     const asked = Number(info.params.get('timeoutSeconds'));

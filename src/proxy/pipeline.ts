@@ -22,7 +22,7 @@ import { mutate, outgoingFor, type Outgoing } from './mutate.js';
 import { protobufObjectMeta } from './protobuf-meta.js';
 import { AGENT_ANNOTATION, SESSION_ANNOTATION } from './provenance.js';
 import { finishRecord, refuseUnrecordableRead, writeIntent, type IntentAttempt } from './record.js';
-import { RequestError, type RequestInfo } from './request-info.js';
+import { isLogFollow, isPodLog, RequestError, type RequestInfo } from './request-info.js';
 import { effectiveOptions, type EffectiveOptions } from './request-options.js';
 import { enrichServiceAccounts } from '../policy/service-account-enrich.js';
 import { enrichAdoptions, orphansOf, type OrphanLister } from '../policy/adoption.js';
@@ -444,18 +444,6 @@ function forwardHttp(ctx: ProxyContext, req: IncomingMessage, ex: Exchange, gate
     ex.sent = true;
     up.end(payload);
   });
-}
-
-function isPodLog(info: RequestInfo): boolean {
-  return info.isResourceRequest && info.apiGroup === '' && info.resource === 'pods' && info.subresource === 'log' && info.name !== undefined;
-}
-
-/**
- * A followed pod log: it streams for as long as the pod logs. ?follow= means nothing on any other request
- * (the API server ignores it), so it must not make one long-running (no in-flight slot, no body recorded).
- */
-function isLogFollow(info: RequestInfo): boolean {
-  return isPodLog(info) && info.params.get('follow') === 'true';
 }
 
 /** The secret values a pod's log could carry (the pod read as the agent, its Secrets and ConfigMaps as the proxy), or none. */

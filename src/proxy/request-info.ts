@@ -198,3 +198,16 @@ export function judgedVerbs(info: RequestInfo, method: string): string[] {
 export function target(info: Pick<RequestInfo, 'path' | 'query'>): string {
   return info.query ? `${info.path}?${info.query}` : info.path;
 }
+
+/** A read of one pod's log (GET pods/NAME/log). */
+export function isPodLog(info: RequestInfo): boolean {
+  return info.isResourceRequest && info.apiGroup === '' && info.resource === 'pods' && info.subresource === 'log' && info.name !== undefined;
+}
+
+/**
+ * A followed pod log: it streams for as long as the pod logs. ?follow= means nothing on any other request
+ * (the API server ignores it), so it must not make one long-running (no in-flight slot, no body recorded).
+ */
+export function isLogFollow(info: RequestInfo): boolean {
+  return isPodLog(info) && info.params.get('follow') === 'true';
+}
