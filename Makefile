@@ -16,9 +16,11 @@ node_modules/.installed: package.json package-lock.json
 tools:
 	@bash hack/build-tools.sh >/dev/null
 
-## test-tools: tools plus what only the tests need (a Jaeger for the trace tests; make up builds it only with TRACING=1)
+## test-tools: tools plus what only the tests need (a Jaeger for the trace tests, make up builds it only with
+## TRACING=1; the kstatus reader GitOps tools use)
 test-tools: tools
 	@bash hack/jaeger.sh >/dev/null
+	@bash hack/kstatus.sh >/dev/null
 
 build: deps
 	tsc -p tsconfig.json

@@ -20,11 +20,12 @@ registerHooks({
 });
 
 const { createMaskerFactory, TextMasker, Marker } = await import('../src/masking/index.js');
-const { maskedValuesTotal } = await import('../src/metrics/registry.js');
+const { createMetrics } = await import('../src/metrics/registry.js');
 
 const CHUNK = 64 * 1024;
 const SECRETS = 10_000;
-const factory = createMaskerFactory({ key: Buffer.alloc(32, 1) });
+const { maskedValuesTotal } = createMetrics();
+const factory = createMaskerFactory({ key: Buffer.alloc(32, 1), metrics: { maskedValuesTotal } });
 const rules = { secrets: true, configMaps: true, logs: true, envNamePatterns: [/^APP_/], patterns: [/CORP-[0-9]{8}/] };
 const gc = (globalThis as { gc?: () => void }).gc;
 

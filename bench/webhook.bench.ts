@@ -55,13 +55,13 @@ function pct(sorted: number[], p: number): number {
 }
 
 async function main(): Promise<void> {
-  const engine = new Engine({ metrics: true });
+  const engine = new Engine();
   const policy = yaml.load(readFileSync(resolve(repoRoot, 'examples/default-agent-policy.yaml'), 'utf8')) as AgentPolicy;
   const res = await engine.upsert(policy);
   if (!res.ok) throw new Error(`default policy does not compile: ${res.errors.join('; ')}`);
   const ca = createCA('bench', 3600e3);
   const leaf = createServingCert(ca, { commonName: 'localhost', dnsNames: ['localhost'], ipAddresses: ['127.0.0.1'], lifetimeMs: 3600e3 });
-  const wh = await startWebhook({ engine, tls: { cert: leaf.certPem, key: leaf.keyPem }, log: () => undefined });
+  const wh = await startWebhook({ engine, tls: { cert: leaf.certPem, key: leaf.keyPem } });
   const url = new URL('/validate', wh.url);
   console.log(`webhook benchmark: ${TOTAL} AdmissionReviews per run over HTTPS keep-alive on loopback; bodies ${reviews.map((r) => r.length).join('/')} bytes`);
   const outcomes = { allowed: 0, denied: 0 };

@@ -1,28 +1,60 @@
-// Structured JSON logs on stderr, one object a line (kubectl logs / Loki friendly).
-export type Level = 'debug' | 'info' | 'warn' | 'error';
-const order: Record<Level, number> = { debug: 10, info: 20, warn: 30, error: 40 };
-let threshold: Level = (process.env.AIRLOCK_LOG_LEVEL as Level) in order ? (process.env.AIRLOCK_LOG_LEVEL as Level) : 'info';
+// The one logger shape every component takes: structured JSON on stderr, one object a line (kubectl logs,
+// Loki), written by pino. Nothing is made at import: the composition root creates the root logger from its
+// configuration and hands each component a child named after it; tests pass silentLogger or a capture.
+import { pino, type Logger as PinoLogger } from 'pino';
 
-export function setLogLevel(level: Level): void {
-  threshold = level;
-}
+export type Level = 'debug' | 'info' | 'warn' | 'error';
+export const LEVELS: readonly Level[] = ['debug', 'info', 'warn', 'error'];
+
+export type Fields = Record<string, unknown>;
 
 export interface Logger {
-  debug(msg: string, fields?: Record<string, unknown>): void;
-  info(msg: string, fields?: Record<string, unknown>): void;
-  warn(msg: string, fields?: Record<string, unknown>): void;
-  error(msg: string, fields?: Record<string, unknown>): void;
+  debug(msg: string, fields?: Fields): void;
+  info(msg: string, fields?: Fields): void;
+  warn(msg: string, fields?: Fields): void;
+  error(msg: string, fields?: Fields): void;
+  /** A logger whose lines carry component: name (and the parent's bindings). */
+  child(component: string): Logger;
 }
 
-export function logger(component: string): Logger {
-  const emit = (level: Level, msg: string, fields?: Record<string, unknown>): void => {
-    if (order[level] < order[threshold]) return;
-    process.stderr.write(JSON.stringify({ ts: new Date().toISOString(), level, component, msg, ...fields }) + '\n');
-  };
+// A child names its component afresh (from the root), so a line never carries two component keys.
+function wrap(p: PinoLogger, root: PinoLogger): Logger {
   return {
-    debug: (m, f) => emit('debug', m, f),
-    info: (m, f) => emit('info', m, f),
-    warn: (m, f) => emit('warn', m, f),
-    error: (m, f) => emit('error', m, f),
+    debug: (msg, fields) => p.debug(fields ?? {}, msg),
+    info: (msg, fields) => p.info(fields ?? {}, msg),
+    warn: (msg, fields) => p.warn(fields ?? {}, msg),
+    error: (msg, fields) => p.error(fields ?? {}, msg),
+    child: (component) => wrap(root.child({ component }), root),
   };
+}
+
+export interface LoggerOptions {
+  level: Level;
+  /** A writable taking one JSON line per call (default: stderr, written synchronously so a crash loses nothing). */
+  destination?: { write(line: string): unknown };
+}
+
+/** The root logger: lines like {"level":"info","ts":"…","component":"proxy","msg":"…",…fields}. */
+export function createLogger(opts: LoggerOptions): Logger {
+  const p = pino(
+    {
+      level: opts.level,
+      base: undefined,
+      messageKey: 'msg',
+      timestamp: () => `,"ts":"${new Date().toISOString()}"`,
+      formatters: { level: (label) => ({ level: label }) },
+    },
+    opts.destination ?? pino.destination({ dest: 2, sync: true }),
+  );
+  return wrap(p, p);
+}
+
+const discard = (): void => undefined;
+
+/** A logger that drops everything (the default of components built without one, in tests). */
+export const silentLogger: Logger = { debug: discard, info: discard, warn: discard, error: discard, child: () => silentLogger };
+
+/** The error's stack (or text) as a log field. */
+export function errorField(err: unknown): string {
+  return err instanceof Error ? (err.stack ?? err.message) : String(err);
 }

@@ -2,8 +2,9 @@
 // store and resourceVersion preconditions make consumption atomic across replicas.
 import { resourceCoordinates } from '../policy/coordinates.js';
 import { API_VERSION, type Approval, type ApprovalStatus } from '../api/types.js';
+import { withConditions } from './conditions.js';
 import { isAlreadyExists, isConflict, isNotFound, type KubeClient } from '../k8s/client.js';
-import { approvalsTotal } from '../metrics/registry.js';
+import { createMetrics, type Metrics } from '../metrics/registry.js';
 import type { RequestAttributes } from '../policy/types.js';
 import { parseDuration } from './duration.js';
 import { APPROVALS_PATH, FINGERPRINT_LABEL, approvalPath } from './paths.js';
@@ -30,6 +31,8 @@ export interface KubeApprovalServiceOptions {
    * maskingRedactor(masker) from ./redact.ts. Without it only Secret values are redacted.
    */
   redact?: ApprovalRedactor;
+  /** Where created and consumed Approvals are counted (default: a registry of the service's own). */
+  metrics?: Pick<Metrics, 'approvalsTotal'>;
 }
 
 interface ApprovalList { items: Approval[] }
@@ -55,11 +58,13 @@ export class KubeApprovalService implements ApprovalService {
   private readonly client: KubeClient;
   private readonly now: () => number;
   private readonly maxAttempts: number;
+  private readonly approvalsTotal: Metrics['approvalsTotal'];
 
   constructor(private readonly opts: KubeApprovalServiceOptions) {
     this.client = opts.client;
     this.now = opts.now ?? Date.now;
     this.maxAttempts = opts.maxAttempts ?? 10;
+    this.approvalsTotal = (opts.metrics ?? createMetrics()).approvalsTotal;
   }
 
   /** Approvals recorded for this exact fingerprint, newest first. */
@@ -146,7 +151,7 @@ export class KubeApprovalService implements ApprovalService {
       if (taken.has(draft.metadata.name)) continue;
       try {
         const created = await retrying(() => this.client.create<Approval>(APPROVALS_PATH, draft));
-        approvalsTotal.inc({ event: 'created' });
+        this.approvalsTotal.inc({ event: 'created' });
         return { approval: await this.initStatus(created), state: 'pending' };
       } catch (err) {
         if (!isAlreadyExists(err)) throw err;
@@ -166,7 +171,7 @@ export class KubeApprovalService implements ApprovalService {
   private async initStatus(a: Approval): Promise<Approval> {
     if (a.status?.phase) return a;
     try {
-      return await this.client.replace<Approval>(`${approvalPath(a.metadata.name!)}/status`, { ...a, status: { phase: 'Pending', decisions: [], usesConsumed: 0 } });
+      return await this.client.replace<Approval>(`${approvalPath(a.metadata.name!)}/status`, withConditions(a, 'Pending', this.now(), { decisions: [], usesConsumed: 0 }));
     } catch (err) {
       if (isConflict(err)) return a;
       throw err;
@@ -192,7 +197,7 @@ export class KubeApprovalService implements ApprovalService {
       try {
         // Not retried on transient errors: an ambiguous failure must not turn into a second consumed use.
         const updated = await this.client.replace<Approval>(`${approvalPath(cur.metadata.name!)}/status`, { ...cur, status });
-        approvalsTotal.inc({ event: 'consumed' });
+        this.approvalsTotal.inc({ event: 'consumed' });
         return updated;
       } catch (err) {
         if (!isConflict(err)) throw err;

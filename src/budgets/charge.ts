@@ -2,7 +2,7 @@
 // what it costs each, and what a spent budget does (hold for approval, refuse with when to retry, or only
 // audit). Each front end wraps the outcome in its own envelope (a Status, an AdmissionResponse).
 import type { HoldDecision } from '../approvals/types.js';
-import { budgetExhaustedTotal } from '../metrics/registry.js';
+import type { Metrics } from '../metrics/registry.js';
 import { primaryObject, type CompiledBudget } from '../policy/compile.js';
 import type { Decision, PolicyEngine, RequestAttributes, UserInfo } from '../policy/types.js';
 import { BudgetUnavailableError, type BudgetCharge, type BudgetLedger, type Reservation, type Spent } from './ledger.js';
@@ -63,10 +63,11 @@ export type BudgetMode = 'charge' | 'hold' | 'approved';
 
 const NOTHING = (): Promise<void> => Promise.resolve();
 
-/** What judging budgets needs: the shared count, the engine, and who hears of spent budgets. */
+/** What judging budgets needs: the shared count, the engine, where spent budgets are counted, and who hears of them. */
 export interface BudgetDeps {
   ledger: BudgetLedger;
   engine: PolicyEngine;
+  metrics: Pick<Metrics, 'budgetExhaustedTotal'>;
   onSpent?: (spent: Spent, user: UserInfo, action: string) => void;
 }
 
@@ -80,7 +81,7 @@ export interface BudgetDeps {
  * - `approved`: a person let the held request through. Its other budgets are counted, never refused.
  */
 export async function judgeBudgets(
-  { ledger, engine, onSpent }: BudgetDeps,
+  { ledger, engine, metrics, onSpent }: BudgetDeps,
   user: UserInfo,
   decision: Decision,
   variants: RequestAttributes[],
@@ -109,14 +110,14 @@ export async function judgeBudgets(
   if (res.ok) {
     for (const s of res.exhausted) {
       const action = mode === 'approved' ? 'approved' : 'audit';
-      budgetExhaustedTotal.inc({ ...labels(s, user), action });
+      metrics.budgetExhaustedTotal.inc({ ...labels(s, user), action });
       onSpent?.(s, user, action);
     }
     return { kind: 'charged', warnings: res.exhausted.filter((s) => s.charge.budget.onExhausted === 'audit').map((s) => `airlock audit: ${spentText(s, user)}`), release: res.release };
   }
   const spent = res.spent;
   const b = spent.charge.budget;
-  budgetExhaustedTotal.inc({ ...labels(spent, user), action: b.onExhausted });
+  metrics.budgetExhaustedTotal.inc({ ...labels(spent, user), action: b.onExhausted });
   onSpent?.(spent, user, b.onExhausted);
   if (b.onExhausted === 'hold' && b.hold) {
     return {

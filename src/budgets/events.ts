@@ -2,6 +2,7 @@
 // agentpolicy` shows them). One per agent, budget and scope per quiet period: an agent looping on a spent
 // budget must not write an Event per request.
 import { GROUP, VERSION, type AgentPolicy } from '../api/types.js';
+import { errorField, silentLogger, type Logger } from '../log.js';
 import type { UserInfo } from '../policy/types.js';
 import type { Spent } from './ledger.js';
 
@@ -15,8 +16,9 @@ const QUIET_MS = 10 * 60_000;
 /** Remembered keys at most (older ones are forgotten first). */
 const MAX_KEYS = 10_000;
 
-export function budgetEvents(opts: { client: EventClient; instance: string; now?: () => number; onError?: (err: unknown) => void }): (spent: Spent, user: UserInfo, action: string) => void {
+export function budgetEvents(opts: { client: EventClient; instance: string; now?: () => number; log?: Logger }): (spent: Spent, user: UserInfo, action: string) => void {
   const now = opts.now ?? Date.now;
+  const log = opts.log ?? silentLogger;
   const last = new Map<string, number>();
   return (spent, user, action) => {
     const b = spent.charge.budget;
@@ -26,7 +28,7 @@ export function budgetEvents(opts: { client: EventClient; instance: string; now?
     last.delete(key);
     last.set(key, t);
     if (last.size > MAX_KEYS) last.delete(last.keys().next().value!);
-    void emit(opts.client, opts.instance, spent, user, action, new Date(t).toISOString()).catch((err: unknown) => opts.onError?.(err));
+    void emit(opts.client, opts.instance, spent, user, action, new Date(t).toISOString()).catch((err: unknown) => log.warn('budget event could not be written', { policy: b.policy, budget: b.name, error: errorField(err) }));
   };
 }
 

@@ -7,6 +7,7 @@
 import { createHash } from 'node:crypto';
 import { API_VERSION, GROUP, VERSION, type BudgetGrant, type BudgetUsage } from '../api/types.js';
 import { isAlreadyExists, isConflict, isNotFound, resourcePath } from '../k8s/client.js';
+import { errorField, silentLogger, type Logger } from '../log.js';
 import type { CompiledBudget } from '../policy/compile.js';
 
 /** The calls the ledger makes (KubeClient has them). */
@@ -50,7 +51,8 @@ export interface LedgerOptions {
   now?: () => number;
   /** After each charge: the units now used, for metrics. */
   onCharged?: (agent: string, charge: BudgetCharge, used: number) => void;
-  onError?: (err: unknown) => void;
+  /** Where failed undos are logged (the charge then stays counted). */
+  log?: Logger;
 }
 
 /** Where BudgetUsage objects live: Airlock's namespace. */
@@ -70,6 +72,7 @@ export class BudgetUnavailableError extends Error {}
 export class BudgetLedger {
   private readonly opts: LedgerOptions;
   private readonly now: () => number;
+  private readonly log: Logger;
   private readonly collectionPath: string;
   /** The last copy seen of each object: the first write is tried against it (one call when no one else wrote). */
   private readonly seen = new Map<string, BudgetUsage>();
@@ -78,6 +81,7 @@ export class BudgetLedger {
 
   constructor(opts: LedgerOptions) {
     this.opts = opts;
+    this.log = opts.log ?? silentLogger;
     this.now = opts.now ?? Date.now;
     this.collectionPath = budgetUsagesPath(opts.namespace);
   }
@@ -171,7 +175,7 @@ export class BudgetLedger {
             if (!isConflict(err)) throw err;
           }
         }
-      }).catch((err: unknown) => this.opts.onError?.(err));
+      }).catch((err: unknown) => this.log.warn('budget charge could not be taken back; it stays counted', { agent, budget: charge.budget.name, error: errorField(err) }));
     }
   }
 

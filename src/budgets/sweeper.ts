@@ -4,6 +4,7 @@
 // charged the object meanwhile makes the delete fail, and the ledger re-creates an object deleted under it.
 import type { BudgetUsage } from '../api/types.js';
 import { isConflict, isNotFound } from '../k8s/client.js';
+import { errorField, silentLogger, type Logger } from '../log.js';
 import { budgetUsagesPath, windowOf } from './ledger.js';
 import { parseDurationMs } from '../proxy/duration.js';
 
@@ -18,8 +19,9 @@ export interface BudgetSweeper {
   stop(): void;
 }
 
-export function startBudgetSweeper(client: SweepClient, namespace: string, opts: { intervalMs?: number; now?: () => number; onError?: (err: unknown) => void } = {}): BudgetSweeper {
+export function startBudgetSweeper(client: SweepClient, namespace: string, opts: { intervalMs?: number; now?: () => number; log?: Logger } = {}): BudgetSweeper {
   const now = opts.now ?? Date.now;
+  const log = opts.log ?? silentLogger;
   const path = budgetUsagesPath(namespace);
   const sweep = async (): Promise<number> => {
     const list = await client.get<{ items: BudgetUsage[] }>(path);
@@ -35,7 +37,7 @@ export function startBudgetSweeper(client: SweepClient, namespace: string, opts:
     }
     return deleted;
   };
-  const timer = setInterval(() => void sweep().catch((err: unknown) => opts.onError?.(err)), opts.intervalMs ?? 600_000);
+  const timer = setInterval(() => void sweep().catch((err: unknown) => log.warn('budget sweep failed; retrying at the next interval', { error: errorField(err) })), opts.intervalMs ?? 600_000);
   timer.unref();
   return { sweep, stop: () => clearInterval(timer) };
 }

@@ -1,9 +1,11 @@
-// The only module that imports @kubernetes/client-node: it reads kubeconfigs (files, in-cluster, default
-// loading rules) and turns them into TLS/auth options. Requests go through node:https directly, so
+// With credentials.ts, the only module that imports @kubernetes/client-node: it reads kubeconfigs (files,
+// in-cluster, default loading rules); credentials.ts keeps their TLS and auth current, and every request
+// takes them as of that moment. Requests go through node:https directly, so
 // repeated headers (Impersonate-Group) stay separate, bodies stream, and any path can be reached.
 import * as https from 'node:https';
 import * as http from 'node:http';
 import { KubeConfig } from '@kubernetes/client-node';
+import { CredentialSource, kubeconfigTokenFile } from './credentials.js';
 
 export interface RequestOptions {
   query?: Record<string, string | number | boolean | undefined>;
@@ -79,46 +81,58 @@ export function impersonationHeaders(id: Identity): Record<string, string | stri
 
 export class KubeClient {
   readonly server: URL;
+  private currentAgent: https.Agent;
+
   private constructor(
     readonly kubeConfig: KubeConfig,
-    private readonly agentOptions: https.AgentOptions,
-    private readonly authHeaders: Record<string, string>,
-    readonly agent: https.Agent,
+    /** This client's own credentials, kept current (token files re-read, exec plugins and OIDC refreshed). */
+    readonly credentialSource: CredentialSource,
   ) {
     const cluster = kubeConfig.getCurrentCluster();
     if (!cluster) throw new Error('kubeconfig has no current cluster');
     this.server = new URL(cluster.server);
+    this.currentAgent = new https.Agent(this.tlsOptions());
+    // A rotated client certificate (exec plugin, cert-manager) needs new connections; open ones finish first.
+    credentialSource.onTlsChange(() => {
+      const old = this.currentAgent;
+      this.currentAgent = new https.Agent(this.tlsOptions());
+      setTimeout(() => old.destroy(), 60_000).unref();
+    });
   }
 
-  /** Loads a kubeconfig file, or in-cluster config, or the default loading rules when path is undefined. */
-  static async load(path?: string, context?: string): Promise<KubeClient> {
+  /**
+   * Loads a kubeconfig file, or in-cluster config, or the default loading rules when path is undefined.
+   * env: where KUBECONFIG is read from for the default rules' tokenFile (default: this process's).
+   */
+  static async load(path?: string, context?: string, opts: { env?: NodeJS.ProcessEnv; refreshMs?: number } = {}): Promise<KubeClient> {
     const kc = new KubeConfig();
     if (path) kc.loadFromFile(path);
     else kc.loadFromDefault();
     if (context) kc.setCurrentContext(context);
-    const opts: https.RequestOptions = {};
-    await kc.applyToHTTPSOptions(opts);
-    const headers: Record<string, string> = {};
-    for (const [k, v] of Object.entries(opts.headers ?? {})) if (typeof v === 'string') headers[k] = v;
-    const agentOptions: https.AgentOptions = {
-      ca: opts.ca,
-      cert: opts.cert,
-      key: opts.key,
-      rejectUnauthorized: opts.rejectUnauthorized !== false,
-      keepAlive: true,
-      maxSockets: 64,
-    };
-    return new KubeClient(kc, agentOptions, headers, new https.Agent(agentOptions));
+    const tokenFile = kubeconfigTokenFile(kc, path, opts.env ?? process.env);
+    const source = new CredentialSource(kc, { ...(tokenFile ? { tokenFile } : {}), ...(opts.refreshMs !== undefined ? { refreshMs: opts.refreshMs } : {}) });
+    await source.refresh();
+    return new KubeClient(kc, source);
   }
 
-  /** TLS material for other components (the proxy's upstream agent). */
+  /** The connection pool to kube-apiserver (replaced when the client certificate rotates). */
+  get agent(): https.Agent {
+    return this.currentAgent;
+  }
+
+  /** TLS material for other components (the proxy's upstream agent), as of now: see credentialSource.onTlsChange. */
   tlsOptions(): https.AgentOptions {
-    return { ...this.agentOptions };
+    return { ...this.credentialSource.current().tls, keepAlive: true, maxSockets: 64 };
   }
 
-  /** Auth headers (Authorization) of this client's own identity. */
+  /** Auth headers (Authorization) of this client's own identity, as of now. */
   credentials(): Record<string, string> {
-    return { ...this.authHeaders };
+    return { ...this.credentialSource.current().headers };
+  }
+
+  /** Closes the connection pool. */
+  close(): void {
+    this.currentAgent.destroy();
   }
 
   currentUserName(): string {
@@ -136,24 +150,32 @@ export class KubeClient {
     const u = this.url(path, opts.query);
     const headers: Record<string, string | string[]> = {
       Accept: 'application/json',
-      ...this.authHeaders,
+      ...this.credentialSource.current().headers,
       ...(opts.impersonate ? impersonationHeaders(opts.impersonate) : {}),
       ...(opts.headers ?? {}),
     };
-    const req = https.request(u, { method, headers, agent: this.agent, timeout: opts.timeoutMs ?? 30000 });
+    const req = https.request(u, { method, headers, agent: this.currentAgent, timeout: opts.timeoutMs ?? 30000 });
     req.on('timeout', () => req.destroy(new Error(`request ${method} ${u.pathname} timed out`)));
     return req;
   }
 
   /**
-   * One API call. A 429 with Retry-After (kube-apiserver reinitialising a resource's storage, priority and
+   * One API call, with credentials no older than the source's refresh interval. A 429 with Retry-After (kube-apiserver reinitialising a resource's storage, priority and
    * fairness shedding load) was not processed: it is retried after the delay asked for, as client-go does.
    */
   async request<T = unknown>(method: string, path: string, opts: RequestOptions = {}): Promise<KubeResponse<T>> {
+    let refreshedAfter401 = false;
     for (let attempt = 1; ; attempt++) {
       try {
+        await this.credentialSource.fresh();
         return await this.requestOnce<T>(method, path, opts);
       } catch (err) {
+        // 401: the request was not processed and the credential may have rotated under us: re-read, retry once.
+        if (err instanceof KubeApiError && err.status === 401 && !refreshedAfter401) {
+          refreshedAfter401 = true;
+          await this.credentialSource.refresh();
+          continue;
+        }
         const wait = err instanceof KubeApiError ? retryAfterMs(err) : undefined;
         if (wait === undefined || attempt >= MAX_RETRIES_ON_429) throw err;
         await new Promise((r) => setTimeout(r, wait));

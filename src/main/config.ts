@@ -5,6 +5,7 @@ import { maskingKeyFromEnv } from '../masking/marker.js';
 import { hostname } from 'node:os';
 import { parseArgs } from 'node:util';
 import yaml from 'js-yaml';
+import { LEVELS, type Level } from '../log.js';
 
 export interface OidcIssuerConfig {
   issuerURL: string;
@@ -81,20 +82,22 @@ export interface Config {
   /** Identities that are Airlock itself (may mark Approvals consumed/expired). */
   controllerUsers: string[];
   controllerGroups: string[];
-  logLevel: 'debug' | 'info' | 'warn' | 'error';
+  logLevel: Level;
 }
 
-export function defaultConfig(): Config {
+/** Defaults, some from the environment the pod spec sets (POD_NAMESPACE, POD_NAME, AIRLOCK_*, OTEL_*). */
+export function defaultConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  const logLevel = env.AIRLOCK_LOG_LEVEL?.trim();
   return {
-    namespace: process.env.POD_NAMESPACE || 'airlock-system',
+    namespace: env.POD_NAMESPACE || 'airlock-system',
     installCrds: true,
     leaderElect: true,
     leaseName: 'airlock-controller',
     // Stable across restarts (the pod name; locally the hostname), so a restarted replica takes its own
     // Lease over at once instead of waiting for it to expire (src/operator/leader.ts).
-    identity: process.env.POD_NAME?.trim() || hostname(),
-    ...(process.env.AIRLOCK_MASKING_KEY ? { maskingKey: maskingKeyFromEnv(process.env) } : {}),
-    ...tracingFromEnv(process.env),
+    identity: env.POD_NAME?.trim() || hostname(),
+    ...(env.AIRLOCK_MASKING_KEY ? { maskingKey: maskingKeyFromEnv(env) } : {}),
+    ...tracingFromEnv(env),
     healthPort: 8081,
     metricsPort: 8080,
     bindAddress: '0.0.0.0',
@@ -111,7 +114,7 @@ export function defaultConfig(): Config {
     recording: { dir: '/var/lib/airlock/recordings', fsync: 'always', maxTotalBytes: 8 * 1024 ** 3, maxAgeDays: 90, maxBodyBytes: 64 * 1024 },
     controllerUsers: [],
     controllerGroups: ['airlock:controllers'],
-    logLevel: 'info',
+    logLevel: logLevel && (LEVELS as readonly string[]).includes(logLevel) ? (logLevel as Level) : 'info',
   };
 }
 
@@ -164,7 +167,7 @@ function mergeFile(target: Record<string, unknown>, src: Record<string, unknown>
   }
 }
 
-export function parseConfig(argv: string[]): Config {
+export function parseConfig(argv: string[], env: NodeJS.ProcessEnv = process.env): Config {
   const { values } = parseArgs({
     args: argv,
     strict: true,
@@ -215,7 +218,7 @@ export function parseConfig(argv: string[]): Config {
     },
   });
   if (values.help) throw new ConfigError(USAGE);
-  const cfg = defaultConfig();
+  const cfg = defaultConfig(env);
   if (values.config) {
     let parsed: unknown;
     try {

@@ -1,12 +1,12 @@
 // Response masking for agents: the MaskerFactory the proxy uses (contract: ./types.ts).
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { Transform, type TransformCallback } from 'node:stream';
-import { maskedValuesTotal } from '../metrics/registry.js';
+import { createMetrics, type Metrics } from '../metrics/registry.js';
 import { TextMasker, type MaskCounts } from './detectors.js';
 import { JsonMaskStream, type JsonUnitMasker, type UnitRole } from './json-stream.js';
 import { LogMaskStream } from './logs.js';
 import { ExecKnownValues, ExecOutputMasker } from './exec-output.js';
-import { Marker, maskingKeyFromEnv, type MarkerMode } from './marker.js';
+import { Marker, type MarkerMode } from './marker.js';
 import { issuedMarkers, maskRelease } from './helm-release.js';
 import { kindForResource, maskObject, type ObjectMaskContext } from './object-mask.js';
 import { credentialColumnsOf } from './protected-values.js';
@@ -42,7 +42,7 @@ const EXEC_VALUES_CACHE = 16;
 const RELEASE_MARKER_CACHE = 32;
 
 export interface MaskerFactoryOptions {
-  /** HMAC key for markers (>= 16 bytes): the installation's (src/operator/masking-key.ts). Default: AIRLOCK_MASKING_KEY, else random (tests). */
+  /** HMAC key for markers (>= 16 bytes): the installation's (src/operator/masking-key.ts, or AIRLOCK_MASKING_KEY via src/main/config.ts). Default: random (tests). */
   key?: Buffer;
   /** Largest single unit (one object, list item or watch event) the JSON masker holds. */
   maxUnitBytes?: number;
@@ -57,17 +57,22 @@ export interface MaskerFactoryOptions {
   markers?: MarkerMode;
   /** Exact values to mask as well (e.g. the values of the Secrets a pod references). */
   extraValues?: (target: MaskTarget) => readonly string[];
+  /** Where masked values are counted (default: a registry of the factory's own). */
+  metrics?: Pick<Metrics, 'maskedValuesTotal'>;
 }
 
-export function recordCounts(counts: MaskCounts): void {
-  for (const [kind, n] of Object.entries(counts)) if (n) maskedValuesTotal.inc({ kind }, n);
+/** Adds one response's counts to airlock_masked_values_total. */
+export function countsRecorder(metrics: Pick<Metrics, 'maskedValuesTotal'>): (counts: MaskCounts) => void {
+  return (counts) => {
+    for (const [kind, n] of Object.entries(counts)) if (n) metrics.maskedValuesTotal.inc({ kind }, n);
+  };
 }
 
 /**
  * Unit masker for the JSON stream: knows the request's resource for objects that carry no kind, and a
  * Table's credential columns (columnDefinitions come before the rows).
  */
-export function unitMasker(ctx: ObjectMaskContext, resource: string | undefined, view?: ObjectView): JsonUnitMasker {
+export function unitMasker(ctx: ObjectMaskContext, resource: string | undefined, view: ObjectView | undefined, recordCounts: (counts: MaskCounts) => void): JsonUnitMasker {
   const defaultKind = kindForResource(resource);
   let credentialColumns: readonly boolean[] | undefined;
   return {
@@ -108,7 +113,8 @@ class UnmaskableStream extends Transform {
 }
 
 export function createMaskerFactory(opts: MaskerFactoryOptions = {}): MaskerFactory {
-  const marker = new Marker(opts.key ?? maskingKeyFromEnv(), opts.markers ?? 'stable');
+  const marker = new Marker(opts.key ?? randomBytes(32), opts.markers ?? 'stable');
+  const recordCounts = countsRecorder(opts.metrics ?? createMetrics());
   const needsMasking: MaskerFactory['needsMasking'] = (target, rules) => {
     // Rules present means the policy asks for masking: env values and secret-shaped strings are masked
     // in every object response, whatever the resource (CRDs and v1 Lists can embed Secrets too).
@@ -133,7 +139,7 @@ export function createMaskerFactory(opts: MaskerFactoryOptions = {}): MaskerFact
     if (ct.includes('json')) {
       const ctx: ObjectMaskContext = { text, rules, counts: {}, tableIncludeObject: target.tableIncludeObject };
       const maxResponseBytes = target.watch ? Infinity : opts.maxResponseBytes;
-      return new JsonMaskStream(unitMasker(ctx, target.resource, target.view), { maxUnitBytes: opts.maxUnitBytes, maxResponseBytes });
+      return new JsonMaskStream(unitMasker(ctx, target.resource, target.view, recordCounts), { maxUnitBytes: opts.maxUnitBytes, maxResponseBytes });
     }
     return new UnmaskableStream(target.contentType);
   };

@@ -4,7 +4,8 @@
 import { createHash, createPrivateKey, generateKeyPairSync, randomBytes, sign, X509Certificate, type KeyObject } from 'node:crypto';
 import { isIP } from 'node:net';
 import { isAlreadyExists, isConflict, isNotFound, type KubeClient } from '../k8s/client.js';
-import { certificateExpiry } from '../metrics/registry.js';
+import { errorField, silentLogger, type Logger } from '../log.js';
+import type { Metrics } from '../metrics/registry.js';
 
 // ---------- DER encoding (just what X.509 v3 needs) ----------
 
@@ -210,6 +211,8 @@ export interface WebhookCertOptions {
   /** Fraction of the lifetime after which a certificate is renewed (default 2/3). */
   rotateFraction?: number;
   now?: () => number;
+  /** Where the serving certificate's expiry is published (none without it). */
+  metrics?: Pick<Metrics, 'certificateExpiry'>;
 }
 
 export interface WebhookCerts {
@@ -286,7 +289,7 @@ export async function ensureWebhookCerts(client: KubeClient, opts: WebhookCertOp
     const notAfter = new Date(new X509Certificate(cert).validTo);
     const result: WebhookCerts = { caBundle: bundle, cert: cert!, key: key!, notAfter, rotated: changed };
     if (!changed) {
-      certificateExpiry.set({ use: 'webhook' }, notAfter.getTime() / 1000);
+      opts.metrics?.certificateExpiry.set({ use: 'webhook' }, notAfter.getTime() / 1000);
       return result;
     }
     const data = { 'ca.crt': b64(caCert!), 'ca.key': b64(caKey!), 'tls.crt': b64(cert!), 'tls.key': b64(key!) };
@@ -299,7 +302,7 @@ export async function ensureWebhookCerts(client: KubeClient, opts: WebhookCertOp
           data,
         });
       }
-      certificateExpiry.set({ use: 'webhook' }, notAfter.getTime() / 1000);
+      opts.metrics?.certificateExpiry.set({ use: 'webhook' }, notAfter.getTime() / 1000);
       return result;
     } catch (err) {
       if (!isConflict(err) && !isAlreadyExists(err)) throw err; // another replica wrote first: use its certificates
@@ -311,7 +314,8 @@ export async function ensureWebhookCerts(client: KubeClient, opts: WebhookCertOp
 export interface CertRotator { stop(): void; current(): WebhookCerts | undefined }
 
 /** Checks the Secret periodically (default hourly) and calls onChange with new certificates after a rotation. */
-export function startCertRotation(client: KubeClient, opts: WebhookCertOptions & { intervalMs?: number; onChange: (c: WebhookCerts) => void | Promise<void>; onError?: (err: unknown) => void }, initial?: WebhookCerts): CertRotator {
+export function startCertRotation(client: KubeClient, opts: WebhookCertOptions & { intervalMs?: number; onChange: (c: WebhookCerts) => void | Promise<void>; log?: Logger }, initial?: WebhookCerts): CertRotator {
+  const log = opts.log ?? silentLogger;
   let last = initial;
   let stopped = false;
   const tick = async (): Promise<void> => {
@@ -322,7 +326,7 @@ export function startCertRotation(client: KubeClient, opts: WebhookCertOptions &
         await opts.onChange(c);
       }
     } catch (err) {
-      opts.onError?.(err);
+      log.warn('certificate rotation failed; retrying at the next check', { error: errorField(err) });
     }
   };
   const timer = setInterval(() => { if (!stopped) void tick(); }, opts.intervalMs ?? 3600_000);

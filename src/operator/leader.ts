@@ -22,7 +22,8 @@ import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { isAlreadyExists, isConflict, isNotFound, resourcePath, type KubeClient } from '../k8s/client.js';
-import { leaderStatus } from '../metrics/registry.js';
+import { errorField, silentLogger, type Logger } from '../log.js';
+import { createMetrics, type Metrics } from '../metrics/registry.js';
 
 /** The part of KubeClient the elector needs (narrow, so tests can pass a fake). */
 export type LeaseClient = Pick<KubeClient, 'get' | 'create' | 'replace'>;
@@ -70,8 +71,10 @@ export interface LeaderElectorOptions {
   onStoppedLeading(): void;
   /** Called whenever the observed holder changes (including to this replica). */
   onNewLeader?(identity: string): void;
-  /** Errors talking to the API server or thrown by callbacks (default: ignored). */
-  onError?(err: unknown): void;
+  /** Where errors talking to the API server or thrown by callbacks are logged (default: nowhere). */
+  log?: Logger;
+  /** Where airlock_leader is published (default: a registry of the elector's own). */
+  metrics?: Pick<Metrics, 'leaderStatus'>;
   /** On stop(), how long to wait for onStartedLeading's promise before giving up on a clean release (default renewDeadlineMs). */
   stopGraceMs?: number;
 }
@@ -213,7 +216,9 @@ function sleep(ms: number, signal: AbortSignal): Promise<void> {
 export class LeaderElector {
   readonly identity: string;
   readonly leaseLabel: string;
-  private readonly o: Required<Omit<LeaderElectorOptions, 'onNewLeader' | 'onError' | 'identity'>> & Pick<LeaderElectorOptions, 'onNewLeader' | 'onError'>;
+  private readonly o: Required<Omit<LeaderElectorOptions, 'onNewLeader' | 'identity' | 'log' | 'metrics'>> & Pick<LeaderElectorOptions, 'onNewLeader'>;
+  private readonly log: Logger;
+  private readonly status: Metrics['leaderStatus'];
   private readonly path: string;
   private stopCtl = new AbortController();
   private loop: Promise<void> | undefined;
@@ -230,19 +235,22 @@ export class LeaderElector {
   private term: { ctl: AbortController; work: Promise<void>; wake: AbortController } | undefined;
 
   constructor(opts: LeaderElectorOptions) {
+    const { log, metrics, ...rest } = opts;
     this.identity = opts.identity ?? defaultIdentity();
+    this.log = log ?? silentLogger;
+    this.status = (metrics ?? createMetrics()).leaderStatus;
     this.o = {
       leaseDurationSeconds: 15,
       renewIntervalMs: 5000,
       renewDeadlineMs: 10000,
       retryIntervalMs: 2000,
-      ...opts,
+      ...rest,
       stopGraceMs: opts.stopGraceMs ?? opts.renewDeadlineMs ?? 10000,
     };
     validateOptions({ ...this.o, identity: this.identity });
     this.path = resourcePath({ group: 'coordination.k8s.io', version: 'v1', resource: 'leases', namespace: opts.namespace });
     this.leaseLabel = opts.name;
-    leaderStatus.set({ lease: this.leaseLabel }, 0);
+    this.status.set({ lease: this.leaseLabel }, 0);
   }
 
   /** True while this replica holds the Lease and its last renewal is within renewDeadline. */
@@ -273,7 +281,7 @@ export class LeaderElector {
 
   private report(err: unknown): void {
     try {
-      this.o.onError?.(err);
+      this.log.warn('leader election error', { lease: this.leaseLabel, error: errorField(err) });
     } catch {
       /* a failing logger must not break the elector */
     }
@@ -378,7 +386,7 @@ export class LeaderElector {
       deadlineTimer = setTimeout(() => { ctl.abort(); wake.abort(); }, Math.max(0, this.validUntilMs - mono()));
     };
     armDeadline();
-    leaderStatus.set({ lease: this.leaseLabel }, 1);
+    this.status.set({ lease: this.leaseLabel }, 1);
     const work = Promise.resolve()
       .then(() => this.o.onStartedLeading(ctl.signal))
       .then(() => undefined, (err: unknown) => this.report(err));
@@ -408,7 +416,7 @@ export class LeaderElector {
       const stillHeld = !ctl.signal.aborted && mono() < this.validUntilMs;
       ctl.abort();
       this.validUntilMs = 0;
-      leaderStatus.set({ lease: this.leaseLabel }, 0);
+      this.status.set({ lease: this.leaseLabel }, 0);
       try {
         this.o.onStoppedLeading();
       } catch (err) {

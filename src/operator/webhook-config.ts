@@ -3,6 +3,7 @@
 // sync (server-side apply) with the CA.
 import type { AgentPolicy, Rule } from '../api/types.js';
 import type { KubeClient } from '../k8s/client.js';
+import { errorField, silentLogger, type Logger } from '../log.js';
 import { OIDC_PREFIX, saUsername } from '../policy/compile.js';
 
 export const WEBHOOK_FIELD_MANAGER = 'airlock-operator';
@@ -335,7 +336,8 @@ export interface SyncerSettings {
   debounceMs?: number;
   /** Re-apply even without changes at this interval, restoring a deleted or hand-edited configuration (default 60 s; 0: never). */
   resyncMs?: number;
-  onError?: (err: unknown) => void;
+  /** Where failed background applies are logged (flush() itself rejects). */
+  log?: Logger;
 }
 
 /**
@@ -350,7 +352,7 @@ export class WebhookConfigSyncer {
   private lastApplied: string | undefined;
   private chain: Promise<void> = Promise.resolve();
   private readonly debounceMs: number;
-  private readonly onError: (err: unknown) => void;
+  private readonly logFailure: (err: unknown) => void;
 
   constructor(
     private readonly client: KubeClient,
@@ -358,12 +360,13 @@ export class WebhookConfigSyncer {
     settings: SyncerSettings = {},
   ) {
     this.debounceMs = settings.debounceMs ?? 200;
-    this.onError = settings.onError ?? (() => undefined);
+    const log = settings.log ?? silentLogger;
+    this.logFailure = (err) => log.warn('webhook configuration sync failed', { error: errorField(err) });
     const every = settings.resyncMs ?? 60_000;
     if (every > 0) {
       this.resync = setInterval(() => {
         this.lastApplied = undefined;
-        void this.flush().catch(this.onError);
+        void this.flush().catch(this.logFailure);
       }, every);
       this.resync.unref();
     }
@@ -381,7 +384,7 @@ export class WebhookConfigSyncer {
 
   private schedule(): void {
     clearTimeout(this.timer);
-    this.timer = setTimeout(() => void this.flush().catch(this.onError), this.debounceMs);
+    this.timer = setTimeout(() => void this.flush().catch(this.logFailure), this.debounceMs);
     this.timer.unref();
   }
 

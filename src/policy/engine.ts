@@ -1,7 +1,7 @@
 // The policy engine: holds compiled AgentPolicies and decides requests. Pure (no I/O in decide); the
 // proxy, the webhook and the offline tester all call it. See docs/policy.md for the semantics.
 import type { AgentPolicy, JsonPatchOp, RecordingSpec, ServiceAccountPermission } from '../api/types.js';
-import { decisionDuration, decisionsTotal, policiesLoaded } from '../metrics/registry.js';
+import { createMetrics, type Metrics } from '../metrics/registry.js';
 import type { AuditHit, CompileResult, Decision, DecisionCommon, Explanation, PolicyEngine, RequestAttributes, ResolvedMasking, RuleRef, UserInfo } from './types.js';
 import { compilePolicy, staticKeyOf, staticKeyString, type CompiledBudget, type CompiledPolicy, type CompiledRule, type ResolvedBucket, type ResolvedHold, type ResolvedRateLimits, type StaticKey } from './compile.js';
 import { isDiscoveryPath } from './nonresource.js';
@@ -12,8 +12,8 @@ import { permissionKey } from './service-account-power.js';
 export interface EngineOptions {
   loadConfigMap?: ConfigMapLoader;
   now?: () => Date;
-  /** Record Prometheus metrics (default true). */
-  metrics?: boolean;
+  /** Where decisions are counted (default: a registry of the engine's own); false records none (the offline tester). */
+  metrics?: Metrics | false;
 }
 
 /** What one policy says about a request. */
@@ -60,12 +60,12 @@ export class Engine implements PolicyEngine {
   private readonly loadedAt = new Map<string, Date>();
   private readonly loadConfigMap: ConfigMapLoader | undefined;
   readonly now: () => Date;
-  private readonly metrics: boolean;
+  private readonly metrics: Pick<Metrics, 'decisionsTotal' | 'decisionDuration'> | undefined;
 
   constructor(opts: EngineOptions = {}) {
     this.loadConfigMap = opts.loadConfigMap;
     this.now = opts.now ?? (() => new Date());
-    this.metrics = opts.metrics ?? true;
+    this.metrics = opts.metrics === false ? undefined : (opts.metrics ?? createMetrics());
   }
 
   async upsert(policy: AgentPolicy): Promise<CompileResult> {
@@ -132,11 +132,6 @@ export class Engine implements PolicyEngine {
       for (const r of p.rules) if (r.regoConfigMap) this.policyInputs.set(r.regoConfigMap.namespace, [...(this.policyInputs.get(r.regoConfigMap.namespace) ?? []), r.regoConfigMap.name]);
     }
     this.sorted = [...this.policies.values()].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
-    if (this.metrics) {
-      const ready = this.sorted.filter((p) => p.valid).length;
-      policiesLoaded.set({ ready: 'true' }, ready);
-      policiesLoaded.set({ ready: 'false' }, this.sorted.length - ready);
-    }
   }
 
   /** Why an agent's write touches a ConfigMap some policy loads its Rego from, if it does. */
@@ -247,8 +242,8 @@ export class Engine implements PolicyEngine {
     }
     if (this.metrics) {
       const via = typeof req?.via === 'string' ? req.via : 'unknown';
-      decisionsTotal.inc({ action: d.action, policy: d.matched?.policy ?? '', rule: d.matched?.rule ?? '', via });
-      decisionDuration.observe({ via }, Number(process.hrtime.bigint() - start) / 1e9);
+      this.metrics.decisionsTotal.inc({ action: d.action, policy: d.matched?.policy ?? '', rule: d.matched?.rule ?? '', via });
+      this.metrics.decisionDuration.observe({ via }, Number(process.hrtime.bigint() - start) / 1e9);
     }
     return d;
   }

@@ -4,11 +4,10 @@
 // spent budget that denies answers 429 with details.retryAfterSeconds but no Retry-After header (a client
 // would otherwise sleep for up to the whole window).
 import { judgeBudgets, type BudgetMode, type BudgetOutcome } from '../budgets/charge.js';
-import type { RateLimiter, VerbClass } from '../budgets/rate-limiter.js';
+import type { VerbClass } from '../budgets/rate-limiter.js';
 import { READ_VERBS } from '../policy/detectors/util.js';
 import { UPGRADE_SUBRESOURCES } from './subresources.js';
-import { rateLimitedTotal } from '../metrics/registry.js';
-import type { Decision, PolicyEngine, RequestAttributes, UserInfo } from '../policy/types.js';
+import type { Decision, RequestAttributes, UserInfo } from '../policy/types.js';
 import type { Exchange, ProxyContext } from './context.js';
 import type { RequestInfo } from './request-info.js';
 import { kubeStatus, type KubeStatus } from './status.js';
@@ -26,13 +25,14 @@ export function verbClassOf(verb: string, subresource: string | undefined): Verb
 }
 
 /** Rate limits: a slot for the request (release it when the request ends), or the 429 to answer with. */
-export function admitRate(limiter: RateLimiter | undefined, engine: PolicyEngine, user: UserInfo, info: RequestInfo, longRunning: boolean): { done: () => void } | LimitAnswer {
-  const limits = limiter && engine.rateLimitsFor?.(user);
+export function admitRate(ctx: Pick<ProxyContext, 'rateLimiter' | 'engine' | 'metrics'>, user: UserInfo, info: RequestInfo, longRunning: boolean): { done: () => void } | LimitAnswer {
+  const limiter = ctx.rateLimiter;
+  const limits = limiter && ctx.engine.rateLimitsFor?.(user);
   if (!limiter || !limits) return { done: () => {} };
   const verbClass = verbClassOf(info.verb, info.subresource);
   const res = limiter.admit({ agent: user.username, verbClass, longRunning }, limits);
   if (res.ok) return res;
-  rateLimitedTotal.inc({ agent: user.username, limit: res.limit });
+  ctx.metrics.rateLimitedTotal.inc({ agent: user.username, limit: res.limit });
   const status = kubeStatus(429, `airlock: too many requests: ${res.message}; retry after ${res.retryAfterSeconds}s`, undefined, { retryAfterSeconds: res.retryAfterSeconds });
   return { status, headers: { 'retry-after': String(res.retryAfterSeconds) } };
 }
@@ -87,7 +87,7 @@ async function chargeBudgets(
   approval?: string,
 ): Promise<Exclude<BudgetOutcome, { kind: 'refuse' }> | ({ kind: 'refuse' } & LimitAnswer)> {
   if (!ctx.budgets) return { kind: 'charged', warnings: [], release: () => Promise.resolve() };
-  const out = await judgeBudgets({ ...ctx.budgets, engine: ctx.engine }, user, decision, variants, itemCount, mode, approval);
+  const out = await judgeBudgets({ ...ctx.budgets, engine: ctx.engine, metrics: ctx.metrics }, user, decision, variants, itemCount, mode, approval);
   if (out.kind === 'charged') (ex.budgetRefunds ??= []).push(out.release);
   if (out.kind !== 'refuse') return out;
   return { kind: 'refuse', status: kubeStatus(out.code, out.message, undefined, out.retryAfterSeconds !== undefined ? { retryAfterSeconds: out.retryAfterSeconds } : undefined) };

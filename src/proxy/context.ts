@@ -3,6 +3,8 @@ import { randomUUID } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { ApprovalService } from '../approvals/types.js';
+import type { Logger } from '../log.js';
+import type { Metrics } from '../metrics/registry.js';
 import type { MaskerFactory } from '../masking/types.js';
 import type { Decision, PolicyEngine, ResolvedMasking, UserInfo } from '../policy/types.js';
 import type { Recorder } from '../recording/types.js';
@@ -27,7 +29,9 @@ export interface ProxyContext {
   maxBodyBytes: number;
   namespaceLabelTtlMs: number;
   namespaceLabels: Map<string, { labels?: Record<string, string>; expires: number }>;
-  onError: (err: unknown) => void;
+  metrics: Metrics;
+  /** Unexpected internal errors are logged here at error level. */
+  log: Logger;
   /** Bound on a non-watch request upstream when the client's ?timeout= sets none (ms). */
   upstreamTimeoutMs: number;
   openSockets?: Set<Duplex>;
@@ -44,7 +48,7 @@ export interface ProxyContext {
   /** Per-agent rate limits (AgentPolicy spec.rateLimits), kept in this replica. */
   rateLimiter?: RateLimiter;
   /** Budget counts shared by the replicas (AgentPolicy spec.budgets), and who hears of spent ones. */
-  budgets?: Omit<BudgetDeps, 'engine'>;
+  budgets?: Omit<BudgetDeps, 'engine' | 'metrics'>;
 }
 
 /** Per-request state, filled as the request progresses (for the recording). */

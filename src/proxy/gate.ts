@@ -5,7 +5,6 @@
 import type { IncomingMessage, OutgoingHttpHeaders } from 'node:http';
 import type { Duplex, TransformCallback } from 'node:stream';
 import { pipeline, Transform } from 'node:stream';
-import { proxyRequestDuration } from '../metrics/registry.js';
 import { JsonMaskStream, scrubKnownValues } from '../masking/index.js';
 import type { MaskTarget } from '../masking/types.js';
 import type { ResolvedMasking } from '../policy/types.js';
@@ -236,7 +235,7 @@ export class ResponseGate {
   }
 
   private observe(code: number): void {
-    proxyRequestDuration.observe({ verb: this.ex.verbForMetrics, code: String(code) }, elapsed(this.ex.start));
+    this.ctx.metrics.proxyRequestDuration.observe({ verb: this.ex.verbForMetrics, code: String(code) }, elapsed(this.ex.start));
   }
 }
 

@@ -6,13 +6,14 @@
 // through the gate too.
 import type { IncomingMessage, OutgoingHttpHeaders } from 'node:http';
 import type { Duplex } from 'node:stream';
+import { errorField } from '../log.js';
 import { resourceCoordinates } from '../policy/coordinates.js';
 import type { Decision, ExecTarget, ResolvedMasking, UserInfo } from '../policy/types.js';
 import { admit, MUTATING_METHODS, namespaceLabels } from './admit.js';
 import { agentView } from './agent-view.js';
 import { readRequestBody, type ParsedBody } from './body.js';
 import type { AgentChannel } from './channel.js';
-import { isObj, newExchange, STRICTEST_MASKING, type Exchange, type ProxyContext } from './context.js';
+import { elapsed, isObj, newExchange, STRICTEST_MASKING, type Exchange, type ProxyContext } from './context.js';
 import type { ProbeContext } from './dryrun.js';
 import { forwardableHeaders } from './headers.js';
 import { ResponseGate, type MaskView } from './gate.js';
@@ -55,7 +56,7 @@ export async function serveAgentRequest(ctx: ProxyContext, req: IncomingMessage,
     await runStages(ctx, req, ex, gate, upgrade);
   } catch (err) {
     // A request whose agent went away fails on the way (its upstream call is cut): that is not an error.
-    if (!gate.agentGone) ctx.onError(err);
+    if (!gate.agentGone) ctx.log.error('agent request failed', { id: ex.id, error: errorField(err) });
     if (!gate.started) gate.answer(kubeStatus(500, 'airlock: internal error in the agent proxy'));
     else gate.abort();
   } finally {
@@ -114,7 +115,7 @@ async function runStages(ctx: ProxyContext, req: IncomingMessage, ex: Exchange, 
   ex.deadline = deadlineFor(info, ex.startTime.getTime(), ctx.upstreamTimeoutMs, upgrade !== undefined);
 
   // rate limits: before anything is read or sent for the request.
-  const slot = admitRate(ctx.rateLimiter, ctx.engine, user, info, upgrade !== undefined || info.watch || isLogFollow(info));
+  const slot = admitRate(ctx, user, info, upgrade !== undefined || info.watch || isLogFollow(info));
   if ('status' in slot) {
     req.resume();
     return gate.answer(slot.status, undefined, slot.headers);
@@ -407,6 +408,7 @@ function forwardHttp(ctx: ProxyContext, req: IncomingMessage, ex: Exchange, gate
   const upstreamSpan = ex.trace.begin('upstream');
   upstreamSpan.inject(headers);
   return new Promise((resolve) => {
+    const sentAt = process.hrtime.bigint();
     const up = ctx.upstream.request(out.method, path, headers, { answerBy: deadline.answerBy, ...(deadline.endBy !== undefined ? { endBy: deadline.endBy } : {}) });
     gate.onAgentGone(() => up.destroy());
     up.on('error', (err) => {
@@ -426,6 +428,7 @@ function forwardHttp(ctx: ProxyContext, req: IncomingMessage, ex: Exchange, gate
     });
     up.on('response', (ures) => {
       ex.upstreamStatus = ures.statusCode ?? 0;
+      ctx.metrics.upstreamRequestDuration.observe({ verb: ex.verbForMetrics }, elapsed(sentAt));
       upstreamSpan.set({ 'http.response.status_code': ures.statusCode ?? 0 });
       upstreamSpan.end();
       if (ures.statusCode === 409 && retriable) {

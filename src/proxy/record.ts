@@ -5,7 +5,7 @@ import { createHash } from 'node:crypto';
 import { Transform, type TransformCallback } from 'node:stream';
 import type { RequestRecord } from '../recording/types.js';
 import { elapsed, STRICTEST_MASKING, type Exchange, type ProxyContext } from './context.js';
-import { unrecordedRefusalsTotal } from '../metrics/registry.js';
+import { errorField } from '../log.js';
 import { nestsDeeperThan } from '../masking/depth.js';
 import { BOUNDED_BODY } from '../recording/file-recorder.js';
 import { JsonText } from '../recording/record-line.js';
@@ -102,8 +102,8 @@ export async function writeIntent(ctx: ProxyContext, req: IncomingMessage, ex: E
     ex.intentRecorded = true;
     return undefined;
   } catch (err) {
-    unrecordedRefusalsTotal.inc({ kind: 'write' });
-    ctx.onError(err);
+    ctx.metrics.unrecordedRefusalsTotal.inc({ kind: 'write' });
+    ctx.log.error('write intent could not be recorded; the write is refused', { id: ex.id, error: errorField(err) });
     return unrecordable('write');
   }
 }
@@ -112,7 +112,7 @@ export async function writeIntent(ctx: ProxyContext, req: IncomingMessage, ex: E
 export function refuseUnrecordableRead(ctx: ProxyContext, ex: Exchange): KubeStatus | undefined {
   const d = ex.decision;
   if (!ctx.recorder || !d?.recording.enabled || ctx.recorder.available() || d.recording.readFailurePolicy === 'Ignore') return undefined;
-  unrecordedRefusalsTotal.inc({ kind: 'read' });
+  ctx.metrics.unrecordedRefusalsTotal.inc({ kind: 'read' });
   return unrecordable('read');
 }
 
@@ -131,7 +131,7 @@ async function writeRecord(ctx: ProxyContext, req: IncomingMessage, ex: Exchange
     if (ex.responseBody !== undefined && (!ex.decision || ex.decision.recording.bodies)) rec.responseBody = ex.responseBody;
     await ctx.recorder.record(rec);
   } catch (err) {
-    ctx.onError(err);
+    ctx.log.error('request record could not be written', { id: ex.id, error: errorField(err) });
   }
 }
 

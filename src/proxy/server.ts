@@ -15,7 +15,8 @@ import type { ApprovalService } from '../approvals/types.js';
 import type { MaskerFactory } from '../masking/types.js';
 import type { Recorder } from '../recording/types.js';
 import type { ProxiedRequest } from '../identity/proxied-token.js';
-import { certificateExpiry } from '../metrics/registry.js';
+import { silentLogger, type Logger } from '../log.js';
+import { createMetrics, type Metrics } from '../metrics/registry.js';
 import type { ServiceAccountChecker } from '../policy/service-account-enrich.js';
 import type { AuditSink } from '../webhook/audit.js';
 import type { Authenticator } from './auth/types.js';
@@ -56,9 +57,11 @@ export interface ProxyOptions {
   /** Per-agent rate limits (src/budgets/rate-limiter.ts). */
   rateLimiter?: RateLimiter;
   /** Budget counts shared by the replicas (src/budgets/ledger.ts), and who hears of spent ones. */
-  budgets?: Omit<BudgetDeps, 'engine'>;
-  /** Called for unexpected internal errors (default: console.error). */
-  onError?: (err: unknown) => void;
+  budgets?: Omit<BudgetDeps, 'engine' | 'metrics'>;
+  /** Where latencies, refusals, rate limits and the serving certificate's expiry are published (default: a registry of the proxy's own). */
+  metrics?: Metrics;
+  /** Where unexpected internal errors are logged (default: nowhere). */
+  log?: Logger;
 }
 
 export interface ProxyHandle {
@@ -82,7 +85,8 @@ export async function startProxy(opts: ProxyOptions): Promise<ProxyHandle> {
     namespaceLabelTtlMs: opts.namespaceLabelTtlMs ?? 30_000,
     namespaceLabels: new Map(),
     pendingRecords: new Set(),
-    onError: opts.onError ?? ((err) => console.error('[airlock proxy]', err)),
+    metrics: opts.metrics ?? createMetrics(),
+    log: opts.log ?? silentLogger,
     ...(opts.proxiedSigner ? { signProxied: opts.proxiedSigner } : {}),
     ...(opts.serviceAccounts ? { serviceAccounts: opts.serviceAccounts } : {}),
     ...(opts.audit ? { audit: opts.audit } : {}),
@@ -97,7 +101,7 @@ export async function startProxy(opts: ProxyOptions): Promise<ProxyHandle> {
     ...(opts.tls.clientCA ? { ca: opts.tls.clientCA, requestCert: true, rejectUnauthorized: false } : {}),
   });
   try {
-    certificateExpiry.set({ use: 'proxy' }, Math.floor(new Date(new X509Certificate(opts.tls.cert).validTo).getTime() / 1000));
+    ctx.metrics.certificateExpiry.set({ use: 'proxy' }, Math.floor(new Date(new X509Certificate(opts.tls.cert).validTo).getTime() / 1000));
   } catch { /* not a parseable certificate: TLS setup reports it */ }
   // Watches, logs -f and exec streams are long-lived: no socket inactivity timeout. Receiving a request
   // (headers and the bounded body) must finish in time, so slow senders cannot hold connections open;

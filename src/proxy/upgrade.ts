@@ -2,10 +2,11 @@
 // stages as every request (pipeline.ts); this is their forward stage. exec and attach output is masked on
 // its way to the agent (stream-frames.ts re-frames it, exec-output.ts masks it).
 import type { IncomingMessage, OutgoingHttpHeaders } from 'node:http';
+import { errorField } from '../log.js';
 import type { ExecOutputMaskers } from '../masking/index.js';
 import type { Decision, UserInfo } from '../policy/types.js';
 import type { AsciicastWriter } from '../recording/types.js';
-import type { Exchange, ProxyContext } from './context.js';
+import { elapsed, type Exchange, type ProxyContext } from './context.js';
 import type { MaskView, ResponseGate } from './gate.js';
 import { forwardableHeaders } from './headers.js';
 import { target, type RequestInfo } from './request-info.js';
@@ -79,6 +80,7 @@ export function forwardUpgrade(ctx: ProxyContext, req: IncomingMessage, ex: Exch
     }
   }
   return new Promise((resolve) => {
+    const sentAt = process.hrtime.bigint();
     const up = ctx.upstream.request(ex.method, target(f.info), headers, ex.deadline ? { answerBy: ex.deadline.answerBy } : {});
     up.on('error', (err) => {
       if (gate.started) gate.abort();
@@ -89,10 +91,12 @@ export function forwardUpgrade(ctx: ProxyContext, req: IncomingMessage, ex: Exch
     // The API server refused the upgrade: its answer goes through the gate as a normal response.
     up.on('response', (ures) => {
       ex.upstreamStatus = ures.statusCode ?? 0;
+      ctx.metrics.upstreamRequestDuration.observe({ verb: ex.verbForMetrics }, elapsed(sentAt));
       void gate.relay(ures, f.view).then(resolve, resolve);
     });
     up.on('upgrade', (ures, usock, uhead) => {
       ex.upstreamStatus = ures.statusCode ?? 101;
+      ctx.metrics.upstreamRequestDuration.observe({ verb: ex.verbForMetrics }, elapsed(sentAt));
       const output = f.output;
       const framing = framingOf(String(ures.headers.upgrade ?? ''));
       const protocol = String(ures.headers['sec-websocket-protocol'] ?? '').trim();
@@ -153,7 +157,7 @@ export function forwardUpgrade(ctx: ProxyContext, req: IncomingMessage, ex: Exch
             if (!socket.write(b)) usock.pause();
           },
           fail: (reason) => {
-            ctx.onError(new Error(`exec stream of ${ex.id} cut: ${reason}`));
+            ctx.log.error('exec stream cut', { id: ex.id, reason });
             cleanup();
           },
           onOutput: (_stream, masked) => recording?.output(masked),
@@ -174,7 +178,7 @@ export function forwardUpgrade(ctx: ProxyContext, req: IncomingMessage, ex: Exch
         void samePod(ctx, f.info, output.podUID).then((same) => {
           if (same) startOutput();
           else {
-            ctx.onError(new Error(`exec stream of ${ex.id} cut: pod ${f.info.namespace}/${f.info.name} changed since it was judged`));
+            ctx.log.error('exec stream cut', { id: ex.id, reason: `pod ${f.info.namespace}/${f.info.name} changed since it was judged` });
             cleanup();
           }
         });
@@ -219,7 +223,7 @@ function startExecRecording(ctx: ProxyContext, info: RequestInfo, user: UserInfo
       command: info.params.getAll('command').join(' ') || undefined,
     });
   } catch (err) {
-    ctx.onError(err);
+    ctx.log.error('exec recording could not start', { id: ex.id, error: errorField(err) });
     return undefined;
   }
   ex.asciicast = writer.file;
@@ -231,7 +235,7 @@ function startExecRecording(ctx: ProxyContext, info: RequestInfo, user: UserInfo
       fn();
     } catch (err) {
       closed = true;
-      ctx.onError(err);
+      ctx.log.error('exec recording stopped', { id: ex.id, error: errorField(err) });
       void writer.close().catch(() => undefined);
     }
   };
@@ -242,7 +246,7 @@ function startExecRecording(ctx: ProxyContext, info: RequestInfo, user: UserInfo
     close: () => {
       if (closed) return;
       closed = true;
-      writer.close().catch((err: unknown) => ctx.onError(err));
+      writer.close().catch((err: unknown) => ctx.log.error('exec recording could not be closed', { id: ex.id, error: errorField(err) }));
     },
   };
 }

@@ -1,5 +1,6 @@
 // The proxy's connection to kube-apiserver: one keep-alive https.Agent with the proxy's TLS material,
-// the proxy's own credentials, and impersonation of the agent on every request.
+// the proxy's own credentials (read from the client's credential source on every request, so a rotated
+// token is used at once; a rotated client certificate swaps the pool), and impersonation of the agent.
 import * as https from 'node:https';
 import type { ClientRequest, IncomingMessage, OutgoingHttpHeaders } from 'node:http';
 import type { KubeClient } from '../k8s/client.js';
@@ -20,18 +21,36 @@ export interface JsonResponse {
 }
 
 export class Upstream {
-  readonly agent: https.Agent;
+  private currentAgent: https.Agent;
   readonly server: URL;
-  private readonly creds: Record<string, string>;
+  private readonly stopWatchingTls: () => void;
 
   /**
    * extra: user extras added to every impersonated identity (it replaces any same-named extra). The
    * webhook's airlock.dev/proxied exemption needs a per-request token instead: see identity().
    */
-  constructor(client: KubeClient, maxSockets = 1024, private readonly extra: Record<string, string[]> = {}) {
-    this.agent = new https.Agent({ ...client.tlsOptions(), keepAlive: true, maxSockets, maxFreeSockets: 64, scheduling: 'lifo' });
+  constructor(
+    private readonly client: KubeClient,
+    maxSockets = 1024,
+    private readonly extra: Record<string, string[]> = {},
+  ) {
+    const pool = (): https.Agent => new https.Agent({ ...client.tlsOptions(), keepAlive: true, maxSockets, maxFreeSockets: 64, scheduling: 'lifo' });
+    this.currentAgent = pool();
     this.server = client.server;
-    this.creds = client.credentials();
+    this.stopWatchingTls = client.credentialSource.onTlsChange(() => {
+      const old = this.currentAgent;
+      this.currentAgent = pool();
+      setTimeout(() => old.destroy(), 60_000).unref();
+    });
+  }
+
+  get agent(): https.Agent {
+    return this.currentAgent;
+  }
+
+  /** The proxy's own auth headers, as of now. */
+  private get creds(): Record<string, string> {
+    return this.client.credentialSource.current().headers;
   }
 
   /**
@@ -61,7 +80,7 @@ export class Upstream {
       method,
       path: base + target,
       headers: { ...headers, host: this.server.host },
-      agent: this.agent,
+      agent: this.currentAgent,
     });
     const cut = (by: number, what: string): NodeJS.Timeout =>
       setTimeout(() => {
@@ -142,6 +161,7 @@ export class Upstream {
   }
 
   close(): void {
-    this.agent.destroy();
+    this.stopWatchingTls();
+    this.currentAgent.destroy();
   }
 }

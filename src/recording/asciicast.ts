@@ -3,8 +3,7 @@
 import { createHash, type Hash } from 'node:crypto';
 import { open, type FileHandle } from 'node:fs/promises';
 import { StringDecoder } from 'node:string_decoder';
-import { recordingBytesTotal, recordingErrorsTotal } from '../metrics/registry.js';
-import type { AsciicastWriter } from './types.js';
+import type { AsciicastWriter, RecordingMetrics } from './types.js';
 
 export interface AsciicastHeader {
   version: 2;
@@ -44,7 +43,7 @@ export class AsciicastFileWriter implements AsciicastWriter {
   /** sha256 of the file once closed. */
   sha256: string | undefined;
 
-  constructor(file: string, opts: AsciicastOptions = {}) {
+  constructor(file: string, private readonly metrics: RecordingMetrics, opts: AsciicastOptions = {}) {
     this.file = file;
     this.maxBytes = opts.maxBytes ?? 64 * 1024 * 1024;
     this.now = opts.now ?? Date.now;
@@ -62,7 +61,7 @@ export class AsciicastFileWriter implements AsciicastWriter {
       () => undefined,
       (err: Error) => {
         this.error = err;
-        recordingErrorsTotal.inc();
+        this.metrics.recordingErrorsTotal.inc();
       },
     );
     this.append(JSON.stringify(header) + '\n');
@@ -121,10 +120,10 @@ export class AsciicastFileWriter implements AsciicastWriter {
       try {
         const fh = await this.fh;
         await fh.write(buf);
-        recordingBytesTotal.inc(buf.length);
+        this.metrics.recordingBytesTotal.inc(buf.length);
       } catch (err) {
         this.error = err as Error;
-        recordingErrorsTotal.inc();
+        this.metrics.recordingErrorsTotal.inc();
       }
     });
   }

@@ -1,9 +1,8 @@
 // Recording records as Kubernetes audit events (audit.k8s.io/v1 Event, level RequestResponse, stage
 // ResponseComplete), so tools that read kube-apiserver audit logs can read Airlock's too.
 import { open, type FileHandle } from 'node:fs/promises';
-import { recordingBytesTotal, recordingErrorsTotal } from '../metrics/registry.js';
 import { jsonWithTexts } from './record-line.js';
-import type { RequestRecord } from './types.js';
+import type { RecordingMetrics, RequestRecord } from './types.js';
 
 export interface AuditEvent {
   kind: 'Event';
@@ -93,7 +92,7 @@ export class AuditLogWriter {
   private fh: Promise<FileHandle> | undefined;
   private chain: Promise<void> = Promise.resolve();
 
-  constructor(path: string) {
+  constructor(path: string, private readonly metrics: RecordingMetrics) {
     this.path = path;
   }
 
@@ -106,10 +105,10 @@ export class AuditLogWriter {
       const buf = Buffer.from(lines, 'utf8');
       await fh.write(buf);
       if (sync) await fh.datasync();
-      recordingBytesTotal.inc(buf.length);
+      this.metrics.recordingBytesTotal.inc(buf.length);
     });
     this.chain = next.catch(() => {
-      recordingErrorsTotal.inc();
+      this.metrics.recordingErrorsTotal.inc();
     });
     return next;
   }

@@ -11,7 +11,7 @@ import { mkdirSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { open as openFile, unlink } from 'node:fs/promises';
 import { isAbsolute, join, relative } from 'node:path';
-import { recordingAvailable, recordingErrorsTotal } from '../metrics/registry.js';
+import { createMetrics, type Metrics } from '../metrics/registry.js';
 import type { UserInfo } from '../policy/types.js';
 import { AsciicastFileWriter } from './asciicast.js';
 import { AuditLogWriter } from './audit.js';
@@ -51,6 +51,8 @@ export interface FileRecorderOptions {
   /** While unavailable, how often a probe write checks whether records can be made durable again (default 1 s). */
   probeMs?: number;
   now?: () => number;
+  /** Where bytes written, failed writes and availability are published (default: a registry of the recorder's own). */
+  metrics?: Pick<Metrics, 'recordingBytesTotal' | 'recordingErrorsTotal' | 'recordingAvailable'>;
 }
 
 interface Pending {
@@ -106,6 +108,7 @@ export class FileRecorder implements Recorder {
   private probe?: NodeJS.Timeout;
   private readonly ownership: SessionOwnership;
   private readonly reconcile?: Reconciler;
+  private readonly metrics: NonNullable<FileRecorderOptions['metrics']>;
   private closed = false;
 
   constructor(opts: FileRecorderOptions) {
@@ -120,14 +123,15 @@ export class FileRecorder implements Recorder {
     this.now = opts.now ?? Date.now;
     this.probeMs = opts.probeMs ?? 1000;
     this.reconcile = opts.reconcile;
+    this.metrics = opts.metrics ?? createMetrics();
     mkdirSync(this.dir, { recursive: true, mode: 0o700 });
-    recordingAvailable.set(1);
+    this.metrics.recordingAvailable.set(1);
     this.ownership = new SessionOwnership(this.dir, opts.owner ?? `${hostname()}-${process.pid}`, opts.ownerStaleMs ?? 60_000, this.now);
     this.ownership.start();
-    if (opts.auditLog) this.audit = new AuditLogWriter(opts.auditLog);
+    if (opts.auditLog) this.audit = new AuditLogWriter(opts.auditLog, this.metrics);
     const every = opts.housekeepingMs ?? 60_000;
     if (every > 0) {
-      this.housekeeping = setInterval(() => void this.housekeep().catch(() => recordingErrorsTotal.inc()), every);
+      this.housekeeping = setInterval(() => void this.housekeep().catch(() => this.metrics.recordingErrorsTotal.inc()), every);
       this.housekeeping.unref();
     }
   }
@@ -157,7 +161,7 @@ export class FileRecorder implements Recorder {
     try {
       assertValidId(rec.sessionId, 'sessionId');
     } catch (err) {
-      recordingErrorsTotal.inc();
+      this.metrics.recordingErrorsTotal.inc();
       return Promise.reject(err as Error);
     }
     const s = this.sessions.get(rec.sessionId) ?? this.reopen(rec.sessionId, rec.user, rec.time);
@@ -193,7 +197,7 @@ export class FileRecorder implements Recorder {
     const dateDir = s?.dateDir ?? join(this.dir, dateDirFor(sessionId, new Date(this.now())));
     mkdirSync(dateDir, { recursive: true, mode: 0o700 });
     const file = join(dateDir, castName(sessionId, requestId));
-    const w = new AsciicastFileWriter(file, { ...meta, maxBytes: this.maxCastBytes, now: this.now });
+    const w = new AsciicastFileWriter(file, this.metrics, { ...meta, maxBytes: this.maxCastBytes, now: this.now });
     // Once closed, its sha256 goes into the record that references it (tamper evidence for the stream).
     this.castHashes.set(file, w);
     this.castHashes.set(relative(this.dir, file), w);
@@ -264,7 +268,7 @@ export class FileRecorder implements Recorder {
     if (!this.probe) return;
     clearInterval(this.probe);
     this.probe = undefined;
-    recordingAvailable.set(1);
+    this.metrics.recordingAvailable.set(1);
   }
 
   /**
@@ -273,7 +277,7 @@ export class FileRecorder implements Recorder {
    * writes keep trying on their own meanwhile (each refused with a 503 if its intent fails).
    */
   private markUnavailable(): void {
-    recordingAvailable.set(0);
+    this.metrics.recordingAvailable.set(0);
     if (this.probe || this.closed) return;
     let probing = false;
     this.probe = setInterval(() => {
@@ -306,7 +310,7 @@ export class FileRecorder implements Recorder {
       id,
       dateDir,
       lastActivity: this.now(),
-      file: new SessionFile(dateDir, id),
+      file: new SessionFile(dateDir, id, this.metrics),
       pending: [],
       flushing: false,
     };
@@ -403,7 +407,7 @@ export class FileRecorder implements Recorder {
           if (this.audit) await this.audit.append(written).catch(() => undefined);
           for (const p of batch) p.resolve();
         } catch (err) {
-          recordingErrorsTotal.inc();
+          this.metrics.recordingErrorsTotal.inc();
           this.markUnavailable();
           // Roll the chain back to the last acknowledged record and cut anything half-written.
           f.seq = saved.seq;

@@ -3,11 +3,10 @@
 import { constants, lstatSync, mkdirSync, readFileSync } from 'node:fs';
 import { open, truncate, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
-import { recordingBytesTotal } from '../metrics/registry.js';
 import { ZERO_HASH } from './canonical.js';
 import { splitLines } from './chain.js';
 import { segmentName, sessionFromFile } from './paths.js';
-import type { RequestRecord } from './types.js';
+import type { RecordingMetrics, RequestRecord } from './types.js';
 
 /** Appending, never through a symlink: a planted link (to /dev/zero, another file) makes the open fail. */
 const APPEND = constants.O_WRONLY | constants.O_APPEND | constants.O_CREAT | constants.O_NOFOLLOW;
@@ -46,7 +45,7 @@ export class SessionFile {
   prevHash = ZERO_HASH;
   private fh: FileHandle | undefined;
 
-  constructor(dateDir: string, sessionId: string) {
+  constructor(dateDir: string, sessionId: string, private readonly metrics: Pick<RecordingMetrics, 'recordingBytesTotal'>) {
     this.dateDir = dateDir;
     this.sessionId = sessionId;
   }
@@ -96,7 +95,7 @@ export class SessionFile {
     }
     await this.fh.datasync();
     this.bytes += buf.length;
-    recordingBytesTotal.inc(buf.length);
+    this.metrics.recordingBytesTotal.inc(buf.length);
   }
 
   /** Cuts the current segment back to `bytes` (after a failed write). */

@@ -1,5 +1,9 @@
 // Contract between the proxy/webhook and session recording (src/recording).
+import type { Metrics } from '../metrics/registry.js';
 import type { UserInfo } from '../policy/types.js';
+
+/** The counters the recorder's writers (session files, the audit log, asciicasts) keep. */
+export type RecordingMetrics = Pick<Metrics, 'recordingBytesTotal' | 'recordingErrorsTotal'>;
 
 export interface RequestRecord {
   /** Filled by the recorder: sequence number, previous record hash, own hash. */

@@ -2,6 +2,7 @@
 // per-namespace summary ConfigMap `airlock-audit` (one key per policy.rule with a count and the last hit).
 // Writes happen after the admission response and never block or fail a request.
 import { isConflict, isNotFound, type KubeClient } from '../k8s/client.js';
+import { errorField, silentLogger, type Logger } from '../log.js';
 import type { AuditHit, RequestAttributes } from '../policy/types.js';
 import { explain } from '../policy/verdict.js';
 
@@ -20,7 +21,8 @@ export interface KubeAuditSinkOptions {
   /** How often the summary ConfigMaps are written (default 5 s). */
   flushIntervalMs?: number;
   instance?: string;
-  onError?: (err: unknown) => void;
+  /** Where failed writes are reported (they never fail a request). */
+  log?: Logger;
 }
 
 interface Summary { count: number; lastUser: string; lastVerb: string; lastObject: string; lastAt: string; message: string }
@@ -34,8 +36,10 @@ export class KubeAuditSink implements AuditSink {
   private pending = new Map<string, Map<string, Summary>>(); // namespace -> key -> delta
   private timer: NodeJS.Timeout;
   private inflight: Promise<unknown>[] = [];
+  private readonly log: Logger;
 
   constructor(private readonly opts: KubeAuditSinkOptions) {
+    this.log = opts.log ?? silentLogger;
     this.timer = setInterval(() => void this.flush(), opts.flushIntervalMs ?? 5000);
     this.timer.unref();
   }
@@ -79,7 +83,7 @@ export class KubeAuditSink implements AuditSink {
   }
 
   private track(p: Promise<unknown>): void {
-    const q = p.catch((err) => this.opts.onError?.(err)).finally(() => {
+    const q = p.catch((err: unknown) => this.log.warn('audit write failed', { error: errorField(err) })).finally(() => {
       this.inflight = this.inflight.filter((x) => x !== q);
     });
     this.inflight.push(q);

@@ -9,7 +9,8 @@ import express, { type Request, type Response } from 'express';
 import type { Approval } from '../api/types.js';
 import { checkApprovalCreate, checkStatusUpdate, type GuardOptions } from '../approvals/guard.js';
 import type { ApprovalService } from '../approvals/types.js';
-import { approvalsTotal, webhookConnectionsTotal, webhookRequestDuration } from '../metrics/registry.js';
+import { errorField, silentLogger, type Logger } from '../log.js';
+import { createMetrics, type Metrics } from '../metrics/registry.js';
 import type { PolicyEngine } from '../policy/types.js';
 import { enrichServiceAccounts, type ServiceAccountChecker } from '../policy/service-account-enrich.js';
 import { allow, BadReview, parseReview, reject, reviewResponse, toAttributes, type AdmissionRequest, type AdmissionResponse } from './admission.js';
@@ -59,13 +60,15 @@ export interface WebhookOptions {
   serviceAccounts?: ServiceAccountChecker;
   /** Readiness (e.g. policies synced); default always ready. */
   ready?: () => boolean;
-  log?: (level: 'info' | 'warn' | 'error', msg: string, fields?: Record<string, unknown>) => void;
+  log?: Logger;
+  /** Where reviews, connections and sign-offs are counted (default: a registry of the webhook's own). */
+  metrics?: Metrics;
   now?: () => number;
   /**
    * Budget counts shared with the proxy (src/budgets/ledger.ts): agents' requests that bypass the proxy are
    * counted here, one admission per object (the API server admits a deletecollection object by object).
    */
-  budgets?: Omit<BudgetDeps, 'engine'>;
+  budgets?: Omit<BudgetDeps, 'engine' | 'metrics'>;
 }
 
 export interface WebhookServer {
@@ -111,7 +114,8 @@ function badRequest(res: Response, message: string, close = false): void {
 }
 
 export async function startWebhook(opts: WebhookOptions): Promise<WebhookServer> {
-  const log = opts.log ?? ((level, msg, fields) => console[level === 'info' ? 'log' : level](JSON.stringify({ level, component: 'webhook', msg, ...fields })));
+  const log = opts.log ?? silentLogger;
+  const metrics = opts.metrics ?? createMetrics();
   const limit = opts.maxBodyBytes ?? DEFAULT_MAX_BODY;
   const guardOpts = (): GuardOptions => ({
     controllerUsers: opts.controllerUsers ?? [],
@@ -123,7 +127,7 @@ export async function startWebhook(opts: WebhookOptions): Promise<WebhookServer>
     if (!checkProxied || !Object.hasOwn(r.userInfo.extra ?? {}, PROXIED_EXTRA_KEY)) return undefined;
     const verdict = checkProxied(r);
     // A token that does not verify is judged like any request; worth a line: replay or forgery, or skew.
-    if (!verdict.ok && !verdict.collection) log('warn', 'airlock.dev/proxied token refused; judging the request', { uid: r.uid, user: r.userInfo.username, reason: verdict.reason });
+    if (!verdict.ok && !verdict.collection) log.warn('airlock.dev/proxied token refused; judging the request', { uid: r.uid, user: r.userInfo.username, reason: verdict.reason });
     return verdict;
   };
   const exemptIdentity = (r: AdmissionRequest): boolean =>
@@ -141,7 +145,7 @@ export async function startWebhook(opts: WebhookOptions): Promise<WebhookServer>
       errs = checkStatusUpdate(oldA, newA, who, guardOpts());
       // Count sign-offs as they are admitted (the write itself may still lose a resourceVersion race).
       const [from, to] = [oldA.status?.phase ?? 'Pending', newA.status?.phase ?? 'Pending'];
-      if (!errs.length && !r.dryRun && from !== to && (to === 'Approved' || to === 'Denied')) approvalsTotal.inc({ event: to.toLowerCase() });
+      if (!errs.length && !r.dryRun && from !== to && (to === 'Approved' || to === 'Denied')) metrics.approvalsTotal.inc({ event: to.toLowerCase() });
     } else if (!r.subResource && r.operation === 'CREATE') {
       errs = checkApprovalCreate(who, guardOpts());
     }
@@ -162,7 +166,7 @@ export async function startWebhook(opts: WebhookOptions): Promise<WebhookServer>
     // Budgets, as the proxy counts them: an allowed write is charged, a held one checked first.
     // The objects of a deletecollection the proxy judged are judged again, but the proxy counted them already.
     const counted = viaProxy !== undefined && !viaProxy.ok && viaProxy.collection === true;
-    const budgets = opts.budgets && !attrs.dryRun && !counted ? { ...opts.budgets, engine: opts.engine } : undefined;
+    const budgets = opts.budgets && !attrs.dryRun && !counted ? { ...opts.budgets, engine: opts.engine, metrics } : undefined;
     let judged = d;
     if (budgets && d.action === 'allow') {
       const out = await judgeBudgets(budgets, attrs.user, d, [attrs], 0, 'charge');
@@ -227,26 +231,26 @@ export async function startWebhook(opts: WebhookOptions): Promise<WebhookServer>
       try {
         response = await review(review_.request);
       } catch (err) {
-        log('error', 'admission review failed', { uid: review_.request.uid, error: String((err as Error)?.message ?? err) });
+        log.error('admission review failed', { uid: review_.request.uid, error: errorField(err) });
         const msg = `airlock webhook internal error: ${String((err as Error)?.message ?? err).slice(0, 500)}`;
         response = opts.failOpen ? allow(review_.request.uid, [`${msg} (admitted: failOpen)`]) : reject(review_.request.uid, `${msg} (failing closed)`, 500);
       }
       result = response.allowed ? 'allowed' : 'denied';
       res.json(reviewResponse(review_.apiVersion, response));
     } finally {
-      webhookRequestDuration.observe({ result }, Number(process.hrtime.bigint() - started) / 1e9);
+      metrics.webhookRequestDuration.observe({ result }, Number(process.hrtime.bigint() - started) / 1e9);
     }
   });
   app.use((_req: Request, res: Response) => {
     res.status(404).json({ apiVersion: 'v1', kind: 'Status', status: 'Failure', reason: 'NotFound', code: 404, message: 'not found: POST /validate, GET /healthz, GET /readyz' });
   });
   app.use((err: unknown, _req: Request, res: Response, _next: (e?: unknown) => void) => {
-    log('error', 'unhandled error', { error: String((err as Error)?.message ?? err) });
+    log.error('unhandled error', { error: errorField(err) });
     if (!res.headersSent) res.status(500).json({ apiVersion: 'v1', kind: 'Status', status: 'Failure', reason: 'InternalError', code: 500, message: 'internal error' });
   });
 
   const server = https.createServer({ cert: opts.tls.cert, key: opts.tls.key, minVersion: 'TLSv1.2' }, app);
-  server.on('secureConnection', () => webhookConnectionsTotal.inc());
+  server.on('secureConnection', () => metrics.webhookConnectionsTotal.inc());
   server.headersTimeout = 15_000;
   server.requestTimeout = 35_000;
   await new Promise<void>((resolve, reject_) => {
@@ -277,9 +281,9 @@ export async function startWebhook(opts: WebhookOptions): Promise<WebhookServer>
       if (!new X509Certificate(cert).checkPrivateKey(createPrivateKey(key))) return; // one half not updated yet
       server.setSecureContext({ cert, key, minVersion: 'TLSv1.2' });
       loadedPair = pair;
-      log('info', 'serving certificate reloaded', { cert: opts.certFiles.cert });
+      log.info('serving certificate reloaded', { cert: opts.certFiles.cert });
     } catch (err) {
-      log('warn', 'serving certificate reload failed; keeping the previous one', { error: String((err as Error)?.message ?? err) });
+      log.warn('serving certificate reload failed; keeping the previous one', { error: errorField(err) });
     }
   };
   if (opts.certFiles) {

@@ -76,6 +76,8 @@ export interface AirlockProcessOptions {
   recordingDir: string;
   /** Register the webhook (by URL, failurePolicy Fail) from this process. */
   webhook?: boolean;
+  /** The operator's own kubeconfig (default: the cluster's airlock user). */
+  kubeconfig?: string;
   extraArgs?: string[];
 }
 
@@ -85,7 +87,7 @@ export async function startAirlock(c: PrivateCluster, o: AirlockProcessOptions):
   const log = openSync(join(c.dir, `${o.id}.log`), 'a');
   const proc = spawn(process.execPath, [
     join(ROOT, 'dist/src/main/index.js'),
-    '--kubeconfig', c.env.kubeconfigs.airlock!, '--namespace', 'airlock-system', '--identity', o.id, '--bind-address', '127.0.0.1',
+    '--kubeconfig', o.kubeconfig ?? c.env.kubeconfigs.airlock!, '--namespace', 'airlock-system', '--identity', o.id, '--bind-address', '127.0.0.1',
     '--proxy-port', String(proxyPort), '--proxy-cert', join(c.dir, 'proxy.crt'), '--proxy-key', join(c.dir, 'proxy.key'),
     '--webhook-port', String(webhookPort),
     ...(o.webhook === false ? ['--webhook-enabled', 'false'] : ['--webhook-url', `https://127.0.0.1:${webhookPort}/validate`, '--failure-policy', 'Fail']),

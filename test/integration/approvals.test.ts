@@ -8,11 +8,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Approval } from '../../src/api/types.js';
 import { approvalPath, APPROVALS_PATH } from '../../src/approvals/paths.js';
-import { startExpiryController } from '../../src/approvals/expiry.js';
+import { startApprovalController } from '../../src/operator/approval-controller.js';
 import { KubeApprovalService } from '../../src/approvals/service.js';
 import { Informer, type KObject } from '../../src/k8s/informer.js';
 import { KubeApiError } from '../../src/k8s/client.js';
-import { registry } from '../../src/metrics/registry.js';
+import { createMetrics } from '../../src/metrics/registry.js';
 import type { RequestAttributes } from '../../src/policy/types.js';
 import { clientFor, eventually, run, testEnv, type TestUser } from '../helpers/env.js';
 import { policy, SCOPE_LABEL, startFixture, waitForWebhook, type Fixture } from './webhook-fixtures.js';
@@ -231,13 +231,14 @@ describe('approval workflow (real control plane, kubectl approve plugin)', () =>
   it('expiry: no sign-off after expiresAt; the controller marks it Expired and a retry asks again', async () => {
     const admin = fx.admin;
     const informer = new Informer<KObject>(admin, APPROVALS_PATH, { labelSelector: `${SCOPE_LABEL}=${fx.id}` }).start();
-    const ctl = startExpiryController(fx.airlock, informer, { intervalMs: 500 });
+    const metrics = createMetrics();
+    const ctl = startApprovalController(fx.airlock, informer, { metrics });
     try {
       await informer.waitForSync();
       const agent = await clientFor('agent-ci');
       const cm = { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'flags' }, data: { beta: 'on' } };
       const name = await heldName(agent.create(`/api/v1/namespaces/${ns}/configmaps`, cm));
-      const pending = (await registry.getSingleMetric('airlock_approvals_pending')!.get()).values[0]?.value ?? 0;
+      const pending = (await metrics.registry.getSingleMetric('airlock_approvals_pending')!.get()).values[0]?.value ?? 0;
       expect(pending).toBeGreaterThanOrEqual(1);
       await new Promise((r) => setTimeout(r, 2300));
       const late = await rejection(writeStatus('alice', name, (a) => { a.status = { ...a.status, phase: 'Approved', decisions: [decision('alice')] }; }));

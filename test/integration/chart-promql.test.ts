@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import yaml from 'js-yaml';
 import { run } from '../helpers/env.js';
-import { registry } from '../../src/metrics/registry.js';
+import { createMetrics } from '../../src/metrics/registry.js';
 
 const root = process.cwd();
 let bin: string;
@@ -27,6 +27,8 @@ function grafana(expr: string): string {
 }
 
 async function unknownMetrics(names: string[]): Promise<string[]> {
+  // What the operator serves: every Airlock metric plus the process ones.
+  const { registry } = createMetrics({ processMetrics: true });
   const types = new Map((await registry.getMetricsAsJSON()).map((m) => [m.name, String(m.type)]));
   return names.filter((n) => {
     if (types.has(n)) return types.get(n) === 'histogram';

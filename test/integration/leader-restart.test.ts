@@ -1,6 +1,6 @@
 // Fast takeover against the real control plane: a replica SIGKILLed while leading (no release) is restarted
 // with the same (default) identity and leads again long before its 30 s Lease would have expired; as it
-// starts leading, Approval expiry catches up at once (the pass interval is an hour here, so only the
+// starts leading, Approval expiry catches up at once (no timer is set for Approvals already due, so only the
 // catch-up can explain the result). A graceful stop releases the Lease. Replicas are child processes.
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -24,7 +24,7 @@ const CHILD = (src: (p: string) => string) => `
 import { LeaderElector } from ${JSON.stringify(src('src/operator/leader.ts'))};
 import { KubeClient } from ${JSON.stringify(src('src/k8s/client.ts'))};
 import { Informer } from ${JSON.stringify(src('src/k8s/informer.ts'))};
-import { startExpiryController } from ${JSON.stringify(src('src/approvals/expiry.ts'))};
+import { startApprovalController } from ${JSON.stringify(src('src/operator/approval-controller.ts'))};
 const cfg = JSON.parse(process.argv[2]);
 const emit = (ev, extra = {}) => process.stdout.write(JSON.stringify({ ev, t: Date.now(), ...extra }) + '\\n');
 const client = await KubeClient.load(cfg.kubeconfig);
@@ -33,13 +33,14 @@ const elector = new LeaderElector({
   client, namespace: cfg.namespace, name: cfg.lease, ...cfg.timings,
   onStartedLeading: async (signal) => {
     emit('started', { identity: elector.identity, instance: elector.instance });
-    const expiry = startExpiryController(client, approvals, { intervalMs: 3600000, onError: (e) => emit('error', { msg: String(e) }) });
+    const report = (m, f) => emit('error', { msg: m + ' ' + JSON.stringify(f) });
+    const expiry = startApprovalController(client, approvals, { log: { debug() {}, info() {}, warn: report, error: report, child() { return this; } } });
     expiry.caughtUp.then((n) => emit('caughtUp', { expired: n }));
     await new Promise((r) => signal.addEventListener('abort', r, { once: true }));
     expiry.stop();
   },
   onStoppedLeading: () => emit('stopped'),
-  onError: (err) => emit('error', { msg: String(err) }),
+  log: { debug() {}, info() {}, warn: (msg, f) => emit('error', { msg: String(f?.error ?? msg) }), error: (msg, f) => emit('error', { msg: String(f?.error ?? msg) }), child() { return this; } },
 });
 process.on('SIGTERM', async () => { await elector.stop(); approvals.stop(); emit('exited'); process.exit(0); });
 elector.start();

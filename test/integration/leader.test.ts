@@ -49,7 +49,7 @@ const elector = new LeaderElector({
   client, namespace: cfg.namespace, name: cfg.lease, identity: cfg.identity, ...cfg.timings,
   onStartedLeading: (signal) => { term++; emit('started', { term }); return cmPath ? consume(signal, term) : undefined; },
   onStoppedLeading: () => emit('stopped', { term }),
-  onError: (err) => emit('error', { msg: String(err) }),
+  log: { debug() {}, info() {}, warn: (msg, f) => emit('error', { msg: String(f?.error ?? msg) }), error: (msg, f) => emit('error', { msg: String(f?.error ?? msg) }), child() { return this; } },
 });
 process.on('SIGTERM', async () => { await elector.stop(); emit('exited'); process.exit(0); });
 elector.start();

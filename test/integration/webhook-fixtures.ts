@@ -60,7 +60,6 @@ export async function startFixture(prefix: string, policies: AgentPolicy[], webh
     exemptUsers: ['airlock'],
     controllerUsers: ['airlock'],
     controllerGroups: ['airlock:controllers'],
-    log: () => undefined,
     ...webhookOpts,
   });
   const namespaces: string[] = [systemNs];

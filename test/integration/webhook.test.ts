@@ -7,7 +7,7 @@ import * as tls from 'node:tls';
 import { X509Certificate, createPrivateKey } from 'node:crypto';
 import { KubeApiError } from '../../src/k8s/client.js';
 import { createServingCert, ensureWebhookCerts } from '../../src/operator/certs.js';
-import { registry } from '../../src/metrics/registry.js';
+import { createMetrics } from '../../src/metrics/registry.js';
 import { deleteWebhookConfiguration, WebhookConfigSyncer } from '../../src/operator/webhook-config.js';
 import { eventually, clientFor } from '../helpers/env.js';
 import { policy, startFixture, waitForWebhook, SCOPE_LABEL, type Fixture } from './webhook-fixtures.js';
@@ -174,11 +174,12 @@ describe('admission webhook (real kube-apiserver, URL registration, TLS)', () =>
   });
 
   it('keeps certificates in a Secret: reuses them until due, then rotates keeping the old CA trusted', async () => {
-    const opts = { namespace: fx.systemNs, secretName: 'webhook-tls', dnsNames: ['localhost'], ipAddresses: ['127.0.0.1'] };
+    const metrics = createMetrics();
+    const opts = { namespace: fx.systemNs, secretName: 'webhook-tls', dnsNames: ['localhost'], ipAddresses: ['127.0.0.1'], metrics };
     const same = await ensureWebhookCerts(fx.airlock, opts);
     expect(same.rotated).toBe(false);
     expect(same.cert).toBe(fx.certs.cert);
-    const metric = (await registry.getSingleMetric('airlock_certificate_expiry_timestamp_seconds')!.get()).values.find((v) => v.labels.use === 'webhook');
+    const metric = (await metrics.registry.getSingleMetric('airlock_certificate_expiry_timestamp_seconds')!.get()).values.find((v) => v.labels.use === 'webhook');
     expect(metric?.value).toBe(same.notAfter.getTime() / 1000);
     const rotated = await ensureWebhookCerts(fx.airlock, { ...opts, rotateFraction: 0 });
     expect(rotated.rotated).toBe(true);

@@ -9,6 +9,7 @@ import { verbClassOf } from '../../../src/proxy/budgets.js';
 import { startBudgetSweeper, type SweepClient } from '../../../src/budgets/sweeper.js';
 import { chargesFor, judgeBudgets, scopeOf } from '../../../src/budgets/charge.js';
 import { KubeApiError } from '../../../src/k8s/client.js';
+import { createMetrics } from '../../../src/metrics/registry.js';
 import type { BudgetSpec, BudgetUsage } from '../../../src/api/types.js';
 import { rowsOf, table } from '../../../src/cli/budgets.js';
 import type { CompiledBudget } from '../../../src/policy/compile.js';
@@ -271,7 +272,8 @@ describe('budget ledger', () => {
     const ledger = new BudgetLedger({ client: store, namespace: 'ns', now: () => now });
     const del = req({ verb: 'delete', name: 'x' });
     const allow = e.decide(del);
-    const charge = (mode: 'charge' | 'approved', decision = allow) => judgeBudgets({ ledger, engine: e }, agent, decision, [del], 0, mode, 'apr-1');
+    const metrics = createMetrics();
+    const charge = (mode: 'charge' | 'approved', decision = allow) => judgeBudgets({ ledger, engine: e, metrics }, agent, decision, [del], 0, mode, 'apr-1');
     expect((await charge('charge')).kind).toBe('charged');
     expect((await charge('charge')).kind).toBe('charged');
     const held = await charge('charge');
@@ -299,7 +301,8 @@ describe('budget ledger', () => {
     const replicas = [0, 1].map(() => new BudgetLedger({ client: store, namespace: 'ns', now: () => 7 }));
     const create = req({ verb: 'create', resource: 'rolebindings', apiGroup: 'rbac.authorization.k8s.io' });
     const held = { ...e.decide(create), action: 'hold' } as never;
-    const results = await Promise.all(Array.from({ length: 12 }, (_, i) => judgeBudgets({ ledger: replicas[i % 2]!, engine: e }, agent, held, [create], 0, 'hold')));
+    const metrics = createMetrics();
+    const results = await Promise.all(Array.from({ length: 12 }, (_, i) => judgeBudgets({ ledger: replicas[i % 2]!, engine: e, metrics }, agent, held, [create], 0, 'hold')));
     expect(results.filter((r) => r.kind === 'charged')).toHaveLength(10);
     expect(results.filter((r) => r.kind === 'refuse').map((r) => r.kind === 'refuse' && r.code)).toEqual([429, 429]);
     // The hold budget ("deletes" here, limit 1) is not charged before approval: an approval cannot be starved by it.

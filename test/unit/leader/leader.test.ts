@@ -3,7 +3,8 @@ import {
   LeaderElector, decide, defaultIdentity, formatMicroTime, released, validateOptions, type Lease,
 } from '../../../src/operator/leader.js';
 import { hostname } from 'node:os';
-import { registry } from '../../../src/metrics/registry.js';
+import type { Fields, Logger } from '../../../src/log.js';
+import { createMetrics } from '../../../src/metrics/registry.js';
 import { FakeLeaseStore } from './fake-lease-store.js';
 
 const NS = 'airlock-system';
@@ -220,16 +221,20 @@ describe('LeaderElector against an optimistic-concurrency store', () => {
   it('keeps leading when the callback throws, reports the error, and exports airlock_leader', async () => {
     const store = new FakeLeaseStore();
     const errors: unknown[] = [];
+    const push = (_msg: string, fields?: Fields): void => void errors.push(fields?.error);
+    const log: Logger = { debug: push, info: push, warn: push, error: push, child: () => log };
+    const metrics = createMetrics();
     const { e } = spawn(store, 'm', new LeaderCounter(), {
       onStartedLeading: () => { throw new Error('boom'); },
       onStoppedLeading: () => undefined,
-      onError: (err) => errors.push(err),
+      log,
+      metrics,
     });
     e.start();
     await until(() => errors.length > 0);
     expect(String(errors[0])).toContain('boom');
     expect(e.isLeader()).toBe(true);
-    const gauge = async () => (await registry.getSingleMetric('airlock_leader')!.get()).values.find((v) => v.labels.lease === 'airlock')?.value;
+    const gauge = async () => (await metrics.registry.getSingleMetric('airlock_leader')!.get()).values.find((v) => v.labels.lease === 'airlock')?.value;
     expect(await gauge()).toBe(1);
     await e.stop();
     expect(await gauge()).toBe(0);

@@ -4,12 +4,14 @@ import { describe, expect, it } from '@jest/globals';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import yaml from 'js-yaml';
-import { registry } from '../../../src/metrics/registry.js';
+import { createMetrics } from '../../../src/metrics/registry.js';
 
 const root = process.cwd();
 const read = (p: string) => readFileSync(join(root, p), 'utf8');
 
 async function exportedMetrics(): Promise<Map<string, string>> {
+  // What the operator serves: every Airlock metric plus the process ones.
+  const { registry } = createMetrics({ processMetrics: true });
   return new Map((await registry.getMetricsAsJSON()).map((m) => [m.name, String(m.type)]));
 }
 

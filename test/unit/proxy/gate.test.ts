@@ -4,6 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createMaskerFactory } from '../../../src/masking/index.js';
+import { createMetrics } from '../../../src/metrics/registry.js';
 import { ResponseGate, type MaskView } from '../../../src/proxy/gate.js';
 import { HttpChannel } from '../../../src/proxy/channel.js';
 import { newExchange, type ProxyContext } from '../../../src/proxy/context.js';
@@ -43,7 +44,7 @@ function listen(server: http.Server): Promise<number> {
 beforeAll(async () => {
   upstream = http.createServer((req, res) => upstreamAnswers[req.url ?? '']!(res));
   const upPort = await listen(upstream);
-  const ctx = { masker: createMaskerFactory({ key: KEY }), recorder: undefined } as unknown as ProxyContext;
+  const ctx = { masker: createMaskerFactory({ key: KEY }), recorder: undefined, metrics: createMetrics() } as unknown as ProxyContext;
   const view: MaskView = {
     target: { verb: 'get', apiGroup: '', apiVersion: 'v1', resource: 'secrets', namespace: 'default', name: 's', watch: false },
     rules: rules(), recordBody: false, flush: false,

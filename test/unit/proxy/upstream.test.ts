@@ -23,6 +23,7 @@ beforeAll(async () => {
     server: new URL(`https://127.0.0.1:${(server.address() as AddressInfo).port}`),
     tlsOptions: () => ({ ca: ca.certPem }),
     credentials: () => ({}),
+    credentialSource: { current: () => ({ headers: {}, tls: {} }), onTlsChange: () => () => undefined },
   } as unknown as KubeClient;
   upstream = new Upstream(client, 1);
 });

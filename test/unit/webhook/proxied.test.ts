@@ -3,6 +3,7 @@
 // values, the old static marker) is judged.
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { randomBytes } from 'node:crypto';
+import type { Fields, Logger } from '../../../src/log.js';
 import { createCA, createServingCert } from '../../../src/operator/certs.js';
 import { PROXIED_EXTRA_KEY, proxiedSigner, type ProxiedRequest } from '../../../src/identity/proxied-token.js';
 import type { Decision, PolicyEngine, RequestAttributes } from '../../../src/policy/types.js';
@@ -43,13 +44,15 @@ const admission = (extra: Record<string, string[]> | undefined, over: Partial<Ad
 
 describe('webhook: proxied-request exemption', () => {
   const engine = new DenyingEngine();
-  const logs: { msg: string; fields?: Record<string, unknown> }[] = [];
+  const logs: { msg: string; fields?: Fields }[] = [];
+  const push = (msg: string, fields?: Fields): void => void logs.push({ msg, ...(fields ? { fields } : {}) });
+  const log: Logger = { debug: push, info: push, warn: push, error: push, child: () => log };
   let clock = 1_750_000_000_000;
   const now = () => clock;
   const sign = proxiedSigner(key, now);
   let wh: WebhookServer;
   beforeAll(async () => {
-    wh = await startWebhook({ engine, tls: { cert: leaf.certPem, key: leaf.keyPem }, proxiedKey: key, now, log: (_l, msg, fields) => logs.push({ msg, ...(fields ? { fields } : {}) }) });
+    wh = await startWebhook({ engine, tls: { cert: leaf.certPem, key: leaf.keyPem }, proxiedKey: key, now, log });
   });
   afterAll(async () => { await wh.close(); });
 
@@ -96,7 +99,7 @@ describe('webhook: proxied-request exemption', () => {
     expect(await judged(admission({ [PROXIED_EXTRA_KEY]: [token, token] }))).toBe(true);
     expect(await judged(admission({ [PROXIED_EXTRA_KEY]: ['9f'.repeat(32)] }))).toBe(true);
     expect(await judged(admission(undefined))).toBe(true);
-    const keyless = await startWebhook({ engine, tls: { cert: leaf.certPem, key: leaf.keyPem }, now, log: () => undefined });
+    const keyless = await startWebhook({ engine, tls: { cert: leaf.certPem, key: leaf.keyPem }, now });
     try {
       const before = engine.seen.length;
       expect((await keyless.review(admission({ [PROXIED_EXTRA_KEY]: [token] }))).allowed).toBe(false);

@@ -63,7 +63,7 @@ describe('webhook server', () => {
   let failOpen: WebhookServer;
   let ready = false;
   beforeAll(async () => {
-    const base = { engine, approvals, tls: { cert: leaf.certPem, key: leaf.keyPem }, exemptUsers: ['airlock'], controllerUsers: ['airlock'], log: () => undefined };
+    const base = { engine, approvals, tls: { cert: leaf.certPem, key: leaf.keyPem }, exemptUsers: ['airlock'], controllerUsers: ['airlock'] };
     wh = await startWebhook({ ...base, ready: () => ready });
     failOpen = await startWebhook({ ...base, failOpen: true });
   });
@@ -133,7 +133,7 @@ describe('webhook server', () => {
     const keyFile = join(dir, 'tls.key');
     writeFileSync(certFile, leaf.certPem);
     writeFileSync(keyFile, leaf.keyPem);
-    const server = await startWebhook({ engine, tls: { cert: leaf.certPem, key: leaf.keyPem }, certFiles: { cert: certFile, key: keyFile, intervalMs: 50 }, log: () => undefined });
+    const server = await startWebhook({ engine, tls: { cert: leaf.certPem, key: leaf.keyPem }, certFiles: { cert: certFile, key: keyFile, intervalMs: 50 } });
     const serial = (): Promise<string> => new Promise((resolve, reject) => {
       const s = tls.connect({ host: '127.0.0.1', port: server.port, ca: ca.certPem, servername: 'localhost' }, () => { resolve(s.getPeerCertificate().serialNumber); s.end(); });
       s.on('error', reject);

@@ -39,7 +39,7 @@ describe('webhook ServiceAccount enrichment', () => {
     const engine = new Engine({ metrics: false });
     const res = await engine.upsert(defaultPolicy);
     expect(res.errors).toEqual([]);
-    const base = { engine, tls: { cert: leaf.certPem, key: leaf.keyPem }, log: () => undefined };
+    const base = { engine, tls: { cert: leaf.certPem, key: leaf.keyPem } };
     wh = await startWebhook({ ...base, serviceAccounts: checker });
     bare = await startWebhook(base);
   });
