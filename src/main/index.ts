@@ -13,7 +13,7 @@ import { ApiServerReachability } from '../k8s/reachability.js';
 import { LeaderElector } from '../operator/leader.js';
 import { lead, startComponents, type Component } from './component.js';
 import { buildServices, type BaseDeps, type Deps } from './services.js';
-import { probeComponents, serviceComponents, type Ports } from './components.js';
+import { probeComponents, serviceComponents, type Ports } from './components/index.js';
 
 export interface Running {
   stop(): Promise<void>;
