@@ -43,7 +43,10 @@ export class AsciicastFileWriter implements AsciicastWriter {
   /** sha256 of the file once closed. */
   sha256: string | undefined;
 
-  constructor(file: string, private readonly metrics: RecordingMetrics, opts: AsciicastOptions = {}) {
+  private readonly metrics: RecordingMetrics;
+
+  constructor(file: string, metrics: RecordingMetrics, opts: AsciicastOptions = {}) {
+    this.metrics = metrics;
     this.file = file;
     this.maxBytes = opts.maxBytes ?? 64 * 1024 * 1024;
     this.now = opts.now ?? Date.now;

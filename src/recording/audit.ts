@@ -92,7 +92,10 @@ export class AuditLogWriter {
   private fh: Promise<FileHandle> | undefined;
   private chain: Promise<void> = Promise.resolve();
 
-  constructor(path: string, private readonly metrics: RecordingMetrics) {
+  private readonly metrics: RecordingMetrics;
+
+  constructor(path: string, metrics: RecordingMetrics) {
+    this.metrics = metrics;
     this.path = path;
   }
 

@@ -45,7 +45,11 @@ export class SessionFile {
   prevHash = ZERO_HASH;
   private fh: FileHandle | undefined;
 
-  constructor(dateDir: string, sessionId: string, private readonly metrics: Pick<RecordingMetrics, 'recordingBytesTotal'>) {
+  private readonly metrics: Pick<RecordingMetrics, 'recordingBytesTotal'>;
+
+  // Fields, not parameter properties: this module also runs under Node's type stripping (the SIGKILL test).
+  constructor(dateDir: string, sessionId: string, metrics: Pick<RecordingMetrics, 'recordingBytesTotal'>) {
+    this.metrics = metrics;
     this.dateDir = dateDir;
     this.sessionId = sessionId;
   }
