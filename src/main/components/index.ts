@@ -10,20 +10,9 @@ import { proxyComponent } from './proxy.js';
 import { approvalControllerComponent, budgetSweeperComponent, policyStatusComponent } from './controllers.js';
 
 export { probeComponents } from './probes.js';
+export type { Ports } from './shared.js';
+import type { Ports, Served } from './shared.js';
 
-
-/** Ports the components listen on, known once started (0 in the config: any free port). */
-export interface Ports {
-  health?: number;
-  metrics?: number;
-  webhook?: number;
-  proxy?: number;
-}
-
-/** What the webhook and proxy have served, for the idle collector (which runs only when nothing is). */
-export interface Served {
-  requests: () => number;
-}
 
 function idleCollectorComponent(served: Served): Component<Deps> {
   return {

@@ -3,23 +3,16 @@
 import * as http from 'node:http';
 import type { Component } from '../component.js';
 import type { BaseDeps } from '../services.js';
+import type { Ports } from './shared.js';
 
-export function listen(server: http.Server, port: number, host: string): Promise<number> {
+function listen(server: http.Server, port: number, host: string): Promise<number> {
   return new Promise((res, rej) => {
     server.once('error', rej);
     server.listen(port, host, () => res((server.address() as { port: number }).port));
   });
 }
 
-export const closeServer = (server: http.Server) => (): Promise<void> => new Promise((r) => server.close(() => r()));
-
-/** Ports the components listen on, known once started (0 in the config: any free port). */
-export interface Ports {
-  health?: number;
-  metrics?: number;
-  webhook?: number;
-  proxy?: number;
-}
+const closeServer = (server: http.Server) => (): Promise<void> => new Promise((r) => server.close(() => r()));
 
 export function probeComponents(ports: Ports): Component<BaseDeps>[] {
   return [

@@ -3,7 +3,7 @@
 import { readFileSync } from 'node:fs';
 import type { Component } from '../component.js';
 import type { Deps } from '../services.js';
-import type { Ports, Served } from './index.js';
+import type { Ports, Served } from './shared.js';
 import { errorField } from '../../log.js';
 import { KubeApiError } from '../../k8s/client.js';
 import { RateLimiter } from '../../budgets/rate-limiter.js';

@@ -3,7 +3,7 @@
 // certificate's rotation.
 import type { Component } from '../component.js';
 import type { Deps } from '../services.js';
-import type { Ports, Served } from './index.js';
+import type { Ports, Served } from './shared.js';
 import { errorField } from '../../log.js';
 import { Informer, type KObject } from '../../k8s/informer.js';
 import { startCertRotation } from '../../operator/certs.js';
