@@ -126,6 +126,8 @@ export class WorkQueue {
         if (this.dirty.delete(key)) this.add(key);
       }
     }
+    // Stopped while a key ran: whoever waits for idle is released now.
+    this.notifyIdle();
   }
 
   private clearTimer(key: string): void {

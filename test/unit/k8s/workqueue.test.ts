@@ -87,4 +87,15 @@ describe('WorkQueue', () => {
     await sleep(40);
     expect(runs).toEqual([]);
   });
+
+  it('stopping while a key runs releases whoever waits for idle once that run ends', async () => {
+    let finish: () => void = () => undefined;
+    const q = new WorkQueue(() => new Promise<void>((r) => (finish = r))).start();
+    q.add('slow');
+    await sleep(5);
+    const idle = q.idle();
+    q.stop();
+    finish();
+    await expect(idle).resolves.toBeUndefined();
+  });
 });
