@@ -3,6 +3,7 @@
 // approved or consumed one done (Ready=True). Derived from the phase and decisions alone, so any writer of the status can set them.
 import type { Approval, ApprovalPhase, Condition } from '../api/types.js';
 import { distinctApprovers } from './rules.js';
+import { condition } from '../k8s/conditions.js';
 
 const OWNED = new Set(['Ready', 'Reconciling', 'Stalled']);
 
@@ -11,13 +12,8 @@ const OWNED = new Set(['Ready', 'Reconciling', 'Stalled']);
  * failed, Ready=True done). lastTransitionTime is kept from `previous` while a condition's status holds.
  */
 export function approvalConditions(a: Approval, phase: ApprovalPhase, now: number): Condition[] {
-  const previous = a.status?.conditions ?? [];
-  const generation = a.metadata.generation ?? 0;
-  const at = new Date(now).toISOString().replace(/\.\d{3}Z$/, 'Z');
-  const make = (type: string, status: Condition['status'], reason: string, message: string): Condition => {
-    const before = previous.find((c) => c.type === type);
-    return { type, status, reason, message, observedGeneration: generation, lastTransitionTime: before && before.status === status ? before.lastTransitionTime : at };
-  };
+  const make = (type: string, status: Condition['status'], reason: string, message: string): Condition =>
+    condition(type, status, reason, message, a.metadata.generation ?? 0, a.status?.conditions, new Date(now));
   const approvers = distinctApprovers(a.status?.decisions ?? []);
   const denial = (a.status?.decisions ?? []).find((d) => d.decision === 'deny');
   switch (phase) {

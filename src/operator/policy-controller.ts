@@ -8,6 +8,7 @@
 import type { AgentPolicy, Condition } from '../api/types.js';
 import type { KubeClient } from '../k8s/client.js';
 import { Informer } from '../k8s/informer.js';
+import { condition } from '../k8s/conditions.js';
 import { WorkQueue, type WorkQueueOptions } from '../k8s/workqueue.js';
 import type { CompileResult, PolicyEngine } from '../policy/types.js';
 import { createMetrics, type Metrics } from '../metrics/registry.js';
@@ -25,20 +26,6 @@ export interface PolicyControllerOptions {
   now?: () => Date;
   /** Retry timing of failed reconciles (tests shorten it). */
   retry?: Pick<WorkQueueOptions, 'baseDelayMs' | 'maxDelayMs'>;
-}
-
-const conditionTime = (now: Date): string => now.toISOString().replace(/\.\d{3}Z$/, 'Z');
-
-function condition(type: string, status: Condition['status'], reason: string, message: string, generation: number, previous: Condition[] | undefined, now: Date): Condition {
-  const before = previous?.find((c) => c.type === type);
-  return {
-    type,
-    status,
-    reason,
-    message: message.slice(0, 32768),
-    observedGeneration: generation,
-    lastTransitionTime: before && before.status === status ? before.lastTransitionTime : conditionTime(now),
-  };
 }
 
 /** Builds the Ready condition for a compile result, keeping lastTransitionTime when the status does not change. */
