@@ -5,7 +5,7 @@
 import * as https from 'node:https';
 import * as http from 'node:http';
 import { KubeConfig } from '@kubernetes/client-node';
-import { CredentialSource, kubeconfigTokenFile } from './credentials.js';
+import { CredentialSource, kubeconfigTokenFile, RotatingAgent } from './credentials.js';
 
 export interface RequestOptions {
   query?: Record<string, string | number | boolean | undefined>;
@@ -81,7 +81,7 @@ export function impersonationHeaders(id: Identity): Record<string, string | stri
 
 export class KubeClient {
   readonly server: URL;
-  private currentAgent: https.Agent;
+  private readonly pool: RotatingAgent;
 
   private constructor(
     readonly kubeConfig: KubeConfig,
@@ -91,13 +91,7 @@ export class KubeClient {
     const cluster = kubeConfig.getCurrentCluster();
     if (!cluster) throw new Error('kubeconfig has no current cluster');
     this.server = new URL(cluster.server);
-    this.currentAgent = new https.Agent(this.tlsOptions());
-    // A rotated client certificate (exec plugin, cert-manager) needs new connections; open ones finish first.
-    credentialSource.onTlsChange(() => {
-      const old = this.currentAgent;
-      this.currentAgent = new https.Agent(this.tlsOptions());
-      setTimeout(() => old.destroy(), 60_000).unref();
-    });
+    this.pool = new RotatingAgent(credentialSource, () => this.tlsOptions());
   }
 
   /**
@@ -117,7 +111,7 @@ export class KubeClient {
 
   /** The connection pool to kube-apiserver (replaced when the client certificate rotates). */
   get agent(): https.Agent {
-    return this.currentAgent;
+    return this.pool.current;
   }
 
   /** TLS material for other components (the proxy's upstream agent), as of now: see credentialSource.onTlsChange. */
@@ -132,7 +126,7 @@ export class KubeClient {
 
   /** Closes the connection pool. */
   close(): void {
-    this.currentAgent.destroy();
+    this.pool.close();
   }
 
   currentUserName(): string {
@@ -154,7 +148,7 @@ export class KubeClient {
       ...(opts.impersonate ? impersonationHeaders(opts.impersonate) : {}),
       ...(opts.headers ?? {}),
     };
-    const req = https.request(u, { method, headers, agent: this.currentAgent, timeout: opts.timeoutMs ?? 30000 });
+    const req = https.request(u, { method, headers, agent: this.pool.current, timeout: opts.timeoutMs ?? 30000 });
     req.on('timeout', () => req.destroy(new Error(`request ${method} ${u.pathname} timed out`)));
     return req;
   }

@@ -5,12 +5,11 @@
 // most every second, everything else is refreshed when the last refresh is older than refreshMs, and at
 // once after kube-apiserver answers 401.
 import { readFileSync, statSync } from 'node:fs';
-import { readFile, stat } from 'node:fs/promises';
 import { dirname, isAbsolute, join } from 'node:path';
 import { homedir } from 'node:os';
 import * as yaml from 'js-yaml';
 import type { KubeConfig } from '@kubernetes/client-node';
-import type * as https from 'node:https';
+import * as https from 'node:https';
 
 export interface ClientCredentials {
   /** Authorization (and any other auth header) for this client's own identity. */
@@ -105,7 +104,7 @@ export class CredentialSource {
     await this.kc.applyToHTTPSOptions(opts);
     const headers: Record<string, string> = {};
     for (const [k, v] of Object.entries(opts.headers ?? {})) if (typeof v === 'string') headers[k] = v;
-    const token = await this.readTokenFile();
+    const token = this.readTokenFile(this.token === undefined);
     if (token) headers.Authorization = `Bearer ${token}`;
     const tls: ClientCredentials['tls'] = {
       ...(opts.ca ? { ca: opts.ca } : {}),
@@ -121,32 +120,60 @@ export class CredentialSource {
     return this.creds;
   }
 
-  /** The hot path's check: a stat, and a read only when the file changed; a file mid-swap keeps the old token. */
+  /** The hot path's check: re-reads a changed token file and puts the new token in the headers. */
   private checkTokenFile(t: number): void {
     this.tokenCheckedAt = t;
-    try {
-      const st = statSync(this.opts.tokenFile!);
-      const stamp = `${st.ino}:${st.mtimeMs}:${st.size}`;
-      if (stamp === this.tokenStamp) return;
-      const token = readFileSync(this.opts.tokenFile!, 'utf8').trim();
-      this.tokenStamp = stamp;
-      this.token = token;
-      if (token) this.creds = { ...this.creds, headers: { ...this.creds.headers, Authorization: `Bearer ${token}` } };
-    } catch {
-      // The next check or refresh reads it again.
-    }
+    const before = this.token;
+    const token = this.readTokenFile(false);
+    if (token && token !== before) this.creds = { ...this.creds, headers: { ...this.creds.headers, Authorization: `Bearer ${token}` } };
   }
 
-  /** The token file's content, re-read only when the file changed (kubelet replaces it atomically). */
-  private async readTokenFile(): Promise<string | undefined> {
+  /**
+   * The token file's content: a stat, and a read only when the file changed (kubelet replaces it
+   * atomically). A failed read keeps the last token, except before one was ever read (strict): then the
+   * error, naming the file, is the caller's.
+   */
+  private readTokenFile(strict: boolean): string | undefined {
     const file = this.opts.tokenFile;
     if (!file) return undefined;
-    const st = await stat(file);
-    const stamp = `${st.ino}:${st.mtimeMs}:${st.size}`;
-    if (stamp !== this.tokenStamp) {
-      this.token = (await readFile(file, 'utf8')).trim();
-      this.tokenStamp = stamp;
+    try {
+      const st = statSync(file);
+      const stamp = `${st.ino}:${st.mtimeMs}:${st.size}`;
+      if (stamp !== this.tokenStamp) {
+        const token = readFileSync(file, 'utf8').trim();
+        this.tokenStamp = stamp;
+        if (token) this.token = token;
+      }
+    } catch (err) {
+      if (strict) throw err;
     }
     return this.token;
+  }
+}
+
+/**
+ * A connection pool that follows the source's TLS: when the client certificate rotates, new requests get a
+ * new pool, and the old one is closed a minute later (open requests finish on it first).
+ */
+export class RotatingAgent {
+  private pool: https.Agent;
+  private readonly unsubscribe: () => void;
+
+  constructor(source: CredentialSource, options: () => https.AgentOptions) {
+    this.pool = new https.Agent(options());
+    this.unsubscribe = source.onTlsChange(() => {
+      const old = this.pool;
+      this.pool = new https.Agent(options());
+      setTimeout(() => old.destroy(), 60_000).unref();
+    });
+  }
+
+  get current(): https.Agent {
+    return this.pool;
+  }
+
+  close(): void {
+    this.unsubscribe();
+    this.pool.destroy();
   }
 }

@@ -4,6 +4,7 @@
 import * as https from 'node:https';
 import type { ClientRequest, IncomingMessage, OutgoingHttpHeaders } from 'node:http';
 import type { KubeClient } from '../k8s/client.js';
+import { RotatingAgent } from '../k8s/credentials.js';
 import type { UserInfo } from '../policy/types.js';
 import { upstreamIdentityHeaders } from './headers.js';
 import { OIDC_EXTRA_PREFIX } from './auth/oidc.js';
@@ -21,9 +22,8 @@ export interface JsonResponse {
 }
 
 export class Upstream {
-  private currentAgent: https.Agent;
+  private readonly pool: RotatingAgent;
   readonly server: URL;
-  private readonly stopWatchingTls: () => void;
 
   /**
    * extra: user extras added to every impersonated identity (it replaces any same-named extra). The
@@ -34,18 +34,12 @@ export class Upstream {
     maxSockets = 1024,
     private readonly extra: Record<string, string[]> = {},
   ) {
-    const pool = (): https.Agent => new https.Agent({ ...client.tlsOptions(), keepAlive: true, maxSockets, maxFreeSockets: 64, scheduling: 'lifo' });
-    this.currentAgent = pool();
+    this.pool = new RotatingAgent(client.credentialSource, () => ({ ...client.tlsOptions(), keepAlive: true, maxSockets, maxFreeSockets: 64, scheduling: 'lifo' }));
     this.server = client.server;
-    this.stopWatchingTls = client.credentialSource.onTlsChange(() => {
-      const old = this.currentAgent;
-      this.currentAgent = pool();
-      setTimeout(() => old.destroy(), 60_000).unref();
-    });
   }
 
   get agent(): https.Agent {
-    return this.currentAgent;
+    return this.pool.current;
   }
 
   /** The proxy's own auth headers, as of now. */
@@ -80,7 +74,7 @@ export class Upstream {
       method,
       path: base + target,
       headers: { ...headers, host: this.server.host },
-      agent: this.currentAgent,
+      agent: this.pool.current,
     });
     const cut = (by: number, what: string): NodeJS.Timeout =>
       setTimeout(() => {
@@ -161,7 +155,6 @@ export class Upstream {
   }
 
   close(): void {
-    this.stopWatchingTls();
-    this.currentAgent.destroy();
+    this.pool.close();
   }
 }
